@@ -1,0 +1,27 @@
+/**
+ * Errors thrown by genloss. Every message names the loss (or component), the argument, what was
+ * expected and what was given, so that a user can fix a config or a call without reading code.
+ */
+export class GenlossError extends Error {
+  override name = 'GenlossError';
+}
+
+/** A config object or file is invalid: unknown `type`, unknown key, wrong type or value. */
+export class ConfigError extends GenlossError {
+  override name = 'ConfigError';
+}
+
+/** A tensor argument has the wrong rank, shape or dtype. Raised before any math runs. */
+export class ShapeError extends GenlossError {
+  override name = 'ShapeError';
+}
+
+/** A `data_info` mapping names an output that the model's outputs dict does not have. */
+export class DataInfoError extends GenlossError {
+  override name = 'DataInfoError';
+}
+
+/** A weight file or manifest is truncated, malformed or does not fit the network. */
+export class WeightsError extends GenlossError {
+  override name = 'WeightsError';
+}
