@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { ConfigError } from './errors.ts';
+
+/** The backends genloss tries, fastest first: tfjs-node's native TensorFlow, WebAssembly, plain JS. */
+export const BACKEND_PREFERENCE = ['tensorflow', 'wasm', 'cpu'] as const;
+
+/** The environment variable that overrides the backend choice (`GENLOSS_BACKEND=cpu`). */
+export const BACKEND_ENV = 'GENLOSS_BACKEND';
+
+function envBackend(): string | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+    ?.env;
+  const value = env?.[BACKEND_ENV];
+  return value ? value : undefined;
+}
+
+/** Registers tfjs-node's `tensorflow` backend if the user has the package installed. */
+async function tryTfjsNode(): Promise<void> {
+  if (tf.findBackendFactory('tensorflow')) return;
+  const name = '@tensorflow/tfjs-node';
+  try {
+    await import(/* @vite-ignore */ name);
+  } catch {
+    // Not installed (it cannot be installed from the npm registry alone): use the next backend.
+  }
+}
+
+/**
+ * Chooses and activates the TF.js backend, returning its name. The first of: `preferred`, the
+ * `GENLOSS_BACKEND` environment variable, then `tensorflow` (when `@tensorflow/tfjs-node` is
+ * installed), `wasm`, `cpu`. A backend named explicitly that cannot start is a `ConfigError`;
+ * in the automatic order a backend that fails is skipped.
+ */
+export async function chooseBackend(preferred?: string): Promise<string> {
+  const explicit = preferred ?? envBackend();
+  if (explicit === 'tensorflow' || explicit === undefined) await tryTfjsNode();
+  if (explicit !== undefined) {
+    if (!tf.findBackendFactory(explicit) || !(await tf.setBackend(explicit))) {
+      const source = preferred !== undefined ? 'requested' : `set by ${BACKEND_ENV}`;
+      throw new ConfigError(
+        `chooseBackend: backend '${explicit}' (${source}) is not available; registered: ${Object.keys(
+          tf.engine().registryFactory,
+        ).join(', ')}`,
+      );
+    }
+    await tf.ready();
+    return tf.getBackend();
+  }
+  for (const name of BACKEND_PREFERENCE) {
+    if (tf.findBackendFactory(name) && (await tf.setBackend(name).catch(() => false))) {
+      await tf.ready();
+      return tf.getBackend();
+    }
+  }
+  throw new ConfigError('chooseBackend: no TF.js backend could be started');
+}

@@ -1,0 +1,49 @@
+import type { z } from 'zod';
+import { type OptionsSchema, parseOptions } from './options.ts';
+
+/** What the registry needs of a loss class: its MMagic name, its option schema, a constructor. */
+export interface LossClass<T = LossModule> {
+  /** The registry name, MMagic's (`'L1Loss'`). Survives minification, unlike `Function.name`. */
+  readonly lossType: string;
+  /** The config keys the class accepts, with types, defaults and allowed values. */
+  readonly options: OptionsSchema;
+  // biome-ignore lint/suspicious/noExplicitAny: constructors of registered classes take their own config type.
+  new (cfg?: any): T;
+}
+
+/**
+ * Base of every loss module. The subclass declares `static lossType` and `static options` once;
+ * the constructor validates the config against them (so `new L1Loss({...})` and
+ * `LOSSES.build({type: 'L1Loss', ...})` reject the same mistakes with the same messages) and keeps
+ * the parsed, defaulted config in `cfg`.
+ */
+export abstract class LossModule<S extends OptionsSchema = OptionsSchema> {
+  static readonly lossType: string = 'LossModule';
+  static readonly options: OptionsSchema;
+
+  /** The validated config, defaults filled in (MMagic's snake_case keys). */
+  readonly cfg: z.output<S>;
+
+  constructor(cfg: z.input<S> = {} as z.input<S>) {
+    const cls = new.target as unknown as LossClass;
+    this.cfg = parseOptions(cls.lossType, cls.options, cfg) as z.output<S>;
+  }
+
+  /** The registry name of this loss (`'L1Loss'`), used in error messages. */
+  get lossType(): string {
+    return (this.constructor as unknown as LossClass).lossType;
+  }
+
+  /** `loss_weight`: the factor applied to the result. */
+  get lossWeight(): number {
+    return (this.cfg as { loss_weight: number }).loss_weight;
+  }
+
+  /** The key under which a model logs this loss (`loss_name`). */
+  lossName(): string {
+    return (this.cfg as { loss_name: string }).loss_name;
+  }
+
+  /** Frees tensors and variables the module owns. Stateless losses own none. */
+  dispose(): void {}
+}

@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs';
+import { describeValue } from './describe.ts';
+import { ConfigError } from './errors.ts';
+import { REDUCTIONS, type Reduction } from './options.ts';
+import { checkSameShape, checkTensor, checkWeight } from './validate.ts';
+
+/** The ε in the masked-mean denominator, as MMagic. */
+export const MASK_EPS = 1e-12;
+
+function checkReduction(owner: string, reduction: unknown): Reduction {
+  if (!REDUCTIONS.includes(reduction as Reduction)) {
+    throw new ConfigError(
+      `${owner}: 'reduction' must be one of ${REDUCTIONS.join('|')}, got ${describeValue(reduction)}`,
+    );
+  }
+  return reduction as Reduction;
+}
+
+/**
+ * Reduces a loss tensor (MMagic `reduce_loss`): `'none'` returns `loss` itself, `'mean'` the mean
+ * over all elements, `'sum'` the sum. Shapes: any → scalar (or unchanged for `'none'`).
+ */
+export function reduceLoss(loss: tf.Tensor, reduction: Reduction): tf.Tensor {
+  switch (checkReduction('reduceLoss', reduction)) {
+    case 'none':
+      return loss;
+    case 'mean':
+      return tf.mean(loss);
+    case 'sum':
+      return tf.sum(loss);
+  }
+}
+
+/** How a masked loss weights and reduces: MMagic's keyword arguments of `masked_loss`. */
+export interface MaskReduceOptions {
+  /** Per-element weight, NHWC with 1 or C channels (rank and leading dims as the loss). */
+  weight?: tf.Tensor | null;
+  /** Default `'mean'`. */
+  reduction?: Reduction;
+  /** With a weight and `'mean'`: average per sample first, then over the batch. Default false. */
+  sample_wise?: boolean;
+}
+
+/**
+ * Weights and reduces an element-wise loss (MMagic `mask_reduce_loss`), loss shape N×…×C, weight
+ * N×…×1 or N×…×C:
+ * - no weight, or `'sum'`: `reduceLoss(loss·w, reduction)`; with `'none'` and a weight the
+ *   weighted tensor is returned;
+ * - weight and `'mean'`: `Σ(loss·w) / (Σ w_C + ε)`, where a 1-channel weight counts C times
+ *   (`w_C` is w expanded to C channels) and ε = 1e-12, so an all-zero weight gives 0, not NaN;
+ * - weight, `'mean'` and `sample_wise`: `(1/N) Σ_n Σ(loss·w)_n / (Σ w_C,n + ε)`; a sample with an
+ *   empty weight adds 0 and still counts in N.
+ *
+ * `owner` names the calling loss in error messages.
+ */
+export function maskReduceLoss(
+  loss: tf.Tensor,
+  { weight = null, reduction = 'mean', sample_wise = false }: MaskReduceOptions = {},
+  owner = 'maskReduceLoss',
+): tf.Tensor {
+  checkReduction(owner, reduction);
+  if (weight === null || weight === undefined) return reduceLoss(loss, reduction);
+  const w = checkWeight(owner, 'weight', weight, loss);
+  return tf.tidy(() => {
+    const weighted = tf.mul(loss, w);
+    if (reduction !== 'mean') return reduceLoss(weighted, reduction);
+    const channelFactor = loss.shape[loss.rank - 1] / w.shape[w.rank - 1];
+    if (!sample_wise) {
+      return tf.div(tf.sum(weighted), tf.add(tf.mul(tf.sum(w), channelFactor), MASK_EPS));
+    }
+    const axes = Array.from({ length: loss.rank - 1 }, (_, i) => i + 1);
+    const perSample = tf.div(
+      tf.sum(weighted, axes),
+      tf.add(tf.mul(tf.sum(w, axes), channelFactor), MASK_EPS),
+    );
+    return tf.mean(perSample);
+  });
+}
+
+/** An element-wise loss: `(pred, target, extra) → loss` of pred's shape. */
+export type ElementwiseFn<E extends object> = (
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  extra: E,
+) => tf.Tensor;
+
+/** A masked loss: `(pred, target, {weight, reduction, sample_wise, ...extra}) → tensor`. */
+export type MaskedLossFn<E extends object> = (
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  options?: MaskReduceOptions & Partial<E>,
+) => tf.Tensor;
+
+/**
+ * Turns an element-wise function into a masked loss (MMagic's `masked_loss` decorator): the
+ * result is `maskReduceLoss(fn(pred, target, extra), {weight, reduction, sample_wise})`.
+ * `pred`, `target` and `weight` are checked (float tensors, equal shapes, weight rank and
+ * channels) before any math runs; errors name `name`. Intermediates are freed.
+ *
+ * `defaults` fills the function's own extra options (for example Charbonnier's `eps`).
+ */
+export function maskedLoss<E extends object = object>(
+  fn: ElementwiseFn<E>,
+  name: string = fn.name || 'maskedLoss',
+  defaults: E = {} as E,
+): MaskedLossFn<E> {
+  return (pred, target, options = {}) => {
+    const p = checkTensor(name, 'pred', pred);
+    const t = checkTensor(name, 'target', target);
+    checkSameShape(name, ['pred', p], ['target', t]);
+    const { weight, reduction = 'mean', sample_wise = false, ...extra } = options;
+    checkReduction(name, reduction);
+    if (weight !== null && weight !== undefined) checkWeight(name, 'weight', weight, p);
+    const given = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
+    return tf.tidy(() =>
+      maskReduceLoss(
+        fn(p, t, { ...defaults, ...given } as E),
+        { weight, reduction, sample_wise },
+        name,
+      ),
+    );
+  };
+}

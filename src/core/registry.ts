@@ -1,0 +1,96 @@
+import { describeValue } from './describe.ts';
+import { ConfigError } from './errors.ts';
+import type { LossClass, LossModule } from './module.ts';
+import { describeOptions, type OptionInfo } from './options.ts';
+import { didYouMean } from './suggest.ts';
+
+/** A config object: `type` names a registered class, the other keys are its options. */
+export interface BuildConfig {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** A registered class, described for listings: its name, doc line and options. */
+export interface RegistryEntry {
+  name: string;
+  options: OptionInfo[];
+}
+
+/**
+ * A name → class table, as MMagic's `MODELS` registry: `build({type, ...cfg})` constructs the
+ * class registered under `type` with the remaining keys as its config.
+ */
+export class Registry<T extends LossModule = LossModule> {
+  private readonly classes = new Map<string, LossClass<T>>();
+
+  /** `kind` names what the registry holds, for error messages (`'loss'`). */
+  constructor(readonly kind: string) {}
+
+  /**
+   * Registers `cls` under `cls.lossType`. Registering the same class again is a no-op;
+   * registering a different class under a taken name is a `ConfigError`.
+   */
+  register<C extends LossClass<T>>(cls: C): C {
+    const name = cls.lossType;
+    const existing = this.classes.get(name);
+    if (existing && existing !== cls) {
+      throw new ConfigError(`Registry(${this.kind}): '${name}' is already registered`);
+    }
+    this.classes.set(name, cls);
+    return cls;
+  }
+
+  /** Whether a class is registered under `name`. */
+  has(name: string): boolean {
+    return this.classes.has(name);
+  }
+
+  /** The class registered under `name`; a `ConfigError` suggesting close names otherwise. */
+  get(name: string): LossClass<T> {
+    const cls = this.classes.get(name);
+    if (!cls) {
+      throw new ConfigError(
+        `Registry(${this.kind}): unknown type '${name}'.${didYouMean(name, this.classes.keys())}` +
+          ` Registered: ${this.list().join(', ')}`,
+      );
+    }
+    return cls;
+  }
+
+  /** Every registered name, sorted. */
+  list(): string[] {
+    return [...this.classes.keys()].sort();
+  }
+
+  /** Every registered class with its options (types, defaults, allowed values), sorted by name. */
+  describe(): RegistryEntry[] {
+    return this.list().map((name) => ({ name, options: describeOptions(this.get(name).options) }));
+  }
+
+  /** Builds one module from `{type, ...options}`, or an array of modules from an array. */
+  build(cfg: BuildConfig): T;
+  build(cfg: BuildConfig[]): T[];
+  build(cfg: BuildConfig | BuildConfig[]): T | T[] {
+    if (Array.isArray(cfg)) return cfg.map((c, i) => this.buildOne(c, `[${i}]`));
+    return this.buildOne(cfg, '');
+  }
+
+  private buildOne(cfg: unknown, where: string): T {
+    if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) {
+      throw new ConfigError(
+        `Registry(${this.kind}): config${where} must be an object with a 'type', got ${describeValue(cfg)}`,
+      );
+    }
+    const { type, ...options } = cfg as Record<string, unknown>;
+    if (typeof type !== 'string') {
+      throw new ConfigError(
+        `Registry(${this.kind}): config${where} needs 'type' (a registered name), got ${describeValue(type)}`,
+      );
+    }
+    const cls = this.get(type);
+    return new cls(options);
+  }
+}
+
+/** Every genloss loss, under its MMagic name. User losses register here too. */
+export const LOSSES = new Registry('loss');

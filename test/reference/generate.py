@@ -1,0 +1,526 @@
+#!/usr/bin/env python3
+"""PyTorch reference values for genloss: pixel-wise, composition and gradient losses.
+
+Independent float64 re-implementation of the formulas in
+shared/spec/mmagic-losses.md sections 2-5 (MMagic's loss_wrapper, pixelwise_loss,
+composition_loss, gradient_loss). Inputs are drawn in float32 (so every value is
+exactly representable in both float32 and float64), the losses and gradients are
+computed in float64.
+
+Run from the repository root:
+
+    /usr/bin/python3 test/reference/generate.py
+
+It rewrites test/reference/{pixelwise,composition,gradient}.json deterministically,
+then checks MMagic's own unit-test numbers (spec section 14).
+"""
+
+import json
+import math
+import os
+import zlib
+
+import torch
+import torch.nn.functional as F
+
+OUT_DIR = os.path.dirname(os.path.abspath(__file__))
+GENERATOR = "test/reference/generate.py"
+EPS_REDUCE = 1e-12  # mask_reduce_loss denominator epsilon
+
+N, C, H, W = 2, 3, 4, 5
+CH, CW = 3, 4  # composition cases (kept smaller: 4 inputs + 3 grads each)
+
+torch.set_default_dtype(torch.float64)
+
+# ---------------------------------------------------------------------------
+# Formulas (spec sections 2-5), written from the spec, float64.
+# ---------------------------------------------------------------------------
+
+
+def reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(reduction)
+
+
+def mask_reduce(loss, weight=None, reduction="mean", sample_wise=False):
+    """Spec section 2, mask_reduce_loss."""
+    if weight is None:
+        return reduce(loss, reduction)
+    assert weight.dim() == loss.dim()
+    assert weight.shape[1] in (1, loss.shape[1])
+    weighted = loss * weight
+    if reduction != "mean":
+        # 'none' -> weighted element-wise tensor, 'sum' -> sum of loss * weight
+        return reduce(weighted, reduction)
+    # the denominator counts a 1-channel weight once per channel
+    w_full = weight.expand_as(loss)
+    if not sample_wise:
+        return weighted.sum() / (w_full.sum() + EPS_REDUCE)
+    dims = list(range(1, loss.dim()))
+    per_sample = weighted.sum(dim=dims) / (w_full.sum(dim=dims) + EPS_REDUCE)
+    # empty samples contribute 0 but still count in N
+    return per_sample.sum() / loss.shape[0]
+
+
+def elementwise(kind, pred, target, eps=1e-12):
+    d = pred - target
+    if kind == "l1":
+        return d.abs()  # torch: d|x|/dx at 0 is 0
+    if kind == "mse":
+        return d * d
+    if kind == "charbonnier":
+        return torch.sqrt(d * d + eps)
+    raise ValueError(kind)
+
+
+PIXEL_KIND = {"L1Loss": "l1", "MSELoss": "mse", "CharbonnierLoss": "charbonnier"}
+COMP_KIND = {"L1CompositionLoss": "l1", "MSECompositionLoss": "mse", "CharbonnierCompLoss": "charbonnier"}
+
+
+def pixelwise_loss(typ, cfg, pred, target, weight=None):
+    """L1Loss / MSELoss / CharbonnierLoss forward."""
+    e = elementwise(PIXEL_KIND[typ], pred, target, cfg.get("eps", 1e-12))
+    red = mask_reduce(e, weight, cfg.get("reduction", "mean"), cfg.get("sample_wise", False))
+    return cfg.get("loss_weight", 1.0) * red
+
+
+def masked_tv_loss(cfg, pred, mask):
+    """MaskedTVLoss: L1 masked mean of vertical and horizontal neighbour diffs, cropped mask."""
+    lw = cfg.get("loss_weight", 1.0)
+    dy = (pred[:, :, :-1, :] - pred[:, :, 1:, :]).abs()
+    dx = (pred[:, :, :, :-1] - pred[:, :, :, 1:]).abs()
+    y = lw * mask_reduce(dy, mask[:, :, :-1, :], "mean", False)
+    x = lw * mask_reduce(dx, mask[:, :, :, :-1], "mean", False)
+    return x + y
+
+
+def tv_loss(x):
+    """Disco Diffusion tv_loss: replicate-pad bottom/right, per-sample mean, shape (N,)."""
+    p = torch.cat([x, x[:, :, -1:, :]], dim=2)
+    p = torch.cat([p, p[:, :, :, -1:]], dim=3)
+    dx = p[:, :, :-1, 1:] - p[:, :, :-1, :-1]
+    dy = p[:, :, 1:, :-1] - p[:, :, :-1, :-1]
+    return (dx * dx + dy * dy).mean(dim=(1, 2, 3))
+
+
+def psnr_loss(cfg, pred, target):
+    assert pred.dim() == 4
+    mse = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+    return cfg.get("loss_weight", 1.0) * (10.0 / math.log(10.0)) * torch.log(mse + 1e-8).mean()
+
+
+def composition_loss(typ, cfg, pred_alpha, fg, bg, ori_merged, weight=None):
+    merged = pred_alpha * fg + (1.0 - pred_alpha) * bg
+    if weight is not None:
+        weight = weight.expand(-1, 3, -1, -1)
+    e = elementwise(COMP_KIND[typ], merged, ori_merged, cfg.get("eps", 1e-12))
+    red = mask_reduce(e, weight, cfg.get("reduction", "mean"), cfg.get("sample_wise", False))
+    return cfg.get("loss_weight", 1.0) * red
+
+
+SOBEL_X = [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]
+SOBEL_Y = [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]
+
+
+def sobel(x, k):
+    """Cross-correlation with a 3x3 kernel, zero padding 1, applied to each channel."""
+    c = x.shape[1]
+    kern = torch.tensor(k, dtype=x.dtype).view(1, 1, 3, 3).repeat(c, 1, 1, 1)
+    return F.conv2d(x, kern, padding=1, groups=c)
+
+
+def gradient_loss(cfg, pred, target, weight=None):
+    """GradientLoss; C=1 is MMagic, C>1 is genloss's per-channel extension."""
+    red = cfg.get("reduction", "mean")
+    gx = (sobel(pred, SOBEL_X) - sobel(target, SOBEL_X)).abs()
+    gy = (sobel(pred, SOBEL_Y) - sobel(target, SOBEL_Y)).abs()
+    return cfg.get("loss_weight", 1.0) * (mask_reduce(gx, weight, red) + mask_reduce(gy, weight, red))
+
+
+# ---------------------------------------------------------------------------
+# Deterministic inputs
+# ---------------------------------------------------------------------------
+
+
+class Rng:
+    """Per-case float32 generator, seeded from the case id (order independent)."""
+
+    def __init__(self, key):
+        self.g = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
+
+    def uniform(self, shape, lo=0.0, hi=1.0):
+        u = torch.rand(shape, generator=self.g, dtype=torch.float32)
+        return (u * (hi - lo) + lo).to(torch.float32).double()
+
+    def normal(self, shape):
+        return torch.randn(shape, generator=self.g, dtype=torch.float32).double()
+
+    def mask(self, shape, empty_sample=None):
+        """Binary 0/1 mask; every sample has some ones and some zeros (unless emptied)."""
+        m = (torch.rand(shape, generator=self.g, dtype=torch.float32) < 0.6).double()
+        for n in range(shape[0]):
+            flat = m[n].view(-1)
+            flat[0] = 1.0
+            flat[-1] = 0.0
+        if empty_sample is not None:
+            m[empty_sample] = 0.0
+        return m
+
+    def weight(self, shape):
+        """Positive random weights in [0.1, 2)."""
+        return self.uniform(shape, 0.1, 2.0)
+
+
+# ---------------------------------------------------------------------------
+# Case assembly
+# ---------------------------------------------------------------------------
+
+
+def tensor_json(t):
+    t = t.detach().double()
+    shape = list(t.shape)
+    layout = "NCHW" if t.dim() == 4 else "plain"
+    data = [float(v) for v in t.reshape(-1).tolist()]
+    for v in data:
+        assert math.isfinite(v), "non-finite value"
+    return {"shape": shape, "layout": layout, "data": data}
+
+
+def make_case(case_id, typ, config, args, fn, grad_names, rng):
+    """args: list of (name, tensor); fn(**kwargs) -> output."""
+    leaves = {}
+    kwargs = {}
+    for name, t in args:
+        t = t.detach().double().clone()
+        if name in grad_names:
+            t.requires_grad_(True)
+            leaves[name] = t
+        kwargs[name] = t
+    out = fn(**kwargs)
+    case = {
+        "id": case_id,
+        "type": typ,
+        "config": config,
+        "args": [{"name": name, "tensor": tensor_json(kwargs[name])} for name, _ in args],
+        "output": tensor_json(out),
+    }
+    if out.dim() == 0:
+        target = out
+    else:
+        cot = rng.normal(tuple(out.shape))
+        case["cotangent"] = tensor_json(cot)
+        target = (out * cot).sum()
+    grads = torch.autograd.grad(target, [leaves[n] for n in grad_names], allow_unused=True)
+    case["grads"] = {}
+    for n, g in zip(grad_names, grads):
+        if g is None:
+            g = torch.zeros_like(leaves[n])
+        case["grads"][n] = tensor_json(g)
+    return case
+
+
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+def pixelwise_cases():
+    cases = []
+    shape = (N, C, H, W)
+    mshape = (N, 1, H, W)
+    i = 0
+    for typ in ["L1Loss", "MSELoss", "CharbonnierLoss"]:
+        for red in REDUCTIONS:
+            for wk in ["none", "mask", "full"]:
+                for sw in [False, True]:
+                    lw = 0.5 if i % 3 == 2 else 1.0
+                    i += 1
+                    cfg = {"loss_weight": lw, "reduction": red, "sample_wise": sw}
+                    if typ == "CharbonnierLoss":
+                        cfg["eps"] = 1e-12
+                    # sample_wise + mask: empty sample 1 (exercises "empty sample counts in N")
+                    empty = 1 if (wk == "mask" and sw) else None
+                    cid = f"{typ}/{red}/weight={wk}{'-empty1' if empty is not None else ''}" \
+                          f"/sample_wise={str(sw).lower()}/loss_weight={lw}"
+                    rng = Rng(cid)
+                    args = [("pred", rng.uniform(shape)), ("target", rng.uniform(shape))]
+                    if wk == "mask":
+                        args.append(("weight", rng.mask(mshape, empty)))
+                    elif wk == "full":
+                        args.append(("weight", rng.weight(shape)))
+                    cases.append(make_case(
+                        cid, typ, cfg, args,
+                        lambda pred, target, weight=None, _t=typ, _c=cfg: pixelwise_loss(_t, _c, pred, target, weight),
+                        ["pred", "target"], rng))
+
+    # sample_wise mask case where both samples are non-empty
+    for typ in ["L1Loss", "MSELoss"]:
+        cfg = {"loss_weight": 1.0, "reduction": "mean", "sample_wise": True}
+        cid = f"{typ}/mean/weight=mask/sample_wise=true/loss_weight=1.0"
+        rng = Rng(cid)
+        args = [("pred", rng.uniform(shape)), ("target", rng.uniform(shape)), ("weight", rng.mask(mshape))]
+        cases.append(make_case(cid, typ, cfg, args,
+                               lambda pred, target, weight, _t=typ, _c=cfg: pixelwise_loss(_t, _c, pred, target, weight),
+                               ["pred", "target"], rng))
+
+    # all-zero mask: 0/(0+eps) = 0, zero gradients, never NaN
+    for sw in [False, True]:
+        cfg = {"loss_weight": 1.0, "reduction": "mean", "sample_wise": sw}
+        cid = f"L1Loss/mean/weight=mask-allzero/sample_wise={str(sw).lower()}/loss_weight=1.0"
+        rng = Rng(cid)
+        args = [("pred", rng.uniform(shape)), ("target", rng.uniform(shape)),
+                ("weight", torch.zeros(mshape))]
+        cases.append(make_case(cid, "L1Loss", cfg, args,
+                               lambda pred, target, weight, _c=cfg: pixelwise_loss("L1Loss", _c, pred, target, weight),
+                               ["pred", "target"], rng))
+
+    # Charbonnier with eps 1e-3
+    for red, wk, sw, lw in [("mean", "none", False, 1.0), ("mean", "mask", True, 0.5),
+                            ("sum", "full", False, 1.0), ("none", "mask", False, 0.5),
+                            ("mean", "full", True, 1.0)]:
+        cfg = {"loss_weight": lw, "reduction": red, "sample_wise": sw, "eps": 1e-3}
+        cid = f"CharbonnierLoss/{red}/weight={wk}/sample_wise={str(sw).lower()}/loss_weight={lw}/eps=0.001"
+        rng = Rng(cid)
+        pred = rng.uniform(shape)
+        target = rng.uniform(shape)
+        # a few exact matches: gradient there is exactly 0
+        target.view(-1)[::7] = pred.view(-1)[::7]
+        args = [("pred", pred), ("target", target)]
+        if wk == "mask":
+            args.append(("weight", rng.mask(mshape)))
+        elif wk == "full":
+            args.append(("weight", rng.weight(shape)))
+        cases.append(make_case(cid, "CharbonnierLoss", cfg, args,
+                               lambda pred, target, weight=None, _c=cfg: pixelwise_loss("CharbonnierLoss", _c, pred, target, weight),
+                               ["pred", "target"], rng))
+
+    # L1 with exact ties pred == target (|x|' at 0 is 0)
+    for red, wk, lw in [("mean", "none", 1.0), ("none", "full", 0.5), ("sum", "mask", 1.0)]:
+        cfg = {"loss_weight": lw, "reduction": red, "sample_wise": False}
+        cid = f"L1Loss/{red}/weight={wk}/sample_wise=false/loss_weight={lw}/ties"
+        rng = Rng(cid)
+        pred = rng.uniform(shape)
+        target = rng.uniform(shape)
+        target.view(-1)[::3] = pred.view(-1)[::3]
+        args = [("pred", pred), ("target", target)]
+        if wk == "mask":
+            args.append(("weight", rng.mask(mshape)))
+        elif wk == "full":
+            args.append(("weight", rng.weight(shape)))
+        cases.append(make_case(cid, "L1Loss", cfg, args,
+                               lambda pred, target, weight=None, _c=cfg: pixelwise_loss("L1Loss", _c, pred, target, weight),
+                               ["pred", "target"], rng))
+
+    # MaskedTVLoss
+    for lw, ties in [(1.0, False), (0.5, False), (1.0, True)]:
+        cfg = {"loss_weight": lw}
+        cid = f"MaskedTVLoss/loss_weight={lw}{'/ties' if ties else ''}"
+        rng = Rng(cid)
+        pred = rng.uniform(shape)
+        if ties:
+            pred[:, :, 2, :] = pred[:, :, 1, :]  # vertical ties
+            pred[:, :, :, 3] = pred[:, :, :, 2]  # horizontal ties
+        args = [("pred", pred), ("mask", rng.mask(mshape))]
+        cases.append(make_case(cid, "MaskedTVLoss", cfg, args,
+                               lambda pred, mask, _c=cfg: masked_tv_loss(_c, pred, mask),
+                               ["pred"], rng))
+
+    # tv_loss (plain function, output (N,))
+    for k, shp in enumerate([shape, (N, 1, H, W)]):
+        cid = f"tv_loss/C={shp[1]}"
+        rng = Rng(cid)
+        args = [("x", rng.uniform(shp, -1.0, 1.0))]
+        cases.append(make_case(cid, "tv_loss", {}, args, lambda x: tv_loss(x), ["x"], rng))
+
+    # PSNRLoss
+    for lw, close in [(1.0, False), (0.5, False), (1.0, True)]:
+        cfg = {"loss_weight": lw}
+        cid = f"PSNRLoss/loss_weight={lw}{'/close' if close else ''}"
+        rng = Rng(cid)
+        pred = rng.uniform(shape)
+        if close:
+            target = (pred + rng.uniform(shape, -1e-3, 1e-3)).float().double()
+        else:
+            target = rng.uniform(shape)
+        args = [("pred", pred), ("target", target)]
+        cases.append(make_case(cid, "PSNRLoss", cfg, args,
+                               lambda pred, target, _c=cfg: psnr_loss(_c, pred, target),
+                               ["pred", "target"], rng))
+    return cases
+
+
+def composition_cases():
+    cases = []
+    i = 0
+    for typ in ["L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss"]:
+        for red in REDUCTIONS:
+            for wk in ["none", "mask"]:
+                for sw in [False, True]:
+                    lw = 0.5 if i % 3 == 1 else 1.0
+                    i += 1
+                    cfg = {"loss_weight": lw, "reduction": red, "sample_wise": sw}
+                    if typ == "CharbonnierCompLoss":
+                        cfg["eps"] = 1e-12
+                    empty = 1 if (wk == "mask" and sw and typ != "MSECompositionLoss") else None
+                    cid = f"{typ}/{red}/weight={wk}{'-empty1' if empty is not None else ''}" \
+                          f"/sample_wise={str(sw).lower()}/loss_weight={lw}"
+                    cases.append(comp_case(cid, typ, cfg, wk, empty))
+    # Charbonnier with eps 1e-3
+    for red, wk, sw in [("mean", "mask", False), ("none", "none", False)]:
+        cfg = {"loss_weight": 1.0, "reduction": red, "sample_wise": sw, "eps": 1e-3}
+        cid = f"CharbonnierCompLoss/{red}/weight={wk}/sample_wise={str(sw).lower()}/loss_weight=1.0/eps=0.001"
+        cases.append(comp_case(cid, "CharbonnierCompLoss", cfg, wk, None))
+    return cases
+
+
+def comp_case(cid, typ, cfg, wk, empty):
+    rng = Rng(cid)
+    H, W = CH, CW
+    args = [
+        ("pred_alpha", rng.uniform((N, 1, H, W), 0.02, 0.98)),
+        ("fg", rng.uniform((N, 3, H, W))),
+        ("bg", rng.uniform((N, 3, H, W))),
+        ("ori_merged", rng.uniform((N, 3, H, W))),
+    ]
+    if wk == "mask":
+        args.append(("weight", rng.mask((N, 1, H, W), empty)))
+    return make_case(
+        cid, typ, cfg, args,
+        lambda pred_alpha, fg, bg, ori_merged, weight=None: composition_loss(typ, cfg, pred_alpha, fg, bg, ori_merged, weight),
+        ["pred_alpha", "fg", "bg"], rng)
+
+
+def gradient_cases():
+    cases = []
+    i = 0
+    for red in REDUCTIONS:
+        for wk in ["none", "mask"]:
+            for lw in [1.0, 0.5]:
+                cfg = {"loss_weight": lw, "reduction": red}
+                cid = f"GradientLoss/C=1/{red}/weight={wk}/loss_weight={lw}"
+                cases.append(grad_case(cid, cfg, 1, wk))
+                i += 1
+    # genloss extension: C=3, per-channel Sobel (groups=C)
+    for red in REDUCTIONS:
+        for wk in ["none", "mask", "full"]:
+            lw = 0.5 if wk == "full" else 1.0
+            cfg = {"loss_weight": lw, "reduction": red}
+            cid = f"GradientLoss/C=3/{red}/weight={wk}/loss_weight={lw}"
+            cases.append(grad_case(cid, cfg, 3, wk))
+    return cases
+
+
+def grad_case(cid, cfg, c, wk):
+    rng = Rng(cid)
+    args = [("pred", rng.uniform((N, c, H, W))), ("target", rng.uniform((N, c, H, W)))]
+    if wk == "mask":
+        args.append(("weight", rng.mask((N, 1, H, W))))
+    elif wk == "full":
+        args.append(("weight", rng.weight((N, c, H, W))))
+    return make_case(cid, "GradientLoss", cfg, args,
+                     lambda pred, target, weight=None: gradient_loss(cfg, pred, target, weight),
+                     ["pred"], rng)
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+
+def write(name, cases):
+    ids = [c["id"] for c in cases]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    head = json.dumps({"generator": GENERATOR, "torch": torch.__version__})
+    lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases]
+    text = head[:-1] + ',\n"cases":[\n' + ",\n".join(lines) + "\n]}\n"
+    json.loads(text)  # sanity
+    path = os.path.join(OUT_DIR, name)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    print(f"{name}: {len(cases)} cases, {len(text)} bytes")
+
+
+# ---------------------------------------------------------------------------
+# MMagic's own unit-test numbers (spec section 14)
+# ---------------------------------------------------------------------------
+
+
+def close(a, b, rel=1e-6, abs_=1e-9):
+    a = float(a)
+    return abs(a - b) <= max(abs_, rel * abs(b))
+
+
+def check_section14():
+    weight = torch.zeros(1, 1, 64, 64)
+    weight[0, 0, :32, :32] = 1.0
+    pred = weight.clone()
+    target = 2.0 * weight
+
+    # pixel-wise
+    for typ in ["L1Loss", "MSELoss"]:
+        assert close(pixelwise_loss(typ, {}, pred, target), 0.25)
+        out = pixelwise_loss(typ, {"loss_weight": 0.5, "reduction": "none"}, pred, target, weight)
+        assert torch.equal(out, weight * 0.5)
+        assert close(pixelwise_loss(typ, {"loss_weight": 0.5, "reduction": "sum"}, pred, target, weight), 512.0)
+    assert close(pixelwise_loss("CharbonnierLoss", {}, pred, target), 0.25, rel=1e-5)
+    out = pixelwise_loss("CharbonnierLoss", {"loss_weight": 0.5, "reduction": "none", "eps": 1e-6}, pred, target, weight)
+    assert torch.allclose(out, weight * 0.5, rtol=0, atol=1e-6)
+    assert close(pixelwise_loss("CharbonnierLoss", {"loss_weight": 0.5, "reduction": "sum"}, pred, target, weight), 512.0)
+
+    # sample-wise: only sample 0 masked, target0 = 2 * pred0
+    w2 = torch.zeros(2, 1, 64, 64)
+    w2[0, 0, :32, :32] = 1.0
+    p2 = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float32).double()
+    t2 = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float32).double()
+    p2[0] = w2[0]
+    t2[0] = 2.0 * w2[0]
+    assert close(pixelwise_loss("L1Loss", {"sample_wise": True}, p2, t2, w2), 0.5)
+
+    # MaskedTVLoss
+    tvp = torch.zeros(1, 1, 6, 6)
+    tvp[0, 0, 3, :] = 1.0
+    tvm = torch.zeros(1, 1, 6, 6)
+    tvm[0, 0, 2:4, 2:4] = 1.0
+    assert close(masked_tv_loss({}, tvp, tvm), 1.0)
+
+    # PSNRLoss
+    assert close(psnr_loss({}, torch.ones(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)), 0.0, abs_=1e-6)
+    assert close(psnr_loss({}, torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)), -80.0)
+
+    # composition
+    alpha = 0.5 * weight
+    ori = torch.ones(1, 3, 64, 64)
+    fg = torch.zeros(1, 3, 64, 64)
+    bg = 4.0 * torch.ones(1, 3, 64, 64)
+    w3 = weight.expand(-1, 3, -1, -1)
+    for typ, mean in [("L1CompositionLoss", 2.5), ("MSECompositionLoss", 7.0), ("CharbonnierCompLoss", 2.5)]:
+        assert close(composition_loss(typ, {}, alpha, fg, bg, ori), mean, rel=1e-6)
+        cfg = {"loss_weight": 0.5, "reduction": "none"}
+        if typ == "CharbonnierCompLoss":
+            cfg["eps"] = 1e-6
+        out = composition_loss(typ, cfg, alpha, fg, bg, ori, weight)
+        assert out.shape == (1, 3, 64, 64)
+        assert torch.allclose(out, w3 * 0.5, rtol=0, atol=1e-6)
+        assert close(composition_loss(typ, {"loss_weight": 0.5, "reduction": "sum"}, alpha, fg, bg, ori, weight), 1536.0)
+
+    # GradientLoss
+    assert close(gradient_loss({}, pred, target), 0.1860352, rel=1e-6)
+    out = gradient_loss({"loss_weight": 0.5, "reduction": "none"}, pred, target, weight)
+    assert close(out.sum(), 252.0)
+    assert close(gradient_loss({"loss_weight": 0.5, "reduction": "sum"}, pred, target, weight), 252.0)
+    print("section 14 checks: OK")
+
+
+def main():
+    torch.manual_seed(0)
+    write("pixelwise.json", pixelwise_cases())
+    write("composition.json", composition_cases())
+    write("gradient.json", gradient_cases())
+    check_section14()
+
+
+if __name__ == "__main__":
+    main()
