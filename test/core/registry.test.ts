@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { z } from 'zod';
+import {
+  ConfigError,
+  L1Loss,
+  LOSSES,
+  LossModule,
+  lossOptions,
+  MSELoss,
+  Registry,
+} from '../../src/index.ts';
+
+class Toy extends LossModule<ReturnType<typeof toyOptions>> {
+  static override readonly lossType = 'ToyLoss';
+  static override readonly options = toyOptions();
+}
+function toyOptions() {
+  return lossOptions(
+    { loss_name: 'loss_toy' },
+    { mode: z.enum(['a', 'b']).default('a'), scale: z.number().int().min(1) },
+  );
+}
+
+describe('Registry', () => {
+  test('build one config, or an array of configs', () => {
+    const one = LOSSES.build({ type: 'L1Loss', loss_weight: 2 });
+    assert.ok(one instanceof L1Loss);
+    assert.equal(one.lossWeight, 2);
+    const many = LOSSES.build([{ type: 'L1Loss' }, { type: 'MSELoss', reduction: 'sum' }]);
+    assert.ok(many[0] instanceof L1Loss && many[1] instanceof MSELoss);
+    assert.equal((many[1] as MSELoss).cfg.reduction, 'sum');
+  });
+
+  test("defaults are MMagic's", () => {
+    const m = new L1Loss();
+    assert.deepEqual(m.cfg, {
+      loss_weight: 1,
+      loss_name: 'loss_l1',
+      reduction: 'mean',
+      sample_wise: false,
+    });
+  });
+
+  test('an unknown type suggests the closest registered names', () => {
+    assert.throws(
+      () => LOSSES.build({ type: 'L1loss' }),
+      (e: Error) =>
+        e instanceof ConfigError && /unknown type 'L1loss'\. Did you mean 'L1Loss'/.test(e.message),
+    );
+    assert.throws(() => LOSSES.build({ type: 'MSE' }), /Did you mean 'MSELoss'/);
+  });
+
+  test('a config without a type, or not an object, is refused', () => {
+    assert.throws(() => LOSSES.build({} as { type: string }), /config needs 'type'/);
+    assert.throws(
+      () => LOSSES.build([{ type: 'L1Loss' }, 3 as unknown as { type: string }]),
+      /config\[1\] must be an object/,
+    );
+  });
+
+  test('register, get, list and describe', () => {
+    const reg = new Registry('toy');
+    assert.equal(reg.register(Toy), Toy);
+    assert.equal(reg.register(Toy), Toy, 'registering the same class again is a no-op');
+    assert.ok(reg.has('ToyLoss'));
+    assert.deepEqual(reg.list(), ['ToyLoss']);
+    assert.deepEqual(reg.describe()[0].options, [
+      { name: 'loss_weight', type: 'number', default: 1, required: false },
+      { name: 'loss_name', type: 'string', default: 'loss_toy', required: false },
+      { name: 'mode', type: 'string', default: 'a', allowed: ['a', 'b'], required: false },
+      { name: 'scale', type: 'integer', default: undefined, required: true },
+    ]);
+    class Other extends Toy {}
+    assert.throws(() => reg.register(Other), /'ToyLoss' is already registered/);
+  });
+
+  test('option errors name the loss, the key, the expectation and the value', () => {
+    assert.throws(() => new Toy({ scale: 0 }), /ToyLoss: option 'scale' must be >= 1, got 0/);
+    assert.throws(
+      () => new Toy({ scale: 1.5 }),
+      /ToyLoss: option 'scale' must be an integer, got 1.5/,
+    );
+    assert.throws(() => new Toy({} as { scale: number }), /ToyLoss: option 'scale' must be a number, got undefined/);
+    assert.throws(
+      () => new Toy({ scale: 1, mode: 'c' as 'a' }),
+      /ToyLoss: option 'mode' must be one of 'a'\|'b', got 'c'/,
+    );
+    assert.throws(
+      () => new Toy(null as unknown as { scale: number }),
+      /ToyLoss: the config must be an object, got null/,
+    );
+  });
+});

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { LOSSES } from '../../src/index.ts';
+import { assertClose, assertNoLeak, checkGradient } from './tensors.ts';
+
+/** A loss module as the battery drives it: MMagic's positional `forward`. */
+export interface Forwardable {
+  forward(...args: (tf.Tensor | null | undefined)[]): tf.Tensor;
+  dispose(): void;
+}
+
+/** What the shared battery needs to know about one loss. */
+export interface BatterySpec {
+  /** Registry name. */
+  type: string;
+  /** Config for the module (besides `type`). */
+  config?: Record<string, unknown>;
+  /** Fresh positional forward arguments, small and away from kinks. */
+  args: () => tf.Tensor[];
+  /** Indices of the arguments whose gradient is checked against finite differences. */
+  gradArgs: number[];
+  /** The functional form with `loss_weight` 1, called with the same arguments. */
+  fn?: (...args: tf.Tensor[]) => tf.Tensor;
+}
+
+/**
+ * The battery every loss runs (STYLE.md): built from a config; module equals function (scaled by
+ * loss_weight); gradient against central finite differences; no tensor leak over 100 calls.
+ */
+export function runBattery(spec: BatterySpec): void {
+  const build = (extra: Record<string, unknown> = {}) =>
+    LOSSES.build({ type: spec.type, ...spec.config, ...extra }) as unknown as Forwardable;
+
+  test(`${spec.type}: module equals function times loss_weight`, () => {
+    if (!spec.fn) return;
+    const fn = spec.fn;
+    tf.tidy(() => {
+      const args = spec.args();
+      assertClose(build({ loss_weight: 0.3 }).forward(...args), tf.mul(fn(...args), 0.3));
+    });
+  });
+
+  test(`${spec.type}: gradient matches finite differences`, () => {
+    const module = build();
+    const args = spec.args();
+    for (const i of spec.gradArgs) {
+      checkGradient((...xs) => tf.sum(module.forward(...xs)), args, i);
+    }
+    tf.dispose(args);
+  });
+
+  test(`${spec.type}: no tensor leaks over 100 calls (forward and gradient)`, () => {
+    const module = build();
+    const args = spec.args();
+    assertNoLeak(() => module.forward(...args));
+    assertNoLeak(() => tf.grads((...xs: tf.Tensor[]) => tf.sum(module.forward(...xs)))(args), 20);
+    tf.dispose(args);
+  });
+
+  test(`${spec.type}: lossName() is the configured loss_name`, () => {
+    const m = build({ loss_name: 'loss_custom' }) as unknown as { lossName(): string };
+    assert.equal(m.lossName(), 'loss_custom');
+  });
+}

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { GradientLoss, gradientLoss, ShapeError, sobel } from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { runBattery } from '../helpers/battery.ts';
+import { assertClose, uniform } from '../helpers/tensors.ts';
+
+before(useTestBackend);
+
+/**
+ * pred, and a target that differs from it by a positive ramp plus noise, so that every Sobel
+ * response of the difference is far from 0 (away from the L1 kink) for finite differences.
+ */
+function smoothPair(c: number): tf.Tensor[] {
+  return tf.tidy(() => {
+    const pred = uniform([2, 5, 6, c], 21);
+    const rows = tf.reshape(tf.range(0, 5), [1, 5, 1, 1]);
+    const cols = tf.reshape(tf.range(0, 6), [1, 1, 6, 1]);
+    const ramp = tf.add(tf.add(tf.mul(rows, 0.2), tf.mul(cols, 0.3)), 0.5);
+    return [pred, tf.add(tf.add(pred, ramp), uniform([2, 5, 6, c], 22, 0, 0.02))];
+  });
+}
+
+describe('GradientLoss', () => {
+  for (const c of [1, 3]) {
+    runBattery({
+      type: 'GradientLoss',
+      args: () => smoothPair(c),
+      gradArgs: [0, 1],
+      fn: (p, t) => gradientLoss(p, t),
+    });
+  }
+
+  test('spec §14 closed-form values (C = 1)', () => {
+    tf.tidy(() => {
+      const weight = tf.pad(tf.ones([1, 32, 32, 1]), [
+        [0, 0],
+        [0, 32],
+        [0, 32],
+        [0, 0],
+      ]);
+      const target = tf.mul(weight, 2);
+      assertClose(new GradientLoss().forward(weight, target), 0.1860352, { rtol: 1e-6 });
+      assertClose(
+        tf.sum(
+          new GradientLoss({ loss_weight: 0.5, reduction: 'none' }).forward(weight, target, weight),
+        ),
+        252,
+        { rtol: 1e-6 },
+      );
+      assertClose(
+        new GradientLoss({ loss_weight: 0.5, reduction: 'sum' }).forward(weight, target, weight),
+        252,
+        {
+          rtol: 1e-6,
+        },
+      );
+    });
+  });
+
+  test('per-channel: C = 3 equals the sum of three 1-channel losses', () => {
+    tf.tidy(() => {
+      const p = uniform([2, 5, 6, 3], 23);
+      const t = uniform([2, 5, 6, 3], 24);
+      const perChannel = [0, 1, 2].map((c) =>
+        gradientLoss(
+          p.slice([0, 0, 0, c], [-1, -1, -1, 1]),
+          t.slice([0, 0, 0, c], [-1, -1, -1, 1]),
+          {
+            reduction: 'sum',
+          },
+        ),
+      );
+      assertClose(gradientLoss(p, t, { reduction: 'sum' }), tf.addN(perChannel));
+    });
+  });
+
+  test('sobel: kx and ky on a ramp (zero padding at the border)', () => {
+    tf.tidy(() => {
+      const ramp = tf.tensor4d([0, 1, 2, 0, 1, 2, 0, 1, 2], [1, 3, 3, 1]);
+      const [gx, gy] = sobel(ramp as tf.Tensor4D);
+      // Centre: kx·x = (0 − 2)·(1 + 2 + 1) = −8; ky at the centre row sees equal rows: 0.
+      assert.equal(gx.arraySync()[0][1][1][0], -8);
+      assert.equal(gy.arraySync()[0][1][1][0], 0);
+    });
+  });
+
+  test('bad shapes are refused', () => {
+    assert.throws(
+      () => new GradientLoss().forward(tf.zeros([5, 6, 1]), tf.zeros([5, 6, 1])),
+      (e: Error) =>
+        e instanceof ShapeError && /GradientLoss: 'pred' must have rank 4/.test(e.message),
+    );
+    assert.throws(
+      () => new GradientLoss().forward(tf.zeros([1, 5, 6, 1]), tf.zeros([1, 5, 6, 3])),
+      /GradientLoss: 'target' must have the shape of 'pred'/,
+    );
+  });
+});
