@@ -36,7 +36,14 @@ export {
   maskReduceLoss,
   reduceLoss,
 } from './core/reduction.ts';
-export { type BuildConfig, LOSSES, Registry, type RegistryEntry } from './core/registry.ts';
+export {
+  type BuildConfig,
+  type Built,
+  LOSSES,
+  type LossTypeMap,
+  Registry,
+  type RegistryEntry,
+} from './core/registry.ts';
 export {
   CharbonnierCompLoss,
   CompositionLoss,

@@ -10,6 +10,17 @@ export interface BuildConfig {
   [key: string]: unknown;
 }
 
+/**
+ * Registry name → class instance type, for typed `build` results. Each loss file adds its
+ * entries by module augmentation, and so can a user's:
+ * `declare module 'genloss' { interface LossTypeMap { MyLoss: MyLoss } }`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging.
+export interface LossTypeMap {}
+
+/** The instance type `build` returns for `type` K: the mapped class, else the registry's `T`. */
+export type Built<M, K, T> = K extends keyof M ? M[K] : T;
+
 /** A registered class, described for listings: its name, doc line and options. */
 export interface RegistryEntry {
   name: string;
@@ -20,7 +31,7 @@ export interface RegistryEntry {
  * A name → class table, as MMagic's `MODELS` registry: `build({type, ...cfg})` constructs the
  * class registered under `type` with the remaining keys as its config.
  */
-export class Registry<T extends LossModule = LossModule> {
+export class Registry<T extends LossModule = LossModule, M extends object = object> {
   private readonly classes = new Map<string, LossClass<T>>();
 
   /** `kind` names what the registry holds, for error messages (`'loss'`). */
@@ -67,9 +78,12 @@ export class Registry<T extends LossModule = LossModule> {
     return this.list().map((name) => ({ name, options: describeOptions(this.get(name).options) }));
   }
 
-  /** Builds one module from `{type, ...options}`, or an array of modules from an array. */
-  build(cfg: BuildConfig): T;
-  build(cfg: BuildConfig[]): T[];
+  /**
+   * Builds one module from `{type, ...options}`, or an array of modules from an array. With a
+   * literal `type` the result has the registered class's type (`LossTypeMap`).
+   */
+  build<K extends string>(cfg: { type: K } & Record<string, unknown>): Built<M, K, T>;
+  build<K extends string>(cfg: ({ type: K } & Record<string, unknown>)[]): Built<M, K, T>[];
   build(cfg: BuildConfig | BuildConfig[]): T | T[] {
     if (Array.isArray(cfg)) return cfg.map((c, i) => this.buildOne(c, `[${i}]`));
     return this.buildOne(cfg, '');
@@ -93,4 +107,4 @@ export class Registry<T extends LossModule = LossModule> {
 }
 
 /** Every genloss loss, under its MMagic name. User losses register here too. */
-export const LOSSES = new Registry('loss');
+export const LOSSES = new Registry<LossModule, LossTypeMap>('loss');

@@ -89,3 +89,11 @@ export class CharbonnierCompLoss extends CompositionLoss {
 LOSSES.register(L1CompositionLoss);
 LOSSES.register(MSECompositionLoss);
 LOSSES.register(CharbonnierCompLoss);
+
+declare module '../core/registry.ts' {
+  interface LossTypeMap {
+    L1CompositionLoss: L1CompositionLoss;
+    MSECompositionLoss: MSECompositionLoss;
+    CharbonnierCompLoss: CharbonnierCompLoss;
+  }
+}

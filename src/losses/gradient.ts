@@ -76,3 +76,9 @@ function gradientOptions() {
 }
 
 LOSSES.register(GradientLoss);
+
+declare module '../core/registry.ts' {
+  interface LossTypeMap {
+    GradientLoss: GradientLoss;
+  }
+}

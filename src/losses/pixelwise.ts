@@ -199,3 +199,13 @@ LOSSES.register(MSELoss);
 LOSSES.register(CharbonnierLoss);
 LOSSES.register(MaskedTVLoss);
 LOSSES.register(PSNRLoss);
+
+declare module '../core/registry.ts' {
+  interface LossTypeMap {
+    L1Loss: L1Loss;
+    MSELoss: MSELoss;
+    CharbonnierLoss: CharbonnierLoss;
+    MaskedTVLoss: MaskedTVLoss;
+    PSNRLoss: PSNRLoss;
+  }
+}

@@ -81,7 +81,10 @@ describe('Registry', () => {
       () => new Toy({ scale: 1.5 }),
       /ToyLoss: option 'scale' must be an integer, got 1.5/,
     );
-    assert.throws(() => new Toy({} as { scale: number }), /ToyLoss: option 'scale' must be a number, got undefined/);
+    assert.throws(
+      () => new Toy({} as { scale: number }),
+      /ToyLoss: option 'scale' must be a number, got undefined/,
+    );
     assert.throws(
       () => new Toy({ scale: 1, mode: 'c' as 'a' }),
       /ToyLoss: option 'mode' must be one of 'a'\|'b', got 'c'/,
