@@ -1,23 +1,69 @@
 import * as tf from '@tensorflow/tfjs';
+import {
+  absGradConfig,
+  eluGradConfig,
+  expGradConfig,
+  powGradConfig,
+  seluGradConfig,
+  sigmoidGradConfig,
+  softmaxGradConfig,
+  tanhGradConfig,
+} from './gradients/activations.ts';
+import {
+  conv2DBackpropFilterGradConfig,
+  depthwiseBackpropFilterGradConfig,
+  depthwiseBackpropInputGradConfig,
+} from './gradients/conv.ts';
+import { avgPoolGradConfig, maxPoolGradConfig } from './gradients/pool.ts';
+import { resizeBilinearGradConfig, resizeNearestNeighborGradConfig } from './gradients/resize.ts';
+import { stridedSliceGradConfig, tileGradConfig } from './gradients/slicing.ts';
+import { zeroGradConfigs } from './gradients/zero.ts';
 
-let registered = false;
+export type { SecondOrderCheckOptions, SecondOrderReport } from './check-second-order.ts';
+export { checkSecondOrder } from './check-second-order.ts';
 
 /**
- * Registers genloss's gradient corrections with TF.js's global gradient registry. Idempotent;
- * called once when genloss is imported.
- *
- * - `Abs`: TF.js uses `step(x, -1)`, which is −1 at x = 0; PyTorch (and MMagic's L1 losses) use
- *   `sign(x)`, which is 0 there. Ours is `dy · sign(x)`, itself differentiable.
+ * The gradients genloss registers: each replaces a TF.js gradient that is missing, wrong, or
+ * not itself differentiable (docs/second-order.md has the table). Kernels whose TF.js gradient
+ * is right at every order once the kernels it calls have gradients (Conv2D, Conv2DBackpropInput,
+ * DepthwiseConv2dNative, LeakyRelu, Prelu, Relu6, Maximum, Minimum, ClipByValue, Max,
+ * FusedBatchNorm, …) keep it.
+ */
+export const PATCHED_GRADIENTS: readonly tf.GradConfig[] = [
+  absGradConfig,
+  sigmoidGradConfig,
+  tanhGradConfig,
+  expGradConfig,
+  eluGradConfig,
+  seluGradConfig,
+  softmaxGradConfig,
+  powGradConfig,
+  conv2DBackpropFilterGradConfig,
+  depthwiseBackpropInputGradConfig,
+  depthwiseBackpropFilterGradConfig,
+  avgPoolGradConfig,
+  maxPoolGradConfig,
+  resizeBilinearGradConfig,
+  resizeNearestNeighborGradConfig,
+  stridedSliceGradConfig,
+  tileGradConfig,
+  ...zeroGradConfigs,
+];
+
+/**
+ * Registers {@link PATCHED_GRADIENTS} with TF.js's global gradient registry, so that gradients of
+ * gradients (gradient penalty, R1, path length) are correct for any TF.js model on every
+ * backend. Called once when genloss is imported. Idempotent, and silent: TF.js prints an
+ * "Overriding the gradient" warning per kernel in debug mode, which is muted while we register.
  */
 export function registerGradients(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
-    kernelName: tf.Abs,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved) => {
-      const [x] = saved;
-      return { x: () => tf.mul(dy as tf.Tensor, tf.sign(x)) };
-    },
-  });
+  if (PATCHED_GRADIENTS.every((config) => tf.getGradient(config.kernelName) === config)) return;
+  const env = tf.env();
+  const wasTest = env.getBool('IS_TEST');
+  env.set('IS_TEST', true);
+  try {
+    for (const config of PATCHED_GRADIENTS) tf.registerGradient(config);
+  } finally {
+    env.set('IS_TEST', wasTest);
+  }
 }
