@@ -6,9 +6,35 @@ import { registerGradients } from './autodiff/index.ts';
 
 registerGradients();
 
-export { registerGradients } from './autodiff/index.ts';
+export {
+  checkSecondOrder,
+  PATCHED_GRADIENTS,
+  registerGradients,
+  type SecondOrderCheckOptions,
+  type SecondOrderReport,
+} from './autodiff/index.ts';
+export { registerWasmKernels, WASM_KERNELS } from './backends/index.ts';
+export {
+  componentOptions,
+  dataInfoOption,
+  intervalOption,
+  LossComponent,
+} from './components/base.ts';
+export {
+  DiscShiftLossComps,
+  GradientPenaltyLossComps,
+  R1GradientPenaltyComps,
+} from './components/disc-auxiliary.ts';
+export { GeneratorPathRegularizerComps } from './components/gen-auxiliary.ts';
 export { BACKEND_ENV, BACKEND_PREFERENCE, chooseBackend } from './core/backend.ts';
 export { type ConfigFormat, formatOf, parseConfig } from './core/config.ts';
+export {
+  type DataInfo,
+  type OutputsDict,
+  outputAt,
+  outputsOf,
+  resolveDataInfo,
+} from './core/data-info.ts';
 export {
   ConfigError,
   DataInfoError,
@@ -27,6 +53,7 @@ export {
   type Reduction,
   reductionOption,
 } from './core/options.ts';
+export { DEFAULT_SEED, defaultGenerator, manualSeed, SeedGenerator } from './core/random.ts';
 export {
   type ElementwiseFn,
   MASK_EPS,
@@ -45,13 +72,72 @@ export {
   type RegistryEntry,
 } from './core/registry.ts';
 export {
+  ADV_LOSS_TYPES,
+  ADV_POOL_SIZE,
+  AdvLoss,
+  type AdvLossType,
+  PredictionPool,
+} from './losses/adv.ts';
+export {
   CharbonnierCompLoss,
   CompositionLoss,
   composite,
   L1CompositionLoss,
   MSECompositionLoss,
 } from './losses/composition.ts';
+export {
+  bceWithLogits,
+  checkGanType,
+  GAN_LOSS_COMPS_TYPES,
+  GAN_LOSS_TYPES,
+  GAN_TYPES,
+  GANLoss,
+  GANLossBase,
+  GANLossComps,
+  type GanLossOptions,
+  type GanType,
+  ganLoss,
+} from './losses/gan.ts';
 export { GradientLoss, type GradientLossOptions, gradientLoss } from './losses/gradient.ts';
+export {
+  GenPathRegularizer,
+  type GenPathRegularizerOptions,
+  genPathRegularizer,
+  type PathGenerator,
+  type PathRegularizerDraws,
+  type PathRegularizerResult,
+  pathBatchSize,
+} from './losses/path-regularizer.ts';
+export {
+  checkFunction,
+  checkLossScaler,
+  checkNormMode,
+  type Discriminator,
+  DiscShiftLoss,
+  detach,
+  discShiftLoss,
+  type GradientPenaltyDraws,
+  GradientPenaltyLoss,
+  type GradientPenaltyOptions,
+  gradientPenaltyLoss,
+  inputGradient,
+  type LossScaler,
+  NORM_MODES,
+  type NormMode,
+  type R1GradientPenaltyOptions,
+  r1GradientPenaltyLoss,
+} from './losses/penalties.ts';
+export {
+  type FeatureCriterion,
+  type FeatureFn,
+  featureDistance,
+  gramMatrix,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  PerceptualLoss,
+  type PerceptualLossOptions,
+  weightedFeatureDistance,
+} from './losses/perceptual.ts';
 export {
   CharbonnierLoss,
   charbonnierLoss,
@@ -68,4 +154,119 @@ export {
   pixelwiseOptions,
   tvLoss,
 } from './losses/pixelwise.ts';
+export {
+  TransferalPerceptualLoss,
+  type TransferalPerceptualLossOptions,
+} from './losses/transferal.ts';
+export {
+  type GANModelConfig,
+  GANWithCustomizedLoss,
+  ganModelOptions,
+  type LogVars,
+  NonFiniteLossError,
+  styleGAN2LossConfig,
+  type TrainData,
+} from './models/gan-with-customized-loss.ts';
+export {
+  type DiscriminatorNet,
+  discriminatorFromLayers,
+  type GeneratorNet,
+  generatorFromLayers,
+  toDiscriminator,
+  toGenerator,
+} from './models/nets.ts';
+export {
+  buildOptimizer,
+  OPTIMIZER_TYPES,
+  type OptimizerConfig,
+  optimizerOptions,
+} from './models/optimizers.ts';
+export { type LossDict, type ParsedLosses, parseLosses } from './models/parse-losses.ts';
+export { type Snapshot, takeSnapshot } from './models/snapshot.ts';
+export { checkInputRange, type InputRange, inputRangeOption } from './nets/input-range.ts';
+export { l2Normalize, stopGradient } from './nets/layers.ts';
+export {
+  type DecodedTensor,
+  halfToFloat,
+  parseSafetensors,
+  SAFETENSORS_DTYPES,
+  SAFETENSORS_MAX_HEADER,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  SafetensorsFile,
+} from './nets/safetensors.ts';
+export { type ManifestGroup, type ManifestWeight, TfjsWeights } from './nets/tfjs-weights.ts';
+export {
+  VGGFeatures,
+  type VGGLayer,
+  type VGGLoadOptions,
+  type VGGType,
+  vggIndex,
+  vggLayers,
+} from './nets/vgg.ts';
+export { LoadedNet, type TensorSource, tensorMapSource, WeightReader } from './nets/weights.ts';
+export {
+  checkBlurOptions,
+  GaussianBlur,
+  type GaussianBlurOptions,
+  gaussianBlur,
+  gaussianKernel1d,
+  gaussianKernel2d,
+  type Pair,
+} from './ops/gaussian-blur.ts';
+export {
+  adaptiveAvgPool2d,
+  avgPool2d,
+  maxPool2d,
+  poolOutputSize,
+} from './ops/pooling.ts';
+export {
+  adaptiveAvgResample,
+  avgPoolResample,
+  bicubicResample,
+  composeResample,
+  nearestResample,
+  type Resample1d,
+  resampleSeparable,
+  resizeBicubic,
+  resizeNearest,
+} from './ops/resize.ts';
 export { sobel } from './ops/sobel.ts';
+
+import { registerWasmKernels as registerBackendKernels } from './backends/index.ts';
+
+registerBackendKernels();
+
+export {
+  type FusedLoss,
+  type FusedPixelLossOptions,
+  fusedPixelLoss,
+  registerFusedKernels,
+  withFusedKernel,
+} from './backends/index.ts';
+export {
+  dlibInput,
+  type FaceEmbeddingFn,
+  FaceIdLoss,
+  type FaceIdLossOptions,
+  faceIdDistance,
+} from './losses/face-id.ts';
+export {
+  type ImageFeatureFn,
+  LightCNNFeatureLoss,
+  type LightCNNFeatureLossOptions,
+} from './losses/lightcnn.ts';
+export { ArcFaceIRSE, arcFaceCrop } from './nets/arcface.ts';
+export {
+  DLIB_FACE_MEAN_RGB,
+  DLIB_FACE_SIZE,
+  DlibFaceRecognitionNet,
+} from './nets/face-recognition.ts';
+export { LIGHTCNN_LAYERS, LightCNNFeatures, maxFeatureMap } from './nets/lightcnn.ts';
+
+import { registerFusedKernels as registerFusedLossKernels } from './backends/index.ts';
+
+registerFusedLossKernels();
+
+export { type CLIPLogitsFn, CLIPLoss, type CLIPLossOptions, clipPool } from './losses/clip.ts';
+export { type CLIPLoadOptions, CLIPModel, clipTokenize } from './nets/clip.ts';

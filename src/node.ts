@@ -6,6 +6,18 @@ import { formatOf, parseConfig } from './core/config.ts';
 import { ConfigError } from './core/errors.ts';
 
 export * from './index.ts';
+export {
+  faceApiModelDir,
+  loadCLIPWeights,
+  loadFaceApiRecognitionNet,
+  loadFaceApiRecognitionWeights,
+  loadFaceIdWeights,
+  loadLightCNNWeights,
+  loadPerceptualWeights,
+  loadSafetensorsFile,
+  loadTfjsWeightsFile,
+  readWeightsFile,
+} from './nets/node-io.ts';
 
 /** Reads a `.json`, `.yaml` or `.yml` config file into plain objects. */
 export async function loadConfigFile(path: string): Promise<unknown> {

@@ -1,3 +1,4 @@
+import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
 import { type OptionsSchema, parseOptions } from './options.ts';
 
@@ -42,6 +43,14 @@ export abstract class LossModule<S extends OptionsSchema = OptionsSchema> {
   /** The key under which a model logs this loss (`loss_name`). */
   lossName(): string {
     return (this.cfg as { loss_name: string }).loss_name;
+  }
+
+  /**
+   * The state the module updates as it runs (running means, pools), as variables. A model
+   * snapshots them before a step and restores them when the step fails. Stateless: none.
+   */
+  buffers(): tf.Variable[] {
+    return [];
   }
 
   /** Frees tensors and variables the module owns. Stateless losses own none. */

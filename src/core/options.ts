@@ -44,6 +44,8 @@ function expectation(issue: z.core.$ZodIssue): string {
       return issue.origin === 'array'
         ? `must have at least ${issue.minimum} items`
         : `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'invalid_union':
+      return 'does not match any allowed form';
     case 'too_big':
       return issue.origin === 'array'
         ? `must have at most ${issue.maximum} items`
@@ -67,7 +69,7 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
  * names the loss, the key, what was expected and what was given; an unknown key suggests the
  * closest known ones.
  */
-export function parseOptions<S extends OptionsSchema>(
+export function parseOptions<S extends z.ZodType>(
   owner: string,
   schema: S,
   cfg: unknown,
@@ -77,7 +79,7 @@ export function parseOptions<S extends OptionsSchema>(
   }
   const result = schema.safeParse(cfg);
   if (result.success) return result.data;
-  const known = Object.keys(schema.shape);
+  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
   const messages = result.error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       return issue.keys

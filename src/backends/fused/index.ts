@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  type FusedLoss,
+  PIXEL_LOSS_GRADIENTS,
+  PIXEL_LOSS_KERNELS,
+  PIXEL_LOSS_SUM,
+  runFused,
+} from './pixel-loss.ts';
+
+export type { FusedLoss } from './pixel-loss.ts';
+export { PIXEL_LOSS_GRAD, PIXEL_LOSS_SUM } from './pixel-loss.ts';
+
+/** The ε in the masked-mean denominator (MMagic's, as `MASK_EPS` in src/core/reduction.ts). */
+const MASK_EPS = 1e-12;
+
+/**
+ * Registers the fused loss kernels (for `cpu` and `wasm`) and their gradients. Idempotent.
+ * Other backends have no fused kernel, and {@link fusedPixelLoss} returns null there.
+ */
+export function registerFusedKernels(): void {
+  for (const config of PIXEL_LOSS_KERNELS) {
+    if (tf.getKernel(config.kernelName, config.backendName) === undefined)
+      tf.registerKernel(config);
+  }
+  for (const config of PIXEL_LOSS_GRADIENTS) {
+    if (tf.getGradient(config.kernelName) !== config) tf.registerGradient(config);
+  }
+}
+
+/** Options of {@link fusedPixelLoss}: those of `maskReduceLoss`, plus Charbonnier's `eps`. */
+export interface FusedPixelLossOptions {
+  weight?: tf.Tensor | null;
+  reduction?: 'none' | 'mean' | 'sum';
+  sample_wise?: boolean;
+  /** Charbonnier's ε (default 1e-12); ignored by L1 and MSE. */
+  eps?: number;
+}
+
+function isFloatTensor(t: unknown): t is tf.Tensor {
+  return t instanceof tf.Tensor && t.dtype === 'float32' && !t.isDisposed;
+}
+
+/**
+ * A masked element-wise loss in fused kernels: the value of
+ * `maskReduceLoss(f(pred − target), {weight, reduction, sample_wise})` for `f` = `|d|` (`'l1'`),
+ * `d²` (`'mse'`) or `sqrt(d² + eps)` (`'charbonnier'`), reading pred, target and weight once for
+ * the value and once for each gradient, with gradients of every order.
+ *
+ * Returns null, computing nothing, where the fused path does not apply: reduction `'none'`, the
+ * current backend has no fused kernel (only `cpu` and `wasm` do), or any input is not a valid
+ * float32 tensor of matching shape; then use the op chain, which also reports invalid input.
+ */
+export function fusedPixelLoss(
+  loss: FusedLoss,
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  {
+    weight = null,
+    reduction = 'mean',
+    sample_wise = false,
+    eps = 1e-12,
+  }: FusedPixelLossOptions = {},
+): tf.Tensor | null {
+  if (reduction !== 'mean' && reduction !== 'sum') return null;
+  if (tf.getKernel(PIXEL_LOSS_SUM, tf.getBackend()) === undefined) return null;
+  if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank === 0) return null;
+  if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
+  if (weight !== null && weight !== undefined) {
+    if (!isFloatTensor(weight) || weight.rank !== pred.rank) return null;
+    const c = pred.shape[pred.rank - 1];
+    const wc = weight.shape[weight.rank - 1];
+    if (!tf.util.arraysEqual(weight.shape.slice(0, -1), pred.shape.slice(0, -1))) return null;
+    if (wc !== 1 && wc !== c) return null;
+  } else {
+    weight = null;
+  }
+  return tf.tidy(() => {
+    const perSample = weight !== null && reduction === 'mean' && sample_wise;
+    const sums = runFused(PIXEL_LOSS_SUM, [pred, target, weight], { loss, eps, perSample });
+    if (reduction === 'sum') return sums;
+    if (weight === null) return tf.div(sums, pred.size);
+    const channelFactor = pred.shape[pred.rank - 1] / weight.shape[weight.rank - 1];
+    if (!perSample) return tf.div(sums, tf.add(tf.mul(tf.sum(weight), channelFactor), MASK_EPS));
+    const axes = Array.from({ length: weight.rank - 1 }, (_, i) => i + 1);
+    const denominators = tf.add(tf.mul(tf.sum(weight, axes), channelFactor), MASK_EPS);
+    return tf.mean(tf.div(sums, denominators));
+  });
+}
+
+/** A masked loss function as `maskedLoss` makes them (src/core/reduction.ts). */
+type MaskedFn = (
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  options?: FusedPixelLossOptions & Record<string, unknown>,
+) => tf.Tensor;
+
+/**
+ * Wraps a masked loss so that it runs in fused kernels where {@link fusedPixelLoss} applies and
+ * as `fallback` (the op chain, with its input checks and errors) everywhere else. Same value and
+ * gradients either way, to float32 rounding.
+ *
+ * @example `export const l1Loss = withFusedKernel('l1', maskedLoss((p, t) => tf.abs(tf.sub(p, t))))`
+ */
+export function withFusedKernel<F extends MaskedFn>(loss: FusedLoss, fallback: F): F {
+  const fused = ((pred, target, options = {}) =>
+    fusedPixelLoss(loss, pred, target, options) ?? fallback(pred, target, options)) as F;
+  return fused;
+}

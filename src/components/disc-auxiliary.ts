@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { LOSSES } from '../core/registry.ts';
+import {
+  type Discriminator,
+  discShiftLoss,
+  gradientPenaltyLoss,
+  type LossScaler,
+  NORM_MODES,
+  type NormMode,
+  r1GradientPenaltyLoss,
+} from '../losses/penalties.ts';
+import { componentOptions, intervalOption, LossComponent } from './base.ts';
+
+const normModeOption = z.enum(NORM_MODES).default('pixel');
+
+/** MMagic's apex flag: accepted for verbatim configs; TF.js has no apex, so only `false`. */
+const apexOption = z.literal(false).default(false);
+
+/**
+ * `DiscShiftLossComps` (MMagic): `loss_weight · x²`, **not reduced** (`parseLosses` takes its
+ * mean). Argument: `x` (e.g. `data_info: {x: 'disc_pred_real'}`). Config: `loss_weight` 1.0,
+ * `data_info`, `loss_name` `'loss_disc_shift'`.
+ */
+export class DiscShiftLossComps extends LossComponent<ReturnType<typeof discShiftCompsOptions>> {
+  static override readonly lossType = 'DiscShiftLossComps';
+  static override readonly options = discShiftCompsOptions();
+  protected readonly argNames = ['x'] as const;
+
+  protected compute({ x }: Record<string, unknown>): tf.Tensor {
+    return tf.tidy(() => tf.mul(discShiftLoss(x as tf.Tensor), this.lossWeight));
+  }
+}
+
+function discShiftCompsOptions() {
+  return componentOptions({ loss_name: 'loss_disc_shift' }, {});
+}
+
+/**
+ * `GradientPenaltyLossComps` (MMagic): `loss_weight · gradientPenaltyLoss(discriminator,
+ * real_data, fake_data, {mask, norm_mode, alpha})`. Arguments: `discriminator`, `real_data`,
+ * `fake_data`, `mask` (optional), `alpha` (optional draw). Config: `loss_weight` 1.0,
+ * `norm_mode` `'pixel'`, `data_info`, `loss_name` `'loss_gp'`. Unlike MMagic, `norm_mode` is
+ * honoured in plain calls too.
+ */
+export class GradientPenaltyLossComps extends LossComponent<ReturnType<typeof gpCompsOptions>> {
+  static override readonly lossType = 'GradientPenaltyLossComps';
+  static override readonly options = gpCompsOptions();
+  protected readonly argNames = [
+    'discriminator',
+    'real_data',
+    'fake_data',
+    'mask',
+    'alpha',
+  ] as const;
+
+  protected compute(args: Record<string, unknown>): tf.Tensor {
+    const options = {
+      mask: (args.mask as tf.Tensor | null | undefined) ?? null,
+      norm_mode: this.cfg.norm_mode as NormMode,
+      alpha: (args.alpha as tf.Tensor | null | undefined) ?? null,
+    };
+    return tf.tidy(() =>
+      tf.mul(
+        gradientPenaltyLoss(
+          args.discriminator as Discriminator,
+          args.real_data as tf.Tensor,
+          args.fake_data as tf.Tensor,
+          options,
+          this.lossType,
+        ),
+        this.lossWeight,
+      ),
+    );
+  }
+}
+
+function gpCompsOptions() {
+  return componentOptions({ loss_name: 'loss_gp' }, { norm_mode: normModeOption });
+}
+
+/**
+ * `R1GradientPenaltyComps` (MMagic): `loss_weight · r1GradientPenaltyLoss(discriminator,
+ * real_data, {mask, norm_mode, loss_scaler})`, run every `interval` iterations (`null` on the
+ * others; needs `data_info` and the outputs' `iteration`). Arguments: `discriminator`,
+ * `real_data`, `mask`, `loss_scaler` (all but the first two optional). Config: `loss_weight` 1.0,
+ * `norm_mode` `'pixel'`, `interval` 1, `data_info`, `use_apex_amp` (false only),
+ * `loss_name` `'loss_r1_gp'`.
+ */
+export class R1GradientPenaltyComps extends LossComponent<ReturnType<typeof r1CompsOptions>> {
+  static override readonly lossType = 'R1GradientPenaltyComps';
+  static override readonly options = r1CompsOptions();
+  protected readonly argNames = ['discriminator', 'real_data', 'mask', 'loss_scaler'] as const;
+
+  protected compute(args: Record<string, unknown>): tf.Tensor {
+    const options = {
+      mask: (args.mask as tf.Tensor | null | undefined) ?? null,
+      norm_mode: this.cfg.norm_mode as NormMode,
+      loss_scaler: (args.loss_scaler as LossScaler | null | undefined) ?? null,
+    };
+    return tf.tidy(() =>
+      tf.mul(
+        r1GradientPenaltyLoss(
+          args.discriminator as Discriminator,
+          args.real_data as tf.Tensor,
+          options,
+          this.lossType,
+        ),
+        this.lossWeight,
+      ),
+    );
+  }
+}
+
+function r1CompsOptions() {
+  return componentOptions(
+    { loss_name: 'loss_r1_gp' },
+    { norm_mode: normModeOption, interval: intervalOption, use_apex_amp: apexOption },
+  );
+}
+
+LOSSES.register(DiscShiftLossComps);
+LOSSES.register(GradientPenaltyLossComps);
+LOSSES.register(R1GradientPenaltyComps);
+
+declare module '../core/registry.ts' {
+  interface LossTypeMap {
+    DiscShiftLossComps: DiscShiftLossComps;
+    GradientPenaltyLossComps: GradientPenaltyLossComps;
+    R1GradientPenaltyComps: R1GradientPenaltyComps;
+  }
+}

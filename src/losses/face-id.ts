@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { WeightsError } from '../core/errors.ts';
+import { LossModule } from '../core/module.ts';
+import { lossOptions } from '../core/options.ts';
+import { LOSSES } from '../core/registry.ts';
+import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
+import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
+import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { l2Normalize, stopGradient } from '../nets/layers.ts';
+import { parseSafetensors } from '../nets/safetensors.ts';
+import type { TensorSource } from '../nets/weights.ts';
+import { adaptiveAvgPool2d } from '../ops/pooling.ts';
+
+/** A face-identity network: image N×H×W×3 in [−1, 1] → N×D embeddings (normalised by the loss). */
+export type FaceEmbeddingFn = (x: tf.Tensor) => tf.Tensor;
+
+const facenetOption = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('ArcFace'),
+      ir_se50_weights: z.string().nullable().default(null),
+    }),
+    z.strictObject({ type: z.literal('DlibFaceRecognition') }),
+  ])
+  .default({ type: 'DlibFaceRecognition' });
+
+function faceIdOptions() {
+  return lossOptions(
+    { loss_name: 'loss_id' },
+    {
+      data_info: z.record(z.string(), z.string()).nullable().default(null),
+      facenet: facenetOption,
+      input_range: inputRangeOption,
+    },
+  );
+}
+
+/** The config of `FaceIdLoss`. */
+export type FaceIdLossOptions = z.input<ReturnType<typeof faceIdOptions>>;
+
+/**
+ * Identity loss between two batches of face embeddings (MMagic `IDLossModel.forward`):
+ * `(1/N) Σ_i (1 − ⟨e_pred_i, e_gt_i⟩)` with e unit-norm, N×D each.
+ */
+export function faceIdDistance(embPred: tf.Tensor, embGt: tf.Tensor): tf.Tensor {
+  return tf.tidy(() =>
+    tf.mean(tf.sub(1, tf.sum(tf.mul(l2Normalize(embPred), l2Normalize(embGt)), -1))),
+  );
+}
+
+/**
+ * `FaceIdLoss` (MMagic): `loss_weight · (1/N) Σ_i (1 − cos(f(pred_i), f(gt_i)))`, with f(gt)
+ * detached, for images in [−1, 1] (N×H×W×3).
+ *
+ * `facenet` selects f:
+ * - `{type: 'ArcFace', ir_se50_weights}` — MMagic's network: ArcFace IR-SE50 on MMagic's crop
+ *   (pool to 256×256, crop 188×188 at (35, 32), pool to 112×112). The weights are the user's:
+ *   `ir_se50_weights` names the converted safetensors file (nothing is downloaded).
+ * - `{type: 'DlibFaceRecognition'}` — **the genloss default** (MMagic's default is ArcFace, which
+ *   it downloads): the dlib face-recognition ResNet whose weights ship in `@vladmandic/face-api`,
+ *   so it works offline. A dlib identity embedding, not ArcFace. The image is mapped to 0..255
+ *   and pooled to 150×150 (adaptive average); it should be a face chip (a loosely cropped,
+ *   aligned face), not an FFHQ frame. Embeddings are L2-normalised, so the loss is a cosine
+ *   distance.
+ *
+ * Config: `loss_weight` 1.0, `data_info` null (stored, unused: the data_info-driven component
+ * `FaceIdLossComps` is separate), `facenet`, `loss_name` `'loss_id'`, and `input_range` (genloss;
+ * default [−1, 1]). Load weights with `loadWeights` (or `loadFaceIdWeights` from `genloss/node`),
+ * or pass any `(x) => embeddings` function.
+ */
+export class FaceIdLoss extends LossModule<ReturnType<typeof faceIdOptions>> {
+  static override readonly lossType = 'FaceIdLoss';
+  static override readonly options = faceIdOptions();
+
+  private network: FaceEmbeddingFn | null = null;
+  private owned: { dispose(): void } | null = null;
+
+  /** @param network a loaded `ArcFaceIRSE` / `DlibFaceRecognitionNet`, or any embedding function. */
+  constructor(
+    cfg: FaceIdLossOptions = {},
+    network?: ArcFaceIRSE | DlibFaceRecognitionNet | FaceEmbeddingFn,
+  ) {
+    super(cfg);
+    if (network) this.setNetwork(network);
+  }
+
+  /** The range the images must lie in. */
+  get inputRange(): InputRange {
+    return this.cfg.input_range ?? [-1, 1];
+  }
+
+  /**
+   * Uses `network` (not owned). A loaded net gets its preprocessing (ArcFace: MMagic's crop;
+   * dlib: 0..255 and 150×150); a function gets the image as given.
+   */
+  setNetwork(network: ArcFaceIRSE | DlibFaceRecognitionNet | FaceEmbeddingFn): void {
+    this.owned?.dispose();
+    this.owned = null;
+    if (network instanceof ArcFaceIRSE) {
+      this.network = (x) => network.embed(arcFaceCrop(x));
+    } else if (network instanceof DlibFaceRecognitionNet) {
+      this.network = (x) => network.embed(dlibInput(x));
+    } else {
+      this.network = network;
+    }
+  }
+
+  /**
+   * Loads the weights of the configured facenet: for ArcFace a safetensors file (bytes) or a
+   * `TensorSource` of the IR-SE50 state dict; for dlib the `TfjsWeights` of face-api's
+   * `face_recognition_model` manifest. The loss owns them.
+   */
+  loadWeights(weights: ArrayBuffer | ArrayBufferView | TensorSource): void {
+    const bytes = weights instanceof ArrayBuffer || ArrayBuffer.isView(weights);
+    const facenet = this.cfg.facenet;
+    if (facenet.type === 'ArcFace') {
+      const src = bytes
+        ? parseSafetensors(weights, facenet.ir_se50_weights ?? 'ArcFace weights')
+        : weights;
+      const net = ArcFaceIRSE.load(src);
+      this.setNetwork(net);
+      this.owned = net;
+    } else {
+      if (bytes) {
+        throw new WeightsError(
+          'FaceIdLoss: the dlib facenet loads from a TF.js weights manifest: pass TfjsWeights.parse(manifest, bin), or use loadFaceIdWeights(loss) from genloss/node',
+        );
+      }
+      const net = DlibFaceRecognitionNet.load(weights);
+      this.setNetwork(net);
+      this.owned = net;
+    }
+  }
+
+  /**
+   * @param pred N×H×W×3 in `inputRange`.
+   * @param gt same shape; no gradient flows into it.
+   * @returns a scalar.
+   */
+  forward(pred: tf.Tensor, gt: tf.Tensor): tf.Tensor {
+    const owner = 'FaceIdLoss';
+    const p = checkTensor(owner, 'pred', pred, 4);
+    const g = checkTensor(owner, 'gt', gt, 4);
+    checkSameShape(owner, ['pred', p], ['gt', g]);
+    const net = this.network;
+    if (!net) {
+      const facenet = this.cfg.facenet;
+      throw new WeightsError(
+        facenet.type === 'ArcFace'
+          ? `FaceIdLoss: no ArcFace weights loaded (ir_se50_weights: ${facenet.ir_se50_weights}); convert IR-SE50 to safetensors (docs/weights.md) and call loss.loadWeights(bytes) or loadFaceIdWeights(loss) from genloss/node`
+          : 'FaceIdLoss: no dlib face-recognition weights loaded; call loadFaceIdWeights(loss) from genloss/node (reads them from @vladmandic/face-api) or loss.loadWeights(TfjsWeights.parse(manifest, bin))',
+      );
+    }
+    checkInputRange(owner, 'pred', p, this.inputRange);
+    checkInputRange(owner, 'gt', g, this.inputRange);
+    return tf.tidy(() =>
+      tf.mul(faceIdDistance(net(p), stopGradient(net(stopGradient(g)))), this.lossWeight),
+    );
+  }
+
+  /** Frees the weights the loss loaded itself. */
+  override dispose(): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = null;
+  }
+}
+
+/** [−1, 1] N×H×W×3 → the dlib net's input: 0..255, 150×150 (adaptive average pooling). */
+export function dlibInput(x: tf.Tensor): tf.Tensor4D {
+  const t = checkTensor('dlibInput', 'x', x, 4);
+  return tf.tidy(() => {
+    const scaled = tf.mul(tf.add(t, 1), 127.5) as tf.Tensor4D;
+    const [, h, w] = scaled.shape;
+    return h === DLIB_FACE_SIZE && w === DLIB_FACE_SIZE
+      ? scaled
+      : adaptiveAvgPool2d(scaled, [DLIB_FACE_SIZE, DLIB_FACE_SIZE]);
+  });
+}
+
+LOSSES.register(FaceIdLoss);

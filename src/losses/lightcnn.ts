@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { WeightsError } from '../core/errors.ts';
+import { LossModule } from '../core/module.ts';
+import { lossOptions } from '../core/options.ts';
+import { LOSSES } from '../core/registry.ts';
+import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { stopGradient } from '../nets/layers.ts';
+import { LightCNNFeatures } from '../nets/lightcnn.ts';
+import { parseSafetensors } from '../nets/safetensors.ts';
+import type { TensorSource } from '../nets/weights.ts';
+import { featureDistance } from './perceptual.ts';
+
+/** A feature network for the feature losses: image N×H×W×3 → features (any shape). */
+export type ImageFeatureFn = (x: tf.Tensor) => tf.Tensor;
+
+function lightCNNOptions() {
+  return lossOptions(
+    { loss_name: 'loss_feature' },
+    {
+      pretrained: z.string().min(1),
+      criterion: z.enum(['l1', 'mse']).default('l1'),
+      input_range: inputRangeOption,
+    },
+  );
+}
+
+/** The config of `LightCNNFeatureLoss`. */
+export type LightCNNFeatureLossOptions = z.input<ReturnType<typeof lightCNNOptions>>;
+
+/**
+ * `LightCNNFeatureLoss` (MMagic, DIC): `loss_weight · crit(F(pred), detach(F(gt)))` with F the
+ * LightCNN-9 feature stack, crit mean |·| (`'l1'`) or mean (·)² (`'mse'`).
+ *
+ * Config: `pretrained` (required: where the converted LightCNN weights are; MMagic loads it with
+ * `load_checkpoint`, genloss reads a safetensors file: `loss.loadWeights(bytes)` or
+ * `loadLightCNNWeights(loss)` from `genloss/node`), `loss_weight` 1.0, `criterion` `'l1'`.
+ * genloss additions: `input_range` (default [−1, 1]: DIC feeds images normalised around 0),
+ * a pluggable network, and a clear `WeightsError` instead of MMagic's silently random weights when
+ * none are loaded.
+ */
+export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOptions>> {
+  static override readonly lossType = 'LightCNNFeatureLoss';
+  static override readonly options = lightCNNOptions();
+
+  private network: ImageFeatureFn | null = null;
+  private owned: LightCNNFeatures | null = null;
+
+  /** @param network a loaded `LightCNNFeatures` or any `(x) => features` function. */
+  constructor(cfg: LightCNNFeatureLossOptions, network?: LightCNNFeatures | ImageFeatureFn) {
+    super(cfg);
+    if (network) this.setNetwork(network);
+  }
+
+  /** The range the images must lie in. */
+  get inputRange(): InputRange {
+    return this.cfg.input_range ?? [-1, 1];
+  }
+
+  /** Uses `network` (not owned by the loss). */
+  setNetwork(network: LightCNNFeatures | ImageFeatureFn): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = network instanceof LightCNNFeatures ? (x) => network.run(x) : network;
+  }
+
+  /** Loads LightCNN weights (safetensors bytes or a `TensorSource`); the loss owns them. */
+  loadWeights(
+    weights: ArrayBuffer | ArrayBufferView | TensorSource,
+    source = this.cfg.pretrained,
+  ): void {
+    const src =
+      weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
+        ? parseSafetensors(weights, source)
+        : weights;
+    const net = LightCNNFeatures.load(src);
+    this.setNetwork(net);
+    this.owned = net;
+  }
+
+  /**
+   * @param pred N×H×W×3 in `inputRange`.
+   * @param gt same shape; no gradient flows into it.
+   * @returns a scalar.
+   */
+  forward(pred: tf.Tensor, gt: tf.Tensor): tf.Tensor {
+    const owner = 'LightCNNFeatureLoss';
+    const p = checkTensor(owner, 'pred', pred, 4);
+    const g = checkTensor(owner, 'gt', gt, 4);
+    checkSameShape(owner, ['pred', p], ['gt', g]);
+    const net = this.network;
+    if (!net) {
+      throw new WeightsError(
+        `${owner}: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
+      );
+    }
+    checkInputRange(owner, 'pred', p, this.inputRange);
+    checkInputRange(owner, 'gt', g, this.inputRange);
+    return tf.tidy(() =>
+      tf.mul(
+        featureDistance(net(p), stopGradient(net(stopGradient(g))), this.cfg.criterion),
+        this.lossWeight,
+      ),
+    );
+  }
+
+  /** Frees the weights the loss loaded itself. */
+  override dispose(): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = null;
+  }
+}
+
+LOSSES.register(LightCNNFeatureLoss);

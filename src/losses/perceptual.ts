@@ -1,0 +1,252 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { ConfigError, ShapeError, WeightsError } from '../core/errors.ts';
+import { LossModule } from '../core/module.ts';
+import { lossOptions } from '../core/options.ts';
+import { LOSSES } from '../core/registry.ts';
+import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { stopGradient } from '../nets/layers.ts';
+import { parseSafetensors } from '../nets/safetensors.ts';
+import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
+import type { TensorSource } from '../nets/weights.ts';
+import { l1Loss, mseLoss } from './pixelwise.ts';
+
+/** A feature network for `PerceptualLoss`: image N×H×W×3 → `{layer key: N×h×w×C}`. */
+export type FeatureFn = (x: tf.Tensor) => Record<string, tf.Tensor>;
+
+/** The perceptual criteria: mean absolute (`'l1'`) or mean squared (`'mse'`) difference. */
+export type FeatureCriterion = 'l1' | 'mse';
+
+/** ImageNet mean and std of torchvision's models, for inputs in [0, 1]. */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+/** `mean|a − b|` or `mean (a − b)²` over every element (PyTorch `L1Loss`/`MSELoss`). */
+export function featureDistance(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  criterion: FeatureCriterion,
+): tf.Tensor {
+  return criterion === 'l1' ? l1Loss(a, b) : mseLoss(a, b);
+}
+
+/**
+ * Gram matrix of a feature map (MMagic `PerceptualLoss._gram_mat`):
+ * `G = F Fᵀ / (C·H·W)` with F the features reshaped to C × (H·W) per sample.
+ *
+ * @param features N×H×W×C.
+ * @returns N×C×C.
+ */
+export function gramMatrix(features: tf.Tensor): tf.Tensor3D {
+  const f = checkTensor('gramMatrix', 'features', features, 4);
+  const [n, h, w, c] = f.shape as number[];
+  return tf.tidy(() => {
+    const flat = tf.reshape(f, [n, h * w, c]) as tf.Tensor3D;
+    return tf.div(tf.matMul(flat, flat, true, false), c * h * w) as tf.Tensor3D;
+  });
+}
+
+/**
+ * The weighted feature distance of two feature dicts: `Σ_k crit(a_k, b_k) · weights[k]`, or of
+ * their Gram matrices when `gram` (MMagic's perceptual and style terms before their factors).
+ */
+export function weightedFeatureDistance(
+  a: Record<string, tf.Tensor>,
+  b: Record<string, tf.Tensor>,
+  weights: Record<string, number>,
+  criterion: FeatureCriterion,
+  gram = false,
+  owner = 'weightedFeatureDistance',
+): tf.Tensor {
+  return tf.tidy(() => {
+    let total: tf.Tensor = tf.scalar(0);
+    for (const [key, weight] of Object.entries(weights)) {
+      if (!(key in a) || !(key in b)) {
+        throw new ShapeError(
+          `${owner}: the feature network returned no layer '${key}' (it returned ${Object.keys(a)
+            .map((k) => `'${k}'`)
+            .join(', ')})`,
+        );
+      }
+      const fa = gram ? gramMatrix(a[key]) : a[key];
+      const fb = gram ? gramMatrix(b[key]) : b[key];
+      total = tf.add(total, tf.mul(featureDistance(fa, fb, criterion), weight));
+    }
+    return total;
+  });
+}
+
+const layerWeights = z.record(z.string(), z.number().finite());
+
+function perceptualOptions() {
+  return lossOptions(
+    { loss_name: 'loss_perceptual' },
+    {
+      layer_weights: layerWeights,
+      layer_weights_style: layerWeights.nullable().default(null),
+      vgg_type: z.enum(['vgg16', 'vgg19']).default('vgg19'),
+      use_input_norm: z.boolean().default(true),
+      perceptual_weight: z.number().finite().default(1),
+      style_weight: z.number().finite().default(1),
+      norm_img: z.boolean().default(true),
+      pretrained: z.string().default('torchvision://vgg19'),
+      criterion: z.enum(['l1', 'mse']).default('l1'),
+      input_range: inputRangeOption,
+    },
+  );
+}
+
+/** The config of `PerceptualLoss` (MMagic's keys). */
+export type PerceptualLossOptions = z.input<ReturnType<typeof perceptualOptions>>;
+
+/**
+ * `PerceptualLoss` (MMagic): perceptual and style (Gram) distances of VGG features.
+ *
+ * ```
+ * if norm_img: x, gt ← (x + 1)/2, (gt + 1)/2
+ * if use_input_norm: x, gt ← (x − mean)/std               (ImageNet statistics)
+ * F, G = vgg(x), vgg(detach(gt))
+ * percep = perceptual_weight · Σ_k crit(F_k, G_k) · layer_weights[k]          (null if weight ≤ 0)
+ * style  = style_weight · Σ_k crit(gram(F_k), gram(G_k)) · layer_weights_style[k] (null if ≤ 0)
+ * ```
+ *
+ * `layer_weights_style` defaults to `layer_weights`. Layer keys are torchvision indices of
+ * `features` (`'34'` is conv5_4 of vgg19, `'35'` relu5_4), or any keys a custom network returns. Config: `layer_weights` (required),
+ * `layer_weights_style` null, `vgg_type` `'vgg19'`, `use_input_norm` true, `perceptual_weight` 1,
+ * `style_weight` 1, `norm_img` true, `pretrained` `'torchvision://vgg19'`, `criterion` `'l1'`
+ * (`l1|mse`).
+ *
+ * genloss additions: `loss_weight` (1) multiplies both parts; `input_range` (default [−1, 1]
+ * with `norm_img`, else [0, 1]) is checked on both images; the network is pluggable.
+ * Unlike MMagic, `pretrained` is honoured: the weights come from the file you load (no download):
+ * `loss.loadWeights(bytes)` in any environment, or `loadPerceptualWeights(loss)` from
+ * `genloss/node` which reads `pretrained` as a path. A `FeatureFn` may replace the VGG.
+ */
+export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptions>> {
+  static override readonly lossType = 'PerceptualLoss';
+  static override readonly options = perceptualOptions();
+
+  private network: FeatureFn | null = null;
+  private owned: VGGFeatures | null = null;
+
+  /**
+   * @param cfg MMagic's config keys.
+   * @param network the VGG (a `VGGFeatures`) or any feature function; else call `loadWeights`.
+   */
+  constructor(cfg: PerceptualLossOptions, network?: VGGFeatures | FeatureFn) {
+    super(cfg);
+    const { vgg_type, pretrained, layer_weights, layer_weights_style } = this.cfg;
+    if (pretrained.startsWith('torchvision://') && !pretrained.includes(vgg_type)) {
+      throw new ConfigError(
+        `PerceptualLoss: 'pretrained' ${pretrained} does not match vgg_type '${vgg_type}'`,
+      );
+    }
+    // With a network of the user's own, the layer keys are whatever it returns.
+    if (!network || network instanceof VGGFeatures) {
+      for (const key of [
+        ...Object.keys(layer_weights),
+        ...Object.keys(layer_weights_style ?? {}),
+      ]) {
+        vggIndex(vgg_type, key);
+      }
+    }
+    if (network) this.setNetwork(network);
+  }
+
+  /** The layer keys the loss reads (perceptual and style). */
+  get layers(): string[] {
+    const keys = new Set(Object.keys(this.cfg.layer_weights));
+    for (const k of Object.keys(this.cfg.layer_weights_style ?? {})) keys.add(k);
+    return [...keys];
+  }
+
+  /** The range the images must lie in (`input_range`, or from `norm_img`). */
+  get inputRange(): InputRange {
+    return this.cfg.input_range ?? (this.cfg.norm_img ? [-1, 1] : [0, 1]);
+  }
+
+  /** Uses `network` (not owned: the caller disposes a `VGGFeatures` it passes). */
+  setNetwork(network: VGGFeatures | FeatureFn): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = network instanceof VGGFeatures ? network.extractor(this.layers) : network;
+  }
+
+  /**
+   * Loads torchvision `vgg16`/`vgg19` weights (a safetensors file's bytes, or a `TensorSource`)
+   * for `vgg_type`, keeping only the layers up to the deepest one used. The loss owns them.
+   */
+  loadWeights(
+    weights: ArrayBuffer | ArrayBufferView | TensorSource,
+    source = this.cfg.pretrained,
+  ): void {
+    const src =
+      weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
+        ? parseSafetensors(weights, source)
+        : weights;
+    const upTo = Math.max(...this.layers.map((k) => vggIndex(this.cfg.vgg_type as VGGType, k)));
+    const vgg = VGGFeatures.load(this.cfg.vgg_type, src, { upTo });
+    this.setNetwork(vgg);
+    this.owned = vgg;
+  }
+
+  /**
+   * @param x the prediction, N×H×W×3 in `inputRange`.
+   * @param gt the target, same shape (no gradient flows into it).
+   * @returns `[percep, style]`, scalars, each null when its weight is ≤ 0.
+   */
+  forward(x: tf.Tensor, gt: tf.Tensor): [tf.Tensor | null, tf.Tensor | null] {
+    const owner = 'PerceptualLoss';
+    const px = checkTensor(owner, 'x', x, 4);
+    const pg = checkTensor(owner, 'gt', gt, 4);
+    checkSameShape(owner, ['x', px], ['gt', pg]);
+    if (!this.network) {
+      throw new WeightsError(
+        `${owner}: no VGG weights loaded (MMagic would download ${this.cfg.pretrained}); call loss.loadWeights(bytes), loadPerceptualWeights(loss) from genloss/node, or pass a network`,
+      );
+    }
+    checkInputRange(owner, 'x', px, this.inputRange);
+    checkInputRange(owner, 'gt', pg, this.inputRange);
+    const { perceptual_weight, style_weight, criterion, layer_weights } = this.cfg;
+    const styleWeights = this.cfg.layer_weights_style ?? layer_weights;
+    const net = this.network;
+    const parts = tf.tidy(() => {
+      const prep = (t: tf.Tensor) => {
+        let y = this.cfg.norm_img ? tf.div(tf.add(t, 1), 2) : t;
+        if (this.cfg.use_input_norm) {
+          y = tf.div(tf.sub(y, tf.tensor1d([...IMAGENET_MEAN])), tf.tensor1d([...IMAGENET_STD]));
+        }
+        return y;
+      };
+      const fx = net(prep(px));
+      const fg = net(prep(stopGradient(pg)));
+      const w = this.lossWeight;
+      const percep =
+        perceptual_weight > 0
+          ? tf.mul(
+              weightedFeatureDistance(fx, fg, layer_weights, criterion, false, owner),
+              perceptual_weight * w,
+            )
+          : null;
+      const style =
+        style_weight > 0
+          ? tf.mul(
+              weightedFeatureDistance(fx, fg, styleWeights, criterion, true, owner),
+              style_weight * w,
+            )
+          : null;
+      return { percep, style } as Record<string, tf.Tensor>;
+    });
+    return [parts.percep ?? null, parts.style ?? null];
+  }
+
+  /** Frees the VGG weights the loss loaded itself. */
+  override dispose(): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = null;
+  }
+}
+
+LOSSES.register(PerceptualLoss);

@@ -1,0 +1,341 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { LossComponent } from '../components/base.ts';
+import type { OutputsDict } from '../core/data-info.ts';
+import { ConfigError, GenlossError } from '../core/errors.ts';
+import type { LossModule } from '../core/module.ts';
+import { parseOptions } from '../core/options.ts';
+import { SeedGenerator } from '../core/random.ts';
+import { type BuildConfig, LOSSES } from '../core/registry.ts';
+import { NORM_MODES } from '../losses/penalties.ts';
+import { type DiscriminatorNet, type GeneratorNet, toDiscriminator, toGenerator } from './nets.ts';
+import { buildOptimizer } from './optimizers.ts';
+import { type LossDict, parseLosses } from './parse-losses.ts';
+import { takeSnapshot } from './snapshot.ts';
+
+const OWNER = 'GANWithCustomizedLoss';
+
+const lossConfigSchema = z.looseObject({ type: z.string() });
+const lossListSchema = z
+  .union([lossConfigSchema, z.array(lossConfigSchema)])
+  .nullable()
+  .default(null);
+
+/**
+ * StyleGAN2's `loss_config` keys, verbatim, with MMagic's code defaults: R1 every `r1_interval`
+ * iterations with weight `r1_loss_weight` (γ/2 · interval), the path-length regulariser every
+ * `g_reg_interval` with weight `g_reg_weight`, both at iterations 0, k, 2k, …
+ */
+export const styleGAN2LossConfig = z.strictObject({
+  r1_loss_weight: z.number().finite().default(80),
+  r1_interval: z.int().min(1).default(16),
+  norm_mode: z.enum(NORM_MODES).default('pixel'),
+  g_reg_interval: z.int().min(1).default(4),
+  g_reg_weight: z.number().finite().default(8),
+  pl_batch_shrink: z.int().min(1).default(2),
+  r1_use_apex_amp: z.literal(false).default(false),
+  g_reg_use_apex_amp: z.literal(false).default(false),
+  scale_r1_loss: z.boolean().default(false),
+});
+
+/** The JSON part of the model's config (the networks are given as objects beside it). */
+export const ganModelOptions = z.strictObject({
+  gan_loss: lossConfigSchema,
+  disc_auxiliary_loss: lossListSchema,
+  gen_auxiliary_loss: lossListSchema,
+  loss_config: styleGAN2LossConfig.nullable().default(null),
+  optimizers: z.strictObject({ generator: z.unknown(), discriminator: z.unknown() }),
+  discriminator_steps: z.int().min(1).default(1),
+  generator_steps: z.int().min(1).default(1),
+  skip_nonfinite: z.boolean().default(false),
+  lazy_reg_correction: z.boolean().default(false),
+  seed: z.int().optional(),
+});
+
+/** The config of {@link GANWithCustomizedLoss}: networks plus MMagic-style loss configs. */
+export type GANModelConfig = z.input<typeof ganModelOptions> & {
+  /** A `tf.LayersModel` (z → images) or a `GeneratorNet`. */
+  generator: unknown;
+  /** A `tf.LayersModel` (images → predictions) or a `DiscriminatorNet`. */
+  discriminator: unknown;
+};
+
+/**
+ * A training batch: real images N×H×W×C, plus any other named inputs, which join the outputs
+ * dict of both phases (so a component's `data_info` can map them: masks, injected draws).
+ */
+export interface TrainData {
+  real_imgs: tf.Tensor;
+  [key: string]: unknown;
+}
+
+/** What one step logs: `loss` (the discriminator total), then every loss by name; `skipped` is 1 on a skipped step. */
+export type LogVars = Record<string, number>;
+
+/** The GAN loss interface the model calls (`GANLoss`, `GANLossComps`). */
+interface GanLossModule extends LossModule {
+  forward(input: tf.Tensor, target_is_real: boolean, is_disc?: boolean): tf.Tensor;
+}
+
+/** A loss whose value went NaN or infinite. */
+export class NonFiniteLossError extends GenlossError {
+  override name = 'NonFiniteLossError';
+  constructor(
+    readonly phase: 'discriminator' | 'generator',
+    readonly lossKey: string,
+    readonly log: LogVars,
+  ) {
+    super(
+      `${OWNER}: ${phase} loss '${lossKey}' is ${log[lossKey]} (not finite); the step was undone`,
+    );
+  }
+}
+
+function asList(cfg: BuildConfig | BuildConfig[] | null): BuildConfig[] {
+  return cfg === null ? [] : Array.isArray(cfg) ? cfg : [cfg];
+}
+
+function buildComponents(key: string, cfgs: BuildConfig[]): LossComponent[] {
+  return cfgs.map((cfg) => {
+    const module = LOSSES.build(cfg);
+    if (!(module instanceof LossComponent)) {
+      throw new ConfigError(
+        `${OWNER}: ${key} '${cfg.type}' is not a data_info component (use a *Comps loss)`,
+      );
+    }
+    if (module.dataInfo === null) {
+      throw new ConfigError(
+        `${OWNER}: ${key} '${cfg.type}' needs data_info to read the model's outputs`,
+      );
+    }
+    return module;
+  });
+}
+
+/** StyleGAN2-ADA's lazy-regularisation ratio k/(k+1) for the largest interval k > 1, else 1. */
+function lazyRatio(components: readonly LossComponent[]): number {
+  const k = Math.max(1, ...components.map((c) => c.interval));
+  return k > 1 ? k / (k + 1) : 1;
+}
+
+/**
+ * A GAN trained from loss components named in its config, with no model code per loss (MMagic's
+ * BaseGAN with `loss_config`, the seed's "GAN model with customized loss"). Each `trainStep`:
+ *
+ * 1. **Discriminator phase**, every iteration. Outputs: `gen`, `disc`, `disc_pred_fake`,
+ *    `disc_pred_real`, `fake_imgs`, `real_imgs`, `iteration`, `batch_size`, `loss_scaler`.
+ *    Losses: `loss_disc_fake = gan_loss(D(fake), false, is_disc)`, `loss_disc_real =
+ *    gan_loss(D(real), true, is_disc)`, then each `disc_auxiliary_loss` component called with the
+ *    outputs (summed under its `lossName()`; `null` skipped).
+ * 2. **Generator phase**, when `(iteration + 1) % discriminator_steps === 0`, `generator_steps`
+ *    times, D frozen. Outputs: `gen`, `disc`, `fake_imgs`, `disc_pred_fake_g`, `iteration`,
+ *    `batch_size`, `loss_scaler`. Losses: `loss_disc_fake_g = gan_loss(D(fake), true)` (with its
+ *    `loss_weight`) and each `gen_auxiliary_loss` component.
+ *
+ * Each phase optimises `parseLosses(losses).loss` (the sum of keys containing `loss`). StyleGAN2's
+ * `loss_config` adds R1 and path-length components with lazy intervals; `lazy_reg_correction`
+ * applies StyleGAN2-ADA's `lr·r`, `β^r` (r = k/(k+1)) to the optimizers. A step is atomic: an
+ * exception, or a non-finite loss, undoes it — weights, optimizer state and loss buffers are put
+ * back; with `skip_nonfinite` the step is skipped (`log_vars.skipped = 1`) instead of throwing a
+ * `NonFiniteLossError` that names the loss.
+ */
+export class GANWithCustomizedLoss {
+  readonly generator: GeneratorNet;
+  readonly discriminator: DiscriminatorNet;
+  readonly ganLoss: GanLossModule;
+  readonly discAuxiliaryLosses: LossComponent[];
+  readonly genAuxiliaryLosses: LossComponent[];
+  readonly optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
+  readonly cfg: z.output<typeof ganModelOptions>;
+  /** The 0-based iteration of the next step. */
+  iteration = 0;
+  private readonly disc: (x: tf.Tensor) => tf.Tensor;
+
+  constructor({ generator, discriminator, ...rest }: GANModelConfig) {
+    this.cfg = parseOptions(OWNER, ganModelOptions, rest);
+    const rng = this.cfg.seed === undefined ? undefined : new SeedGenerator(this.cfg.seed);
+    this.generator = toGenerator(OWNER, generator, rng);
+    this.discriminator = toDiscriminator(OWNER, discriminator);
+    this.disc = (x) => this.discriminator.apply(x);
+    const gan = LOSSES.build(this.cfg.gan_loss as BuildConfig) as GanLossModule;
+    this.ganLoss = gan;
+    const discCfgs = asList(this.cfg.disc_auxiliary_loss as BuildConfig[] | null);
+    const genCfgs = asList(this.cfg.gen_auxiliary_loss as BuildConfig[] | null);
+    const lc = this.cfg.loss_config;
+    if (lc !== null) {
+      discCfgs.push({
+        type: 'R1GradientPenaltyComps',
+        loss_weight: lc.r1_loss_weight,
+        interval: lc.r1_interval,
+        norm_mode: lc.norm_mode,
+        data_info: { discriminator: 'disc', real_data: 'real_imgs' },
+      });
+      genCfgs.push({
+        type: 'GeneratorPathRegularizerComps',
+        loss_weight: lc.g_reg_weight,
+        interval: lc.g_reg_interval,
+        pl_batch_shrink: lc.pl_batch_shrink,
+        data_info: { generator: 'gen', num_batches: 'batch_size' },
+      });
+    }
+    this.discAuxiliaryLosses = buildComponents('disc_auxiliary_loss', discCfgs);
+    this.genAuxiliaryLosses = buildComponents('gen_auxiliary_loss', genCfgs);
+    const correct = this.cfg.lazy_reg_correction;
+    this.optimizers = {
+      generator: buildOptimizer(
+        `${OWNER}: optimizers.generator`,
+        this.cfg.optimizers.generator,
+        correct ? lazyRatio(this.genAuxiliaryLosses) : 1,
+      ),
+      discriminator: buildOptimizer(
+        `${OWNER}: optimizers.discriminator`,
+        this.cfg.optimizers.discriminator,
+        correct ? lazyRatio(this.discAuxiliaryLosses) : 1,
+      ),
+    };
+  }
+
+  /** The state a failed step must not change: weights and loss buffers. */
+  private stateVariables(): tf.Variable[] {
+    return [
+      ...this.generator.variables,
+      ...this.discriminator.variables,
+      ...[...this.discAuxiliaryLosses, ...this.genAuxiliaryLosses].flatMap((m) => m.buffers()),
+    ];
+  }
+
+  /** One training step (discriminator phase, then generator phase); returns `log_vars`. */
+  async trainStep({ real_imgs, ...inputs }: TrainData): Promise<LogVars> {
+    if (!(real_imgs instanceof tf.Tensor) || real_imgs.rank !== 4) {
+      throw new GenlossError(`${OWNER}: 'real_imgs' must be an N×H×W×C tensor`);
+    }
+    const optimizers = [this.optimizers.discriminator, this.optimizers.generator];
+    const snapshot = await takeSnapshot(this.stateVariables(), optimizers);
+    try {
+      const log = this.discriminatorPhase(real_imgs, inputs);
+      const runGenerator = (this.iteration + 1) % this.cfg.discriminator_steps === 0;
+      const steps = runGenerator ? this.cfg.generator_steps : 0;
+      const genLogs = Array.from({ length: steps }, () =>
+        this.generatorPhase(real_imgs.shape[0], inputs),
+      );
+      for (const key of Object.keys(genLogs[0] ?? {})) {
+        if (key !== 'loss') log[key] = genLogs.reduce((s, g) => s + g[key], 0) / genLogs.length;
+      }
+      this.iteration += 1;
+      return log;
+    } catch (error) {
+      await snapshot.restore();
+      if (error instanceof NonFiniteLossError && this.cfg.skip_nonfinite) {
+        this.iteration += 1;
+        return { ...error.log, skipped: 1 };
+      }
+      throw error;
+    } finally {
+      snapshot.dispose();
+    }
+  }
+
+  private baseOutputs(batchSize: number, inputs: OutputsDict): OutputsDict {
+    return {
+      ...inputs,
+      gen: this.generator,
+      disc: this.disc,
+      iteration: this.iteration,
+      batch_size: batchSize,
+      loss_scaler: null,
+    };
+  }
+
+  private discriminatorPhase(real: tf.Tensor, inputs: OutputsDict): LogVars {
+    const n = real.shape[0];
+    const fake = tf.tidy(() => this.generator.synthesis(this.generator.mapping(n)));
+    try {
+      return this.optimise('discriminator', this.discriminator.variables, () => {
+        const predFake = this.disc(fake);
+        const predReal = this.disc(real);
+        const outputs = {
+          ...this.baseOutputs(n, inputs),
+          disc_pred_fake: predFake,
+          disc_pred_real: predReal,
+          fake_imgs: fake,
+          real_imgs: real,
+        };
+        const losses: LossDict = {
+          loss_disc_fake: this.ganLoss.forward(predFake, false, true),
+          loss_disc_real: this.ganLoss.forward(predReal, true, true),
+        };
+        return addComponents(losses, this.discAuxiliaryLosses, outputs);
+      });
+    } finally {
+      fake.dispose();
+    }
+  }
+
+  private generatorPhase(n: number, inputs: OutputsDict): LogVars {
+    return this.optimise('generator', this.generator.variables, () => {
+      const fake = this.generator.synthesis(this.generator.mapping(n));
+      const predFake = this.disc(fake);
+      const outputs = {
+        ...this.baseOutputs(n, inputs),
+        fake_imgs: fake,
+        disc_pred_fake_g: predFake,
+      };
+      const losses: LossDict = { loss_disc_fake_g: this.ganLoss.forward(predFake, true, false) };
+      return addComponents(losses, this.genAuxiliaryLosses, outputs);
+    });
+  }
+
+  /**
+   * Differentiates `parseLosses(build()).loss` w.r.t. `variables`, checks every logged value is
+   * finite, and applies the gradients. Returns the logged values.
+   */
+  private optimise(
+    phase: 'discriminator' | 'generator',
+    variables: tf.Variable[],
+    build: () => LossDict,
+  ): LogVars {
+    const kept: Record<string, tf.Tensor> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const { loss, log_vars } = parseLosses(build());
+      for (const [key, v] of Object.entries(log_vars)) kept[key] = tf.keep(tf.clone(v));
+      return loss;
+    }, variables);
+    const log = Object.fromEntries(Object.entries(kept).map(([k, v]) => [k, v.dataSync()[0]]));
+    tf.dispose([value, Object.values(kept)]);
+    // Name the first non-finite component; the total is non-finite whenever one of them is.
+    const keys = [...Object.keys(log).filter((k) => k !== 'loss'), 'loss'];
+    const bad = keys.find((k) => !Number.isFinite(log[k]));
+    if (bad !== undefined) {
+      tf.dispose(grads);
+      throw new NonFiniteLossError(phase, bad, log);
+    }
+    this.optimizers[phase].applyGradients(grads);
+    tf.dispose(grads);
+    return log;
+  }
+
+  /** Frees the loss modules' state and the optimizers (not the networks, which the caller owns). */
+  dispose(): void {
+    for (const m of [this.ganLoss, ...this.discAuxiliaryLosses, ...this.genAuxiliaryLosses]) {
+      m.dispose();
+    }
+    this.optimizers.generator.dispose();
+    this.optimizers.discriminator.dispose();
+  }
+}
+
+/** Adds each component's value to `losses` under its `lossName()` (summing equal names; skipping nulls). */
+function addComponents(
+  losses: LossDict,
+  components: readonly LossComponent[],
+  outputs: OutputsDict,
+): LossDict {
+  for (const component of components) {
+    const value = component.forward(outputs);
+    if (value === null) continue;
+    const name = component.lossName();
+    const previous = losses[name];
+    losses[name] = previous === undefined ? value : tf.add(previous as tf.Tensor, value);
+  }
+  return losses;
+}

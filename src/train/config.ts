@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+const lossConfig = z.looseObject({ type: z.string() });
+const lossList = z
+  .union([lossConfig, z.array(lossConfig)])
+  .nullable()
+  .default(null);
+const netConfig = z.looseObject({ type: z.string() });
+
+/** The embedded procedural dataset: coloured shapes (see `shapesDataset`). */
+export const shapesDataOptions = z.strictObject({
+  type: z.literal('shapes'),
+  num_images: z.int().min(1).default(2048),
+  size: z.int().min(8).default(32),
+  seed: z.int().default(0),
+});
+
+/** A folder of PNG/JPEG images, resized to `size`² (Node only). */
+export const folderDataOptions = z.strictObject({
+  type: z.literal('folder'),
+  path: z.string().min(1),
+  size: z.int().min(8).default(32),
+});
+
+/**
+ * A training config (`genloss train`): the GAN model with MMagic's loss keys, the data, and the
+ * schedule. Paths in it are relative to the config file.
+ */
+export const trainConfigOptions = z.strictObject({
+  custom_imports: z.array(z.string()).default([]),
+  backend: z.string().optional(),
+  model: z.strictObject({
+    generator: netConfig,
+    discriminator: netConfig,
+    gan_loss: lossConfig,
+    disc_auxiliary_loss: lossList,
+    gen_auxiliary_loss: lossList,
+    loss_config: z.record(z.string(), z.unknown()).nullable().default(null),
+    optimizers: z.strictObject({ generator: z.unknown(), discriminator: z.unknown() }),
+    discriminator_steps: z.int().min(1).default(1),
+    generator_steps: z.int().min(1).default(1),
+    skip_nonfinite: z.boolean().default(false),
+    lazy_reg_correction: z.boolean().default(false),
+  }),
+  data: z.discriminatedUnion('type', [shapesDataOptions, folderDataOptions]),
+  train: z.strictObject({
+    iters: z.int().min(1),
+    batch_size: z.int().min(1).default(32),
+    seed: z.int().default(0),
+    log_interval: z.int().min(1).default(10),
+    sample_interval: z.int().min(1).default(100),
+    checkpoint_interval: z.int().min(1).default(500),
+    num_samples: z.int().min(1).default(64),
+  }),
+});
+
+/** A validated training config. */
+export type TrainConfig = z.output<typeof trainConfigOptions>;

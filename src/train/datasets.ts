@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs';
+import { Mulberry32 } from './prng.ts';
+
+/** A set of images the trainer samples batches from: N×H×W×C float32 in [−1, 1]. */
+export interface ImageDataset {
+  /** A short description for logs and reports. */
+  readonly name: string;
+  /** Number of images. */
+  readonly size: number;
+  /** [H, W, C]. */
+  readonly imageShape: [number, number, number];
+  /** The images at `indices`, as an N×H×W×C tensor in [−1, 1]. */
+  batch(indices: readonly number[]): tf.Tensor4D;
+}
+
+/** An in-memory dataset over one Float32Array of images in [−1, 1]. */
+export class ArrayDataset implements ImageDataset {
+  constructor(
+    readonly name: string,
+    private readonly pixels: Float32Array,
+    readonly size: number,
+    readonly imageShape: [number, number, number],
+  ) {}
+
+  batch(indices: readonly number[]): tf.Tensor4D {
+    const per = this.imageShape[0] * this.imageShape[1] * this.imageShape[2];
+    const out = new Float32Array(indices.length * per);
+    indices.forEach((index, i) => {
+      out.set(this.pixels.subarray(index * per, (index + 1) * per), i * per);
+    });
+    return tf.tensor4d(out, [indices.length, ...this.imageShape]);
+  }
+}
+
+const SHAPE_KINDS = ['disc', 'square', 'triangle'] as const;
+
+function inside(kind: (typeof SHAPE_KINDS)[number], dx: number, dy: number, r: number): boolean {
+  switch (kind) {
+    case 'disc':
+      return dx * dx + dy * dy <= r * r;
+    case 'square':
+      return Math.abs(dx) <= r * 0.8 && Math.abs(dy) <= r * 0.8;
+    case 'triangle':
+      return dy <= r * 0.7 && dy >= -r && Math.abs(dx) <= (dy + r) * 0.6;
+  }
+}
+
+/**
+ * The embedded dataset, needing no download: `count` images of `size`×`size` RGB, each one
+ * coloured shape (a disc, a square or a triangle, of random position, size and saturated colour)
+ * on a dark background with a soft vertical gradient. Seeded: the same seed gives the same images.
+ */
+export function shapesDataset(count: number, size: number, seed: number): ArrayDataset {
+  const rng = new Mulberry32(seed);
+  const pixels = new Float32Array(count * size * size * 3);
+  for (let n = 0; n < count; n++) {
+    const kind = SHAPE_KINDS[rng.int(SHAPE_KINDS.length)];
+    const r = rng.range(0.18, 0.32) * size;
+    const cx = rng.range(r, size - r);
+    const cy = rng.range(r, size - r);
+    const hue = rng.next() * 6;
+    const colour = [0, 2, 4].map((offset) => {
+      const d = Math.abs(((hue + offset) % 6) - 3);
+      return Math.min(1, Math.max(0, d - 1));
+    });
+    const shade = rng.range(0.05, 0.2);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const on = inside(kind, x + 0.5 - cx, y + 0.5 - cy, r);
+        const base = (((n * size + y) * size + x) * 3) as number;
+        for (let c = 0; c < 3; c++) {
+          const v = on ? colour[c] : shade * (1 - y / size);
+          pixels[base + c] = v * 2 - 1;
+        }
+      }
+    }
+  }
+  return new ArrayDataset(`shapes(${count}×${size}², seed ${seed})`, pixels, count, [
+    size,
+    size,
+    3,
+  ]);
+}
+
+/**
+ * Draws batches without replacement within an epoch, reshuffling each epoch, from a seedable
+ * generator whose state (with the epoch position) can be saved and restored.
+ */
+export class BatchSampler {
+  private order: number[] = [];
+  private position = 0;
+  private readonly rng: Mulberry32;
+
+  constructor(
+    readonly datasetSize: number,
+    readonly batchSize: number,
+    seed: number,
+  ) {
+    this.rng = new Mulberry32(seed);
+  }
+
+  /** The next batch's indices. */
+  next(): number[] {
+    const out: number[] = [];
+    while (out.length < this.batchSize) {
+      if (this.position >= this.order.length) this.reshuffle();
+      out.push(this.order[this.position++]);
+    }
+    return out;
+  }
+
+  private reshuffle(): void {
+    this.order = Array.from({ length: this.datasetSize }, (_, i) => i);
+    for (let i = this.order.length - 1; i > 0; i--) {
+      const j = this.rng.int(i + 1);
+      [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
+    }
+    this.position = 0;
+  }
+
+  /** The state to checkpoint. */
+  getState(): { rng: number; order: number[]; position: number } {
+    return { rng: this.rng.state, order: [...this.order], position: this.position };
+  }
+
+  /** Restores a state from `getState()`. */
+  setState(state: { rng: number; order: number[]; position: number }): void {
+    this.rng.state = state.rng;
+    this.order = [...state.order];
+    this.position = state.position;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The fused loss kernels (src/backends/fused): `fusedPixelLoss` equals the op chain
+ * (`l1Loss`, `mseLoss`, `charbonnierLoss`) in value, first and second-order gradients, on cpu and
+ * on wasm with and without SIMD; it declines what it does not cover; it leaks nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { setSimdEnabled } from '../../src/backends/simd/instance.ts';
+import {
+  charbonnierLoss,
+  chooseBackend,
+  fusedPixelLoss,
+  l1Loss,
+  mseLoss,
+  ShapeError,
+  withFusedKernel,
+} from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
+
+after(async () => {
+  setSimdEnabled(true);
+  await useTestBackend();
+});
+
+const CHAINS = { l1: l1Loss, mse: mseLoss, charbonnier: charbonnierLoss } as const;
+type Loss = keyof typeof CHAINS;
+type Options = {
+  weight: 'none' | 'same' | 'one';
+  reduction: 'mean' | 'sum';
+  sample_wise: boolean;
+};
+
+/** Odd sizes, so the SIMD loops' scalar tails run. */
+const SHAPE = [3, 5, 7, 3];
+
+function inputs({ weight }: Options): tf.Tensor[] {
+  const p = tf.randomUniform(SHAPE, -1, 1, 'float32', 1);
+  const t = tf.randomUniform(SHAPE, -1, 1, 'float32', 2);
+  if (weight === 'none') return [p, t];
+  const channels = weight === 'same' ? 3 : 1;
+  return [p, t, tf.randomUniform([...SHAPE.slice(0, 3), channels], 0, 1, 'float32', 3)];
+}
+
+/** Value, first-order gradients w.r.t. all inputs, and a second-order gradient w.r.t. p and t. */
+function everything(
+  f: (p: tf.Tensor, t: tf.Tensor, w?: tf.Tensor) => tf.Tensor,
+  xs: tf.Tensor[],
+): tf.Tensor[] {
+  const call = (...a: tf.Tensor[]) => f(a[0], a[1], a[2]);
+  const first = tf.grads(call)(xs);
+  const second = tf.grads((p: tf.Tensor, t: tf.Tensor) =>
+    tf.sum(tf.square(tf.grad((q: tf.Tensor) => call(q, t, ...xs.slice(2)))(p))),
+  )(xs.slice(0, 2));
+  return [call(...xs), ...first, ...second];
+}
+
+const CASES: [Loss, Options][] = [];
+for (const loss of ['l1', 'mse', 'charbonnier'] as const) {
+  for (const weight of ['none', 'same', 'one'] as const) {
+    for (const reduction of ['mean', 'sum'] as const) {
+      for (const sample_wise of weight === 'none' ? [false] : [false, true]) {
+        CASES.push([loss, { weight, reduction, sample_wise }]);
+      }
+    }
+  }
+}
+
+for (const [backend, simd] of [
+  ['cpu', true],
+  ['wasm', true],
+  ['wasm', false],
+] as const) {
+  describe(`fusedPixelLoss on ${backend}${backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : ''}`, () => {
+    test('equals the op chain: value, gradients w.r.t. pred, target and weight, second order', async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+      for (const [loss, options] of CASES) {
+        tf.tidy(() => {
+          const xs = inputs(options);
+          const opts = {
+            reduction: options.reduction,
+            sample_wise: options.sample_wise,
+            eps: 1e-3,
+          };
+          const fused = everything(
+            (p, t, w) => fusedPixelLoss(loss, p, t, { ...opts, weight: w })!,
+            xs,
+          );
+          const chain = everything((p, t, w) => CHAINS[loss](p, t, { ...opts, weight: w }), xs);
+          fused.forEach((got, i) => {
+            assertClose(got, chain[i], {
+              atol: 1e-5,
+              rtol: 1e-4,
+              what: `${loss} ${JSON.stringify(options)} output ${i}`,
+            });
+          });
+        });
+      }
+    });
+
+    test('no tensor leaks: value and gradient', async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+      const [p, t, w] = inputs({ weight: 'one', reduction: 'mean', sample_wise: true });
+      const f = (q: tf.Tensor) =>
+        fusedPixelLoss('charbonnier', q, t, { weight: w, sample_wise: true })!;
+      assertNoLeak(() => f(p));
+      assertNoLeak(() => tf.grad(f)(p), 20);
+      tf.dispose([p, t, w]);
+    });
+  });
+}
+
+describe('fusedPixelLoss declines what it does not cover', () => {
+  test('reduction none, mismatched shapes, bad weights, non-float input: null', async () => {
+    await chooseBackend('cpu');
+    tf.tidy(() => {
+      const p = tf.ones([2, 4, 4, 3]);
+      assert.equal(fusedPixelLoss('l1', p, p, { reduction: 'none' }), null);
+      assert.equal(fusedPixelLoss('l1', p, tf.ones([2, 4, 4, 1])), null);
+      assert.equal(fusedPixelLoss('l1', p, p, { weight: tf.ones([2, 4, 4, 2]) }), null);
+      assert.equal(fusedPixelLoss('l1', p, p, { weight: tf.ones([2, 4, 3, 1]) }), null);
+      assert.equal(fusedPixelLoss('l1', tf.ones([2, 3], 'int32'), tf.ones([2, 3], 'int32')), null);
+      assert.notEqual(fusedPixelLoss('l1', p, p, { weight: tf.ones([2, 4, 4, 1]) }), null);
+    });
+  });
+
+  test('withFusedKernel: the fused path where it applies, the op chain (and its errors) elsewhere', async () => {
+    await chooseBackend('wasm');
+    let fallbacks = 0;
+    const wrapped = withFusedKernel('mse', (p: tf.Tensor, t: tf.Tensor, o?: object) => {
+      fallbacks += 1;
+      return mseLoss(p, t, o);
+    });
+    tf.tidy(() => {
+      const p = tf.randomUniform([2, 4, 4, 3], 0, 1, 'float32', 4);
+      const t = tf.zerosLike(p);
+      assertClose(wrapped(p, t), mseLoss(p, t));
+      assert.equal(fallbacks, 0);
+      assertClose(wrapped(p, t, { reduction: 'none' }), mseLoss(p, t, { reduction: 'none' }));
+      assert.equal(fallbacks, 1);
+      assert.throws(() => wrapped(p, tf.zeros([2, 4, 4, 2])), ShapeError);
+    });
+  });
+});

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import {
+  DataInfoError,
+  DiscShiftLossComps,
+  GeneratorPathRegularizerComps,
+  GradientPenaltyLossComps,
+  gradientPenaltyLoss,
+  LOSSES,
+  R1GradientPenaltyComps,
+} from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { assertClose, uniform } from '../helpers/tensors.ts';
+import { tinyGenerator } from '../helpers/tiny-gan.ts';
+
+before(useTestBackend);
+
+const identity = (x: tf.Tensor) => x;
+
+describe('the data_info protocol (one base for every component)', () => {
+  const shift = () =>
+    new DiscShiftLossComps({ loss_weight: 2, data_info: { x: 'disc_pred_real' } });
+
+  test('the outputs dict, positional or as {outputs_dict}, fills the arguments', () => {
+    tf.tidy(() => {
+      const pred = tf.tensor2d([[1, -2]]);
+      const outputs = { disc_pred_real: pred, unrelated: 3 };
+      assertClose(shift().forward(outputs) as tf.Tensor, tf.tensor2d([[2, 8]]));
+      assertClose(shift().forward({ outputs_dict: outputs }) as tf.Tensor, tf.tensor2d([[2, 8]]));
+    });
+  });
+
+  test('a missing key is a DataInfoError naming it and listing the available keys', () => {
+    assert.throws(
+      () => shift().forward({ disc_pred_fake: tf.zeros([1]), iteration: 0 }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        e.message ===
+          "DiscShiftLossComps: data_info argument 'x' needs output 'disc_pred_real', which the outputs dict does not have. Available: disc_pred_fake, iteration",
+    );
+  });
+
+  test('an argument given directly and through data_info is an error', () => {
+    assert.throws(
+      () => shift().forward({ outputs_dict: { disc_pred_real: tf.zeros([1]) }, x: tf.zeros([1]) }),
+      /DiscShiftLossComps: argument 'x' is given twice/,
+    );
+  });
+
+  test('with data_info, anything but one outputs dict is refused', () => {
+    assert.throws(
+      () => shift().forward(tf.zeros([1]), tf.zeros([1])),
+      /call with one outputs dict/,
+    );
+    assert.throws(() => shift().forward(), DataInfoError);
+  });
+
+  test('without data_info, positional arguments pass straight through', () => {
+    tf.tidy(() => {
+      const m = new DiscShiftLossComps();
+      assertClose(m.forward(tf.tensor1d([3])) as tf.Tensor, [9]);
+      assert.throws(
+        () => m.forward(tf.zeros([1]), tf.zeros([1])),
+        /takes at most 1 arguments \(x\), got 2/,
+      );
+    });
+  });
+
+  test('DiscShiftLossComps is not reduced (spec §14: a (2,10) input stays 2-D)', () => {
+    tf.tidy(() => {
+      const out = new DiscShiftLossComps().forward(uniform([2, 10], 1)) as tf.Tensor;
+      assert.equal(out.rank, 2);
+    });
+  });
+
+  test("lossName() is the configured loss_name, with MMagic's defaults", () => {
+    assert.equal(new DiscShiftLossComps().lossName(), 'loss_disc_shift');
+    assert.equal(new GradientPenaltyLossComps().lossName(), 'loss_gp');
+    assert.equal(new R1GradientPenaltyComps().lossName(), 'loss_r1_gp');
+    assert.equal(new GeneratorPathRegularizerComps().lossName(), 'loss_path_regular');
+    assert.equal(new DiscShiftLossComps({ loss_name: 'loss_shift2' }).lossName(), 'loss_shift2');
+  });
+});
+
+describe('interval gating', () => {
+  const r1 = () =>
+    new R1GradientPenaltyComps({
+      interval: 2,
+      data_info: { discriminator: 'disc', real_data: 'real_imgs' },
+    });
+
+  test('R1 with interval 2 runs at even iterations and returns null at odd ones (spec §14)', () => {
+    tf.tidy(() => {
+      const outputs = { disc: identity, real_imgs: tf.ones([1, 2, 2, 3]) };
+      assert.equal(r1().forward({ ...outputs, iteration: 3 }), null);
+      assertClose(r1().forward({ ...outputs, iteration: 4 }) as tf.Tensor, 3);
+    });
+  });
+
+  test("a missing 'iteration' is a DataInfoError; interval > 1 without data_info is a ConfigError", () => {
+    assert.throws(
+      () => r1().forward({ disc: identity, real_imgs: tf.ones([1, 2, 2, 3]) }),
+      /R1GradientPenaltyComps: interval 2 needs output 'iteration'/,
+    );
+    assert.throws(
+      () => new R1GradientPenaltyComps({ interval: 2 }).forward(identity, tf.ones([1, 2, 2, 3])),
+      /interval 2 needs data_info/,
+    );
+  });
+
+  test('the path regulariser leaves its running mean unchanged on a skipped iteration', () => {
+    const g = tinyGenerator();
+    const m = new GeneratorPathRegularizerComps({
+      interval: 2,
+      data_info: { generator: 'gen', num_batches: 'batch_size' },
+    });
+    tf.dispose(m.forward({ gen: g, batch_size: 2, iteration: 0 }) as tf.Tensor);
+    const after0 = m.meanPathLength.dataSync()[0];
+    assert.ok(after0 > 0);
+    assert.equal(m.forward({ gen: g, batch_size: 2, iteration: 1 }), null);
+    assert.equal(m.meanPathLength.dataSync()[0], after0);
+    assert.deepEqual(m.buffers(), [m.meanPathLength]);
+    m.dispose();
+    tf.dispose(g.variables);
+  });
+});
+
+describe('GradientPenaltyLossComps', () => {
+  test('identity discriminator: 10·(√3 − 1)² = 5.358983 (spec §14)', () => {
+    tf.tidy(() => {
+      const x = tf.fill([1, 6, 6, 3], 2);
+      const m = new GradientPenaltyLossComps({ loss_weight: 10 });
+      assertClose(m.forward(identity, x, x) as tf.Tensor, 5.358983, { rtol: 1e-6 });
+    });
+  });
+
+  test('norm_mode is honoured without data_info too (MMagic ignores it there)', () => {
+    tf.tidy(() => {
+      const real = uniform([2, 3, 3, 2], 1);
+      const fake = uniform([2, 3, 3, 2], 2);
+      const alpha = uniform([2, 1, 1, 1], 3);
+      const d = (x: tf.Tensor) => tf.sum(tf.square(x), [1, 2, 3]);
+      const hwc = new GradientPenaltyLossComps({ norm_mode: 'HWC' });
+      assertClose(
+        hwc.forward(d, real, fake, null, alpha) as tf.Tensor,
+        gradientPenaltyLoss(d, real, fake, { norm_mode: 'HWC', alpha }),
+      );
+      const viaDict = new GradientPenaltyLossComps({
+        norm_mode: 'HWC',
+        data_info: { discriminator: 'disc', real_data: 'real', fake_data: 'fake', alpha: 'alpha' },
+      });
+      assertClose(
+        viaDict.forward({ disc: d, real, fake, alpha }) as tf.Tensor,
+        hwc.forward(d, real, fake, null, alpha) as tf.Tensor,
+      );
+    });
+  });
+
+  test('configs are validated like every loss', () => {
+    assert.throws(
+      () => LOSSES.build({ type: 'GradientPenaltyLossComps', norm_mode: 'hwc' }),
+      /GradientPenaltyLossComps: option 'norm_mode' must be one of 'pixel'\|'HWC', got 'hwc'/,
+    );
+    assert.throws(
+      () => LOSSES.build({ type: 'R1GradientPenaltyComps', use_apex_amp: true }),
+      /R1GradientPenaltyComps: option 'use_apex_amp' must be one of false, got true/,
+    );
+    assert.throws(
+      () => LOSSES.build({ type: 'DiscShiftLossComps', data_info: { x: 3 } }),
+      /DiscShiftLossComps: option 'data_info.x' must be a string, got 3/,
+    );
+  });
+});

@@ -1,0 +1,370 @@
+/**
+ * GANLoss, GANLossComps, GaussianBlur and DiscShiftLoss: the PyTorch reference cases of
+ * test/reference/gan.json on each backend, MMagic's unit-test numbers (spec §14), errors, memory.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import {
+  bceWithLogits,
+  ConfigError,
+  chooseBackend,
+  DiscShiftLoss,
+  discShiftLoss,
+  GANLoss,
+  GANLossComps,
+  type GanType,
+  GaussianBlur,
+  ganLoss,
+  gaussianBlur,
+  gaussianKernel2d,
+  LOSSES,
+  ShapeError,
+} from '../../src/index.ts';
+import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
+import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
+
+interface GanCase {
+  id: string;
+  type: 'GANLoss' | 'GANLossComps' | 'GaussianBlur' | 'DiscShiftLoss' | 'disc_shift_loss';
+  config: Record<string, unknown>;
+  call?: { target_is_real: boolean; is_disc: boolean };
+  args: { name: string; tensor: RefTensor }[];
+  output: RefTensor;
+  cotangent?: RefTensor;
+  grads: Record<string, RefTensor>;
+}
+
+const cases = (
+  JSON.parse(readFileSync(new URL('../reference/gan.json', import.meta.url), 'utf8')) as {
+    cases: GanCase[];
+  }
+).cases;
+
+/** The case's loss as a function of its tensor arguments, in the order of `c.args`. */
+function lossOf(c: GanCase): (...args: tf.Tensor[]) => tf.Tensor {
+  switch (c.type) {
+    case 'GANLoss':
+    case 'GANLossComps': {
+      const module = LOSSES.build({ type: c.type, ...c.config }) as GANLoss;
+      const { target_is_real, is_disc } = c.call!;
+      return (input, mask) => module.forward(input, target_is_real, is_disc, mask ?? null);
+    }
+    case 'GaussianBlur': {
+      const blur = new GaussianBlur(c.config);
+      return (x) => blur.forward(x);
+    }
+    case 'DiscShiftLoss': {
+      const module = LOSSES.build({ type: c.type, ...c.config }) as DiscShiftLoss;
+      return (x) => module.forward(x);
+    }
+    case 'disc_shift_loss':
+      return (x) => discShiftLoss(x);
+  }
+}
+
+function checkCase(c: GanCase): void {
+  const args = c.args.map((a) => toTensor(a.tensor));
+  const f = lossOf(c);
+  assertClose(f(...args), toTensor(c.output), { what: `${c.id}: output` });
+  const names = Object.keys(c.grads);
+  const at = names.map((n) => c.args.findIndex((a) => a.name === n));
+  const cot = c.cotangent ? toTensor(c.cotangent) : null;
+  const grads = tf.grads((...xs: tf.Tensor[]) => {
+    const full = args.slice();
+    at.forEach((i, k) => {
+      full[i] = xs[k];
+    });
+    const y = f(...full);
+    return cot ? tf.sum(tf.mul(y, cot)) : y;
+  })(at.map((i) => args[i]));
+  names.forEach((n, k) => {
+    assertClose(grads[k], toTensor(c.grads[n]), { what: `${c.id}: d/d${n}` });
+  });
+}
+
+for (const backend of REFERENCE_BACKENDS) {
+  describe(`gan.json PyTorch reference cases on ${backend}`, () => {
+    let previous = '';
+    before(async () => {
+      previous = tf.getBackend();
+      await chooseBackend(backend);
+    });
+    after(async () => {
+      await chooseBackend(previous);
+    });
+    for (const type of [
+      'GANLoss',
+      'GANLossComps',
+      'GaussianBlur',
+      'DiscShiftLoss',
+      'disc_shift_loss',
+    ]) {
+      const some = cases.filter((c) => c.type === type);
+      test(`${type}: ${some.length} cases`, () => {
+        for (const c of some) tf.tidy(() => checkCase(c));
+      });
+    }
+  });
+}
+
+describe('GANLoss and GANLossComps', () => {
+  before(async () => {
+    await chooseBackend('cpu');
+  });
+
+  // Spec §14: loss_weight 2; columns (gen, real), (gen, fake), (disc, real), (disc, fake).
+  const combos: [boolean, boolean][] = [
+    [false, true],
+    [false, false],
+    [true, true],
+    [true, false],
+  ];
+  const section14: [GanType, number[]][] = [
+    ['vanilla', [0.6265233, 2.6265232, 0.3132616, 1.3132616]],
+    ['lsgan', [2, 8, 1, 4]],
+    ['wgan', [-4, 4, -2, 2]],
+    ['hinge', [-4, -4, 0, 3]],
+    ['smgan', [2, 8, 1, 3.786323]],
+  ];
+  for (const [ganType, want] of section14) {
+    test(`MMagic's unit-test values: ${ganType}`, () => {
+      tf.tidy(() => {
+        const input = ganType === 'vanilla' ? tf.ones([1, 1]) : tf.fill([1, 6, 6, 3], 2);
+        const mask = tf.ones([1, 6, 6, 3]);
+        for (const cls of ganType === 'smgan' ? [GANLoss] : [GANLoss, GANLossComps]) {
+          const module = new cls({ gan_type: ganType, loss_weight: 2 });
+          combos.forEach(([isDisc, real], i) => {
+            const got = module.forward(input, real, isDisc, mask);
+            assertClose(got, want[i], { atol: 1e-6, rtol: 1e-6, what: `${cls.lossType} ${i}` });
+          });
+        }
+      });
+    });
+  }
+
+  test("MMagic's unit-test values: smgan resizes a 6×5 input to the mask (gen, real → 2)", () => {
+    tf.tidy(() => {
+      const module = new GANLoss({ gan_type: 'smgan', loss_weight: 2 });
+      const got = module.forward(tf.fill([1, 6, 5, 3], 2), true, false, tf.ones([1, 6, 6, 3]));
+      assertClose(got, 2, { atol: 1e-6, rtol: 1e-6 });
+    });
+  });
+
+  test('wgan-logistic-ns (GANLossComps only): 2·softplus(∓2)', () => {
+    tf.tidy(() => {
+      const module = new GANLossComps({ gan_type: 'wgan-logistic-ns', loss_weight: 2 });
+      const x = tf.fill([1, 6, 6, 3], 2);
+      assertClose(module.forward(x, true), 0.253856, { atol: 1e-6, rtol: 1e-6 });
+      assertClose(module.forward(x, false), 4.253856, { atol: 1e-6, rtol: 1e-6 });
+      assertClose(module.forward(x, false, true), 2.126928, { atol: 1e-6, rtol: 1e-6 });
+    });
+  });
+
+  test('GANLoss and GANLossComps share one implementation (ganLoss)', () => {
+    tf.tidy(() => {
+      const x = tf.randomUniform([2, 3, 3, 1], -2, 2, 'float32', 7);
+      for (const gan_type of ['vanilla', 'lsgan', 'wgan', 'hinge'] as const) {
+        const a = new GANLoss({ gan_type, loss_weight: 0.5, real_label_val: 0.8 });
+        const b = new GANLossComps({ gan_type, loss_weight: 0.5, real_label_val: 0.8 });
+        for (const [isDisc, real] of combos) {
+          const want = tf.mul(
+            ganLoss(x, real, { gan_type, is_disc: isDisc, real_label_val: 0.8 }),
+            isDisc ? 1 : 0.5,
+          );
+          assertClose(a.forward(x, real, isDisc), want);
+          assertClose(b.forward(x, real, isDisc), want);
+        }
+      }
+    });
+  });
+
+  test('BCE with logits is stable and has gradient sigmoid(x) − t everywhere', () => {
+    tf.tidy(() => {
+      const x = tf.tensor([-200, -30, -1, 0, 1, 30, 200]);
+      const y = bceWithLogits(x, 0.3);
+      const want = Array.from(x.dataSync()).map(
+        (v) => Math.max(v, 0) - 0.3 * v + Math.log1p(Math.exp(-Math.abs(v))),
+      );
+      assertClose(y, want, { rtol: 1e-6 });
+      const g = tf.grad((t: tf.Tensor) => tf.sum(bceWithLogits(t, 0.3)))(x);
+      assertClose(
+        g,
+        Array.from(x.dataSync()).map((v) => 1 / (1 + Math.exp(-v)) - 0.3),
+        { atol: 1e-6 },
+      );
+    });
+  });
+
+  test('smgan: an all-zero mask gives NaN for the generator (MMagic), a finite value for D', () => {
+    tf.tidy(() => {
+      const module = new GANLoss({ gan_type: 'smgan' });
+      const x = tf.randomUniform([1, 4, 4, 1], -1, 1, 'float32', 3);
+      const zeros = tf.zeros([1, 4, 4, 1]);
+      assert.ok(Number.isNaN(module.forward(x, true, false, zeros).dataSync()[0]), 'gen: NaN');
+      assert.ok(
+        Number.isFinite(module.forward(x, false, true, zeros).dataSync()[0]),
+        'disc: finite',
+      );
+    });
+  });
+
+  test('smgan: the blurred-mask target is detached (zero gradient w.r.t. the mask)', () => {
+    tf.tidy(() => {
+      const module = new GANLoss({ gan_type: 'smgan' });
+      const x = tf.randomUniform([1, 4, 4, 1], -1, 1, 'float32', 3);
+      const mask = tf.randomUniform([1, 4, 4, 1], 0, 1, 'float32', 4);
+      const g = tf.grad((m: tf.Tensor) => module.forward(x, false, true, m))(mask);
+      assertClose(g, tf.zerosLike(mask));
+    });
+  });
+
+  test('config: registered names, defaults, loss_name', () => {
+    const m = LOSSES.build({ type: 'GANLoss', gan_type: 'hinge' }) as GANLoss;
+    assert.deepEqual(
+      { ...m.cfg },
+      {
+        gan_type: 'hinge',
+        real_label_val: 1,
+        fake_label_val: 0,
+        loss_weight: 1,
+        loss_name: 'loss_gan',
+      },
+    );
+    assert.equal(m.lossName(), 'loss_gan');
+    assert.ok(LOSSES.has('GANLossComps'));
+    assert.ok(LOSSES.has('DiscShiftLoss'));
+    assert.equal(new DiscShiftLoss().lossWeight, 0.1);
+    assert.ok(!LOSSES.has('GaussianBlur'));
+  });
+
+  test('errors: unknown or misplaced gan_type suggests the closest; smgan needs a 4-D mask', () => {
+    assert.throws(
+      () => new GANLoss({ gan_type: 'vanila' as GanType }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /GANLoss: 'gan_type'.*got 'vanila'.*Did you mean 'vanilla'/.test(e.message),
+    );
+    assert.throws(
+      () => new GANLoss({ gan_type: 'wgan-logistic-ns' }),
+      (e: Error) => e instanceof ConfigError && /is a type of GANLossComps/.test(e.message),
+    );
+    assert.throws(
+      () => LOSSES.build({ type: 'GANLossComps', gan_type: 'smgan' }),
+      (e: Error) =>
+        e instanceof ConfigError && /GANLossComps.*is a type of GANLoss/.test(e.message),
+    );
+    assert.throws(() => LOSSES.build({ type: 'GANLoss' }), ConfigError);
+    assert.throws(
+      () => new GANLoss({ gan_type: 'lsgan', real_label: 1 } as never),
+      /unknown option 'real_label'/,
+    );
+    const sm = new GANLoss({ gan_type: 'smgan' });
+    tf.tidy(() => {
+      assert.throws(
+        () => sm.forward(tf.ones([1, 4, 4, 1]), true),
+        (e: Error) =>
+          e instanceof ShapeError && /GANLoss: gan_type 'smgan' needs a 'mask'/.test(e.message),
+      );
+      assert.throws(
+        () => sm.forward(tf.ones([1, 4, 4, 1]), true, false, tf.ones([4, 4])),
+        ShapeError,
+      );
+      assert.throws(
+        () => sm.forward(tf.ones([1, 4, 4]), true, false, tf.ones([1, 4, 4, 1])),
+        ShapeError,
+      );
+      assert.throws(
+        () => sm.forward(tf.ones([2, 4, 4, 1]), true, false, tf.ones([3, 4, 4, 1])),
+        /'mask' must broadcast/,
+      );
+      assert.throws(
+        () => new GANLoss({ gan_type: 'wgan' }).forward([1, 2] as never, true),
+        ShapeError,
+      );
+    });
+  });
+
+  test('no tensor leaks over 100 calls (forward and gradient), smgan included', () => {
+    const x = tf.randomUniform([2, 6, 5, 1], -1, 1, 'float32', 1);
+    const mask = tf.randomUniform([2, 6, 6, 1], 0, 1, 'float32', 2);
+    const sm = new GANLoss({ gan_type: 'smgan', loss_weight: 2 });
+    const vanilla = new GANLossComps({ gan_type: 'vanilla' });
+    assertNoLeak(() => [sm.forward(x, false, true, mask), sm.forward(x, true, false, mask)]);
+    assertNoLeak(() => tf.grad((t: tf.Tensor) => sm.forward(t, false, true, mask))(x));
+    assertNoLeak(() => tf.grad((t: tf.Tensor) => vanilla.forward(t, true))(x));
+    tf.dispose([x, mask]);
+  });
+});
+
+describe('GaussianBlur', () => {
+  before(async () => {
+    await chooseBackend('cpu');
+  });
+
+  test("MMagic's values: the default 71×71, σ 10 kernel on a 6×6 ones mask", () => {
+    tf.tidy(() => {
+      const out = new GaussianBlur().forward(tf.ones([1, 6, 6, 1]));
+      const v = out.dataSync();
+      assertClose(v[2 * 6 + 2], 0.05557, { atol: 1e-5, rtol: 0 });
+      assertClose(v[0], 0.05242, { atol: 1e-5, rtol: 0 });
+    });
+  });
+
+  test('kernel_size[0] and sigma[0] act along H', () => {
+    const k = gaussianKernel2d([5, 1], [1, 1]);
+    assert.equal(k.length, 5);
+    assert.equal(k[0].length, 1);
+    tf.tidy(() => {
+      const impulse = tf.buffer([1, 5, 5, 1]);
+      impulse.set(1, 0, 2, 2, 0);
+      const out = gaussianBlur(impulse.toTensor(), { kernel_size: [5, 1], sigma: [1, 1] });
+      const column = tf.slice(out, [0, 0, 2, 0], [1, 5, 1, 1]);
+      assertClose(tf.sum(column), 1, { atol: 1e-6 });
+      assertClose(tf.sum(out), 1, { atol: 1e-6 });
+    });
+  });
+
+  test('equals the direct 2-D depthwise convolution (separable passes are exact)', () => {
+    tf.tidy(() => {
+      const x = tf.randomUniform([2, 7, 6, 3], 0, 1, 'float32', 5);
+      const k = gaussianKernel2d([5, 3], [1.2, 0.8]);
+      const filter = tf.tile(tf.reshape(tf.tensor(k.flat()), [5, 3, 1, 1]), [1, 1, 3, 1]);
+      const direct = tf.depthwiseConv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same');
+      assertClose(gaussianBlur(x, { kernel_size: [5, 3], sigma: [1.2, 0.8] }), direct, {
+        atol: 1e-6,
+      });
+    });
+  });
+
+  test('errors (ConfigError at construction, ShapeError for the input)', () => {
+    assert.throws(
+      () => new GaussianBlur({ kernel_size: 71 as never, sigma: 2 as never }),
+      ConfigError,
+    );
+    assert.throws(
+      () => new GaussianBlur({ kernel_size: [70, 70] }),
+      /GaussianBlur: 'kernel_size' must be a pair \[kh, kw\] of odd positive integers.*got \[70,70\]/,
+    );
+    assert.throws(() => new GaussianBlur({ kernel_size: [3, -1] }), ConfigError);
+    assert.throws(() => new GaussianBlur({ sigma: [1, 0] }), /'sigma' must be a pair/);
+    const blur = new GaussianBlur({ kernel_size: [3, 3], sigma: [1, 1] });
+    assert.throws(() => blur.forward([[1, 2]] as never), ShapeError);
+    tf.tidy(() => {
+      assert.throws(
+        () => blur.forward(tf.ones([4, 4])),
+        (e: Error) =>
+          e instanceof ShapeError && /GaussianBlur: 'x' must have rank 4 \(NHWC\)/.test(e.message),
+      );
+    });
+  });
+
+  test('no tensor leaks over 100 calls', () => {
+    const x = tf.ones([1, 6, 6, 1]);
+    const blur = new GaussianBlur();
+    assertNoLeak(() => blur.forward(x));
+    x.dispose();
+  });
+});

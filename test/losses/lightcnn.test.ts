@@ -1,0 +1,122 @@
+/**
+ * LightCNNFeatureLoss against PyTorch (test/reference/perceptual/features.json): a small
+ * LightCNN-shaped network (MaxFeature blocks, ceil-mode pools) read from safetensors.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ConfigError,
+  LightCNNFeatureLoss,
+  LightCNNFeatures,
+  LOSSES,
+  parseSafetensors,
+  tensorMapSource,
+  WeightsError,
+} from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
+
+interface FeatureCase {
+  id: string;
+  type: string;
+  config: Record<string, unknown>;
+  weights: string;
+  args: { name: string; tensor: RefTensor }[];
+  features?: RefTensor;
+  output: RefTensor;
+  grads: Record<string, RefTensor>;
+  grads2?: Record<string, RefTensor>;
+}
+
+const fixture = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
+const cases = (
+  JSON.parse(
+    readFileSync(new URL('../reference/perceptual/features.json', import.meta.url), 'utf8'),
+  ) as {
+    cases: FeatureCase[];
+  }
+).cases.filter((c) => c.type === 'LightCNNFeatureLoss');
+
+describe('LightCNNFeatureLoss', () => {
+  before(async () => {
+    await useTestBackend();
+  });
+
+  test(`${cases.length} PyTorch cases: features, loss, gradient and second-order gradient`, () => {
+    for (const c of cases) {
+      tf.tidy(() => {
+        const loss = LOSSES.build({ type: c.type, ...c.config }) as LightCNNFeatureLoss;
+        loss.loadWeights(fixture(c.weights));
+        const [pred, gt] = c.args.map((a) => toTensor(a.tensor));
+        const net = LightCNNFeatures.load(parseSafetensors(fixture(c.weights)));
+        assertClose(net.run(pred), toTensor(c.features!), { what: `${c.id}: features` });
+        net.dispose();
+        assertClose(loss.forward(pred, gt), toTensor(c.output), { what: `${c.id}: output` });
+        const g = tf.grad((t: tf.Tensor) => loss.forward(t, gt))(pred);
+        assertClose(g, toTensor(c.grads.pred), { what: `${c.id}: gradient`, atol: 1e-6 });
+        const g1 = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => loss.forward(u, gt))(t);
+        const g2 = tf.grad((t: tf.Tensor) => tf.sum(tf.square(g1(t))))(pred);
+        assertClose(g2, toTensor(c.grads2!.pred), {
+          what: `${c.id}: second-order gradient`,
+          atol: 1e-6,
+        });
+        loss.dispose();
+      });
+    }
+  });
+
+  test("a 'module.'-prefixed checkpoint loads; wrong shapes are WeightsErrors", () => {
+    const st = parseSafetensors(fixture('lightcnn_small.safetensors'));
+    const map: Record<string, tf.Tensor> = {};
+    for (const n of st.names()) map[`module.${n}`] = st.tensor(n);
+    LightCNNFeatures.load(tensorMapSource(map)).dispose();
+    const odd = { ...map, 'module.features.2.filter.weight': tf.zeros([5, 4, 1, 1]) };
+    assert.throws(
+      () => LightCNNFeatures.load(tensorMapSource(odd, 'odd')),
+      (e: Error) => e instanceof WeightsError && /even number of output channels/.test(e.message),
+    );
+    const wrongKernel = { ...map, 'module.features.3.filter.weight': tf.zeros([12, 4, 5, 5]) };
+    assert.throws(
+      () => LightCNNFeatures.load(tensorMapSource(wrongKernel, 'edited')),
+      /weight 'module.features.3.filter.weight' in edited must have shape \[\?, 4, 3, 3\], got \[12, 4, 5, 5\]/,
+    );
+    tf.dispose([
+      ...Object.values(map),
+      odd['module.features.2.filter.weight'],
+      wrongKernel['module.features.3.filter.weight'],
+    ]);
+  });
+
+  test('errors: criterion, missing pretrained, no weights, input range; no leaks', () => {
+    assert.throws(
+      () => new LightCNNFeatureLoss({ pretrained: 'x', criterion: 'l2' as 'l1' }),
+      ConfigError,
+    );
+    assert.throws(
+      () => LOSSES.build({ type: 'LightCNNFeatureLoss' }),
+      /option 'pretrained' must be a string, got undefined/,
+    );
+    const x = uniform([1, 8, 8, 3], 1, -1, 1);
+    const bare = new LightCNNFeatureLoss({ pretrained: 'light_cnn_feature.safetensors' });
+    assert.throws(
+      () => bare.forward(x, x),
+      /no LightCNN weights loaded \(pretrained: light_cnn_feature.safetensors\)/,
+    );
+    const loss = new LightCNNFeatureLoss({ pretrained: 'p' });
+    loss.loadWeights(fixture('lightcnn_small.safetensors'));
+    const big = tf.mul(x, 255);
+    assert.throws(
+      () => loss.forward(big, x),
+      /'pred' must be an image in \[-1, 1\], got values in/,
+    );
+    const zeros = tf.zerosLike(x);
+    assertNoLeak(() => loss.forward(x, zeros), 3);
+    assertNoLeak(() => tf.grad((t: tf.Tensor) => loss.forward(t, x))(x), 3);
+    loss.dispose();
+    tf.dispose([x, big, zeros]);
+  });
+});

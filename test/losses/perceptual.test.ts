@@ -1,0 +1,287 @@
+/**
+ * PerceptualLoss and TransferalPerceptualLoss against PyTorch (test/reference/perceptual/
+ * perceptual.json, small VGG-shaped networks whose weights are read from the safetensors files
+ * the generator wrote), plus errors, input ranges, pluggable networks and memory.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ConfigError,
+  gramMatrix,
+  LOSSES,
+  PerceptualLoss,
+  parseSafetensors,
+  ShapeError,
+  TransferalPerceptualLoss,
+  VGGFeatures,
+  vggLayers,
+  WeightsError,
+} from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
+
+interface PerceptualCase {
+  id: string;
+  type: string;
+  config: Record<string, unknown>;
+  weights?: string;
+  args: { name: string; tensor: RefTensor }[];
+  outputs?: (RefTensor | null)[];
+  output?: RefTensor;
+  grads: Record<string, RefTensor | (RefTensor | null)[]>;
+  grads2?: Record<string, RefTensor>;
+}
+
+const fixture = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
+const cases = (
+  JSON.parse(
+    readFileSync(new URL('../reference/perceptual/perceptual.json', import.meta.url), 'utf8'),
+  ) as {
+    cases: PerceptualCase[];
+  }
+).cases;
+
+function checkPerceptual(c: PerceptualCase): void {
+  const loss = LOSSES.build({ type: 'PerceptualLoss', ...c.config }) as PerceptualLoss;
+  loss.loadWeights(fixture(c.weights!), c.weights);
+  const [x, gt] = c.args.map((a) => toTensor(a.tensor));
+  const out = loss.forward(x, gt);
+  const grads = c.grads.x as (RefTensor | null)[];
+  for (const part of [0, 1]) {
+    const want = c.outputs![part];
+    if (want === null) {
+      assert.equal(out[part], null, `${c.id}: part ${part} must be null`);
+      continue;
+    }
+    assertClose(out[part]!, toTensor(want), { what: `${c.id}: ${part ? 'style' : 'percep'}` });
+    const g = tf.grad((t: tf.Tensor) => loss.forward(t, gt)[part]!)(x);
+    assertClose(g, toTensor(grads[part]!), {
+      what: `${c.id}: d${part ? 'style' : 'percep'}/dx`,
+      atol: 1e-6,
+    });
+    // No gradient reaches the target (MMagic detaches it).
+    const gg = tf.grad((t: tf.Tensor) => loss.forward(x, t)[part]!)(gt);
+    assert.equal(tf.max(tf.abs(gg)).dataSync()[0], 0, `${c.id}: gradient w.r.t. gt`);
+  }
+  if (c.grads2) {
+    // Second order: ∇x Σ(∇x percep)², as an R1-style penalty on the image would need.
+    const g1 = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => loss.forward(u, gt)[0]!)(t);
+    const g2 = tf.grad((t: tf.Tensor) => tf.sum(tf.square(g1(t))))(x);
+    assertClose(g2, toTensor(c.grads2.x), { what: `${c.id}: second-order gradient`, atol: 1e-6 });
+  }
+  loss.dispose();
+}
+
+function checkTransferal(c: PerceptualCase): void {
+  const loss = LOSSES.build({ type: c.type, ...c.config }) as TransferalPerceptualLoss;
+  const named = Object.fromEntries(c.args.map((a) => [a.name, toTensor(a.tensor)]));
+  const maps = Object.keys(named)
+    .filter((k) => k.startsWith('maps'))
+    .map((k) => named[k]);
+  const textures = Object.keys(named)
+    .filter((k) => k.startsWith('textures'))
+    .map((k) => named[k]);
+  const soft = named.soft_attention;
+  assertClose(loss.forward(maps, soft, textures), toTensor(c.output!), { what: `${c.id}: output` });
+  // Without attention the soft map, and the levels beyond the third, take no part (zero grads).
+  const k = maps.length;
+  const used = c.config.use_attention ? k : Math.min(k, 3);
+  const names = [...maps.map((_, i) => `maps${i}`), ...textures.map((_, i) => `textures${i}`)];
+  const xs = [...maps.slice(0, used), ...textures.slice(0, used)];
+  if (c.config.use_attention) xs.push(soft);
+  const grads = tf.grads((...ts: tf.Tensor[]) =>
+    loss.forward(
+      ts.slice(0, used),
+      c.config.use_attention ? ts[2 * used] : null,
+      ts.slice(used, 2 * used),
+    ),
+  )(xs);
+  const gradOf = (n: string): tf.Tensor | null => {
+    if (n === 'soft_attention') return c.config.use_attention ? grads[2 * used] : null;
+    const i = Number(n.replace(/\D+/, ''));
+    if (i >= used) return null;
+    return grads[n.startsWith('maps') ? i : used + i];
+  };
+  for (const n of [...names, 'soft_attention']) {
+    const want = toTensor(c.grads[n] as RefTensor);
+    assertClose(gradOf(n) ?? tf.zerosLike(want), want, { what: `${c.id}: d/d${n}` });
+  }
+}
+
+describe('PerceptualLoss', () => {
+  before(async () => {
+    await useTestBackend();
+  });
+
+  const percep = cases.filter((c) => c.type === 'PerceptualLoss');
+  test(`${percep.length} PyTorch cases: percep, style and their gradients (vgg16/vgg19 via safetensors)`, () => {
+    for (const c of percep) tf.tidy(() => checkPerceptual(c));
+  });
+
+  test('torchvision layer indices', () => {
+    const v19 = vggLayers('vgg19');
+    assert.equal(v19.length, 37);
+    assert.deepEqual(
+      [2, 7, 16, 34, 35, 36].map((i) => v19[i].name),
+      ['conv1_2', 'conv2_2', 'conv3_4', 'conv5_4', 'relu5_4', 'pool5'],
+    );
+    const v16 = vggLayers('vgg16');
+    assert.deepEqual(
+      v16.filter((l) => l.kind === 'pool').map((l) => l.index),
+      [4, 9, 16, 23, 30],
+    );
+    assert.equal(v16[25].name, 'relu5_1');
+  });
+
+  test('the VGG returns exactly the requested layers', () => {
+    const vgg = VGGFeatures.load('vgg16', parseSafetensors(fixture('vgg16_small.safetensors')));
+    const x = uniform([1, 32, 32, 3], 1);
+    const out = vgg.run(x, ['2', '10', '30']);
+    assert.deepEqual(Object.keys(out).sort(), ['10', '2', '30']);
+    assert.deepEqual(out['30'].shape, [1, 1, 1, 8]);
+    assert.throws(() => vgg.run(x, ['100']), /layer '100' is not an index of features \(0\.\.30/);
+    tf.dispose([x, out]);
+    vgg.dispose();
+  });
+
+  test('config errors: unknown vgg_type, criterion, layer; mismatched pretrained', () => {
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '1': 1 }, vgg_type: 'igccc' as 'vgg19' }),
+      ConfigError,
+    );
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '1': 1 }, criterion: 'igccc' as 'l1' }),
+      /criterion' must be one of 'l1'\|'mse'/,
+    );
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '37': 1 } }),
+      /layer '37' is not an index of features \(0\.\.36/,
+    );
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '1': 1 }, vgg_type: 'vgg16' }),
+      /does not match vgg_type 'vgg16'/,
+    );
+    assert.throws(() => LOSSES.build({ type: 'PerceptualLoss' }), /layer_weights/);
+  });
+
+  test('an image outside the expected range is an error naming both ranges', () => {
+    const loss = new PerceptualLoss({ layer_weights: { '2': 1 } }, () => ({ '2': tf.zeros([1]) }));
+    const img255 = tf.fill([1, 4, 4, 3], 200);
+    const ok = tf.zeros([1, 4, 4, 3]);
+    assert.throws(
+      () => loss.forward(img255, ok),
+      (e: Error) =>
+        e instanceof ShapeError &&
+        /'x' must be an image in \[-1, 1\], got values in \[200, 200\] \(an image in 0\.\.255\?/.test(
+          e.message,
+        ),
+    );
+    const unit = new PerceptualLoss({ layer_weights: { '2': 1 }, norm_img: false }, () => ({
+      '2': tf.zeros([1]),
+    }));
+    assert.throws(
+      () => unit.forward(ok, tf.fill([1, 4, 4, 3], -0.5)),
+      /'gt' must be an image in \[0, 1\], got values in \[-0\.5, -0\.5\]/,
+    );
+    const any = new PerceptualLoss({ layer_weights: { '2': 1 }, input_range: 'any' }, (x) => ({
+      '2': x,
+    }));
+    tf.dispose(any.forward(img255, ok).filter((t) => t !== null));
+    tf.dispose([img255, ok]);
+  });
+
+  test('no weights loaded is a WeightsError; a pluggable network works', () => {
+    const x = uniform([1, 8, 8, 3], 2, -1, 1);
+    const gt = uniform([1, 8, 8, 3], 3, -1, 1);
+    const bare = new PerceptualLoss({ layer_weights: { '2': 1 } });
+    assert.throws(
+      () => bare.forward(x, gt),
+      (e: Error) => e instanceof WeightsError && /no VGG weights loaded/.test(e.message),
+    );
+    // Any (x) => features function, with its own layer keys.
+    const net = (t: tf.Tensor) => ({
+      pixels: t,
+      pooled: tf.avgPool(t as tf.Tensor4D, 2, 2, 'valid'),
+    });
+    const loss = new PerceptualLoss(
+      {
+        layer_weights: { pixels: 1, pooled: 2 },
+        use_input_norm: false,
+        norm_img: false,
+        input_range: 'any',
+        style_weight: 0,
+      },
+      net,
+    );
+    const [p, s] = loss.forward(x, gt);
+    assert.equal(s, null);
+    const want = tf.tidy(() =>
+      tf.add(
+        tf.mean(tf.abs(tf.sub(x, gt))),
+        tf.mul(tf.mean(tf.abs(tf.sub(net(x).pooled, net(gt).pooled))), 2),
+      ),
+    );
+    assertClose(p!, want);
+    tf.dispose([x, gt, p!, want]);
+  });
+
+  test('gram matrix: F Fᵀ / (C·H·W) per sample', () => {
+    const f = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2]);
+    // channels: c0 = [1, 3, 5, 7], c1 = [2, 4, 6, 8]
+    assertClose(
+      gramMatrix(f),
+      tf.tensor3d(
+        [84, 100, 100, 120].map((v) => v / 8),
+        [1, 2, 2],
+      ),
+    );
+    f.dispose();
+  });
+
+  test('no tensors leak (forward and gradient)', () => {
+    const loss = new PerceptualLoss({ layer_weights: { '2': 1, '7': 0.5 } });
+    loss.loadWeights(fixture('vgg19_small.safetensors'));
+    const x = uniform([1, 8, 8, 3], 4, -1, 1);
+    const gt = uniform([1, 8, 8, 3], 5, -1, 1);
+    assertNoLeak(() => loss.forward(x, gt) as tf.Tensor[], 3);
+    assertNoLeak(() => tf.grad((t: tf.Tensor) => loss.forward(t, gt)[0]!)(x), 3);
+    const before = tf.memory().numTensors;
+    loss.dispose();
+    assert.ok(tf.memory().numTensors < before, 'dispose frees the VGG weights');
+    tf.dispose([x, gt]);
+  });
+});
+
+describe('TransferalPerceptualLoss', () => {
+  before(async () => {
+    await useTestBackend();
+  });
+
+  const transferal = cases.filter((c) => c.type === 'TransferalPerceptualLoss');
+  test(`${transferal.length} PyTorch cases (attention on/off, levels, criteria) with gradients`, () => {
+    for (const c of transferal) tf.tidy(() => checkTransferal(c));
+  });
+
+  test('errors: criterion, mismatched levels, attention shape', () => {
+    assert.throws(() => new TransferalPerceptualLoss({ criterion: 'l2' as 'l1' }), ConfigError);
+    const loss = new TransferalPerceptualLoss();
+    const soft = tf.zeros([1, 2, 2, 1]);
+    const a = tf.zeros([1, 2, 2, 3]);
+    const b = tf.zeros([1, 4, 4, 3]);
+    assert.throws(
+      () => loss.forward([a, a], soft, [a, a]),
+      /'maps\[1\]' must be 1×4×4×C \(level 1 of a 2×2 attention map\)/,
+    );
+    assert.throws(
+      () => loss.forward([a], soft, [b]),
+      /'textures\[0\]' must have the shape of 'maps\[0\]'/,
+    );
+    assert.throws(() => loss.forward([a], a, [a]), /'soft_attention' must be N×h×w×1/);
+    assertNoLeak(() => loss.forward([a, b], soft, [a, b]), 3);
+    tf.dispose([soft, a, b]);
+  });
+});

@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ConfigError,
+  DataInfoError,
+  type GANModelConfig,
+  GANWithCustomizedLoss,
+  type GeneratorPathRegularizerComps,
+  NonFiniteLossError,
+  parseConfig,
+} from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+import { tinyDiscriminator, tinyGenerator, valuesOf } from '../helpers/tiny-gan.ts';
+
+before(useTestBackend);
+
+const adam = { type: 'Adam', lr: 0.01, betas: [0.0, 0.99] };
+
+function build(extra: Partial<GANModelConfig> = {}) {
+  const generator = tinyGenerator();
+  const discriminator = tinyDiscriminator();
+  const model = new GANWithCustomizedLoss({
+    generator,
+    discriminator,
+    gan_loss: { type: 'GANLossComps', gan_type: 'hinge' },
+    disc_auxiliary_loss: [
+      { type: 'DiscShiftLossComps', loss_weight: 0.001, data_info: { x: 'disc_pred_real' } },
+      {
+        type: 'GradientPenaltyLossComps',
+        loss_weight: 10,
+        data_info: { discriminator: 'disc', real_data: 'real_imgs', fake_data: 'fake_imgs' },
+      },
+    ],
+    optimizers: { generator: adam, discriminator: adam },
+    ...extra,
+  });
+  const free = () => {
+    model.dispose();
+    tf.dispose([...generator.variables, ...discriminator.variables]);
+  };
+  return { model, generator, discriminator, free };
+}
+
+const real = () => tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 42);
+
+/** Everything a failed step must leave alone. */
+async function state(m: GANWithCustomizedLoss) {
+  const opt = async (o: tf.Optimizer) =>
+    Promise.all((await o.getWeights()).map(async (w) => Array.from(await w.tensor.data())));
+  const buffers = [...m.discAuxiliaryLosses, ...m.genAuxiliaryLosses].flatMap((c) => c.buffers());
+  return {
+    g: valuesOf(m.generator.variables),
+    d: valuesOf(m.discriminator.variables),
+    buffers: valuesOf(buffers),
+    optD: await opt(m.optimizers.discriminator),
+    optG: await opt(m.optimizers.generator),
+    iteration: m.iteration,
+  };
+}
+
+describe('GANWithCustomizedLoss', () => {
+  test('a D+G step logs every component by lossName() and updates both networks', async () => {
+    const { model, free } = build({
+      gen_auxiliary_loss: {
+        type: 'GeneratorPathRegularizerComps',
+        loss_weight: 2,
+        data_info: { generator: 'gen', num_batches: 'batch_size' },
+      },
+    });
+    const x = real();
+    const before = await state(model);
+    const log = await model.trainStep({ real_imgs: x });
+    assert.deepEqual(Object.keys(log), [
+      'loss',
+      'loss_disc_fake',
+      'loss_disc_real',
+      'loss_disc_shift',
+      'loss_gp',
+      'loss_disc_fake_g',
+      'loss_path_regular',
+    ]);
+    const sum = log.loss_disc_fake + log.loss_disc_real + log.loss_disc_shift + log.loss_gp;
+    assert.ok(Math.abs(log.loss - sum) < 1e-5 * Math.abs(sum));
+    const after = await state(model);
+    assert.notDeepEqual(after.g, before.g);
+    assert.notDeepEqual(after.d, before.d);
+    assert.equal(model.iteration, 1);
+    x.dispose();
+    free();
+  });
+
+  test('no tensor leaks per step', async () => {
+    const { model, free } = build({ loss_config: { r1_interval: 2, g_reg_interval: 2 } });
+    const x = real();
+    await model.trainStep({ real_imgs: x });
+    const count = tf.memory().numTensors;
+    for (let i = 0; i < 6; i++) await model.trainStep({ real_imgs: x });
+    assert.equal(tf.memory().numTensors, count);
+    x.dispose();
+    free();
+  });
+
+  test('lazy intervals over iterations 0..16: which regularisers ran, with which weights', async () => {
+    const { model, free } = build({
+      disc_auxiliary_loss: null,
+      loss_config: { r1_interval: 4, r1_loss_weight: 20, g_reg_interval: 3, g_reg_weight: 6 },
+    });
+    const [r1] = model.discAuxiliaryLosses;
+    const [pl] = model.genAuxiliaryLosses;
+    assert.equal(r1.lossWeight, 20);
+    assert.equal(pl.lossWeight, 6);
+    const x = real();
+    const ran: { r1: number[]; pl: number[] } = { r1: [], pl: [] };
+    for (let it = 0; it <= 16; it++) {
+      const log = await model.trainStep({ real_imgs: x });
+      if ('loss_r1_gp' in log) ran.r1.push(it);
+      if ('loss_path_regular' in log) ran.pl.push(it);
+    }
+    assert.deepEqual(ran.r1, [0, 4, 8, 12, 16]);
+    assert.deepEqual(ran.pl, [0, 3, 6, 9, 12, 15]);
+    x.dispose();
+    free();
+  });
+
+  test("the seed's StyleGAN2 loss_config, verbatim from YAML", async () => {
+    const cfg = parseConfig(
+      readFileSync(new URL('../fixtures/stylegan2-loss-config.yaml', import.meta.url), 'utf8'),
+      'yaml',
+    ) as Record<string, unknown>;
+    const { model, free } = build({ ...cfg, disc_auxiliary_loss: null } as Partial<GANModelConfig>);
+    const [r1] = model.discAuxiliaryLosses;
+    const [pl] = model.genAuxiliaryLosses as GeneratorPathRegularizerComps[];
+    assert.deepEqual(
+      {
+        weight: r1.lossWeight,
+        interval: r1.interval,
+        norm: (r1.cfg as { norm_mode: string }).norm_mode,
+      },
+      { weight: 80, interval: 16, norm: 'HWC' },
+    );
+    assert.deepEqual(
+      { weight: pl.lossWeight, interval: pl.interval, shrink: pl.cfg.pl_batch_shrink },
+      { weight: 8, interval: 4, shrink: 2 },
+    );
+    assert.equal(model.ganLoss.cfg.gan_type, 'wgan-logistic-ns');
+    free();
+  });
+
+  test('lazy_reg_correction scales Adam as StyleGAN2-ADA: lr·r, β^r with r = k/(k+1)', () => {
+    const { model, free } = build({
+      disc_auxiliary_loss: null,
+      loss_config: {},
+      lazy_reg_correction: true,
+      optimizers: {
+        generator: { type: 'Adam', lr: 0.002, betas: [0, 0.99] },
+        discriminator: { type: 'Adam', lr: 0.002, betas: [0, 0.99] },
+      },
+    });
+    const cfgOf = (o: tf.Optimizer) => o.getConfig() as { learningRate: number; beta2: number };
+    const d = cfgOf(model.optimizers.discriminator);
+    const g = cfgOf(model.optimizers.generator);
+    assert.ok(Math.abs(d.learningRate - 0.002 * (16 / 17)) < 1e-12);
+    assert.ok(Math.abs(d.beta2 - 0.99 ** (16 / 17)) < 1e-12);
+    assert.ok(Math.abs(g.learningRate - 0.002 * (4 / 5)) < 1e-12);
+    assert.ok(Math.abs(g.beta2 - 0.99 ** (4 / 5)) < 1e-12);
+    free();
+  });
+
+  test('a step that throws leaves weights, optimizer state and buffers untouched', async () => {
+    const { model, free } = build({
+      gen_auxiliary_loss: [
+        {
+          type: 'GeneratorPathRegularizerComps',
+          data_info: { generator: 'gen', num_batches: 'batch_size' },
+        },
+        {
+          type: 'DiscShiftLossComps',
+          loss_name: 'loss_g_shift',
+          data_info: { x: 'missing_output' },
+        },
+      ],
+    });
+    const x = real();
+    await assert.rejects(model.trainStep({ real_imgs: x }), DataInfoError);
+    const before = await state(model);
+    // The first step also failed in the generator phase, after the discriminator had been updated.
+    assert.deepEqual(before.optD.length, 1, 'the discriminator optimizer holds no moments');
+    await assert.rejects(
+      model.trainStep({ real_imgs: x }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        /needs output 'missing_output'.*Available: .*disc_pred_fake_g/.test(e.message),
+    );
+    assert.deepEqual(await state(model), before);
+    x.dispose();
+    free();
+  });
+
+  test('a non-finite loss is undone and named; with skip_nonfinite the step is skipped', async () => {
+    const nan = tf.fill([2, 8, 8, 3], Number.NaN);
+    for (const skip of [false, true]) {
+      const { model, free } = build({ skip_nonfinite: skip });
+      const x = real();
+      await model.trainStep({ real_imgs: x });
+      const before = await state(model);
+      if (skip) {
+        const log = await model.trainStep({ real_imgs: nan });
+        assert.equal(log.skipped, 1);
+        assert.ok(Number.isNaN(log.loss_disc_real));
+        const after = await state(model);
+        assert.deepEqual({ ...after, iteration: 0 }, { ...before, iteration: 0 });
+        assert.equal(after.iteration, before.iteration + 1);
+      } else {
+        await assert.rejects(
+          model.trainStep({ real_imgs: nan }),
+          (e: Error) =>
+            e instanceof NonFiniteLossError &&
+            e.message ===
+              "GANWithCustomizedLoss: discriminator loss 'loss_disc_real' is NaN (not finite); the step was undone",
+        );
+        assert.deepEqual(await state(model), before);
+      }
+      x.dispose();
+      free();
+    }
+    nan.dispose();
+  });
+
+  test('bad configs are ConfigErrors naming the part', () => {
+    assert.throws(
+      () => build({ disc_auxiliary_loss: { type: 'L1Loss' } }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /disc_auxiliary_loss 'L1Loss' is not a data_info component/.test(e.message),
+    );
+    assert.throws(
+      () => build({ disc_auxiliary_loss: { type: 'DiscShiftLossComps' } }),
+      /'DiscShiftLossComps' needs data_info/,
+    );
+    assert.throws(
+      () => build({ optimizers: { generator: { type: 'Adamw' }, discriminator: adam } }),
+      /optimizers\.generator: 'type' must be one of Adam\|SGD\|RMSprop, got 'Adamw'\. Did you mean 'Adam'\?/,
+    );
+    assert.throws(
+      () => build({ gan_loss: { type: 'GANLossComps', gan_type: 'smgan' } }),
+      ConfigError,
+    );
+    assert.throws(
+      () => build({ generator_steps: 0 }),
+      /option 'generator_steps' must be >= 1, got 0/,
+    );
+  });
+});
