@@ -32,7 +32,7 @@ export interface Workload {
   tiny?: () => Inputs;
   /** genloss's public API, or null where genloss has no such loss yet. */
   genloss: ((x: Inputs) => Step) | null;
-  /** genloss through the fused kernels of src/backends (element-wise losses only). */
+  /** genloss through the fused kernels of src/backends (element-wise and Sobel losses). */
   fused?: (x: Inputs) => Step;
   /** The same computation in plain TF.js ops. */
   bare: (x: Inputs) => Step;
@@ -157,6 +157,11 @@ const sobel: Workload = {
       () => [x.pred as tf.Tensor],
     );
   },
+  fused: (x) =>
+    stepOf(
+      (p) => genloss.fusedGradientLoss(p, x.target as tf.Tensor)!,
+      () => [x.pred as tf.Tensor],
+    ),
   bare: (x) =>
     stepOf(
       (p) => {

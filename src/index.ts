@@ -3,8 +3,13 @@
  * entry point (no Node built-ins); `genloss/node` adds file loading.
  */
 import { registerGradients } from './autodiff/index.ts';
+import { ensureBackend } from './core/backend.ts';
 
 registerGradients();
+await ensureBackend();
+
+/** zod, as genloss uses it for option schemas (so a user's loss needs no separate install). */
+export { z } from 'zod';
 
 export {
   checkSecondOrder,
@@ -12,6 +17,7 @@ export {
   registerGradients,
   type SecondOrderCheckOptions,
   type SecondOrderReport,
+  stopGradient,
 } from './autodiff/index.ts';
 export { registerWasmKernels, WASM_KERNELS } from './backends/index.ts';
 export {
@@ -21,12 +27,22 @@ export {
   LossComponent,
 } from './components/base.ts';
 export {
+  CLIP_LOSS_COMPS_NAME,
+  CLIPLossComps,
+  type CLIPLossCompsOptions,
+} from './components/clip.ts';
+export {
   DiscShiftLossComps,
   GradientPenaltyLossComps,
   R1GradientPenaltyComps,
 } from './components/disc-auxiliary.ts';
+export {
+  FaceIdLossComps,
+  type FaceIdLossCompsOptions,
+  type FaceNetwork,
+} from './components/face-id.ts';
 export { GeneratorPathRegularizerComps } from './components/gen-auxiliary.ts';
-export { BACKEND_ENV, BACKEND_PREFERENCE, chooseBackend } from './core/backend.ts';
+export { BACKEND_ENV, BACKEND_PREFERENCE, chooseBackend, ensureBackend } from './core/backend.ts';
 export { type ConfigFormat, formatOf, parseConfig } from './core/config.ts';
 export {
   type DataInfo,
@@ -62,6 +78,9 @@ export {
   maskedLoss,
   maskReduceLoss,
   reduceLoss,
+  type WeightedLossFn,
+  type WeightedLossOptions,
+  weightedLoss,
 } from './core/reduction.ts';
 export {
   type BuildConfig,
@@ -114,7 +133,6 @@ export {
   checkNormMode,
   type Discriminator,
   DiscShiftLoss,
-  detach,
   discShiftLoss,
   type GradientPenaltyDraws,
   GradientPenaltyLoss,
@@ -184,7 +202,7 @@ export {
 export { type LossDict, type ParsedLosses, parseLosses } from './models/parse-losses.ts';
 export { type Snapshot, takeSnapshot } from './models/snapshot.ts';
 export { checkInputRange, type InputRange, inputRangeOption } from './nets/input-range.ts';
-export { l2Normalize, stopGradient } from './nets/layers.ts';
+export { l2Normalize } from './nets/layers.ts';
 export {
   type DecodedTensor,
   halfToFloat,
@@ -238,8 +256,10 @@ import { registerWasmKernels as registerBackendKernels } from './backends/index.
 registerBackendKernels();
 
 export {
+  type FusedGradientLossOptions,
   type FusedLoss,
   type FusedPixelLossOptions,
+  fusedGradientLoss,
   fusedPixelLoss,
   registerFusedKernels,
   withFusedKernel,

@@ -21,6 +21,7 @@ import { zeroGradConfigs } from './gradients/zero.ts';
 
 export type { SecondOrderCheckOptions, SecondOrderReport } from './check-second-order.ts';
 export { checkSecondOrder } from './check-second-order.ts';
+export { stopGradient } from './stop-gradient.ts';
 
 /**
  * The gradients genloss registers: each replaces a TF.js gradient that is missing, wrong, or

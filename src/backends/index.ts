@@ -3,12 +3,16 @@
  * kernels for `cpu` and `wasm`. docs/performance.md has the measurements behind each.
  */
 export {
+  type FusedGradientLossOptions,
   type FusedLoss,
   type FusedPixelLossOptions,
+  fusedGradientLoss,
   fusedPixelLoss,
   PIXEL_LOSS_GRAD,
   PIXEL_LOSS_SUM,
   registerFusedKernels,
+  SOBEL_L1_GRAD,
+  SOBEL_L1_SUM,
   withFusedKernel,
 } from './fused/index.ts';
 export { registerWasmKernels, WASM_KERNELS } from './wasm/kernels.ts';

@@ -3,7 +3,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { GenlossError } from '../core/errors.ts';
-import { LOSSES, loadConfigFile } from '../node.ts';
+import { loadConfigFile } from '../node.ts';
+import { listLosses } from './list.ts';
 import { checkConfig, importCustom, runTraining } from './train.ts';
 
 const positiveInt = (value: string) => {
@@ -11,22 +12,6 @@ const positiveInt = (value: string) => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
 };
-
-/** `genloss list`: every registered loss with its options (type, default, allowed values). */
-export function listLosses(json = false): string {
-  const entries = LOSSES.describe();
-  if (json) return JSON.stringify(entries, null, 2);
-  return entries
-    .map(({ name, options }) => {
-      const lines = options.map((o) => {
-        const allowed = o.allowed ? ` (${o.allowed.map((a) => JSON.stringify(a)).join('|')})` : '';
-        const dflt = o.required ? 'required' : `default ${JSON.stringify(o.default ?? null)}`;
-        return `  ${o.name}: ${o.type}${allowed}, ${dflt}`;
-      });
-      return [name, ...lines].join('\n');
-    })
-    .join('\n\n');
-}
 
 /** The `genloss` command line. */
 export function program(): Command {
@@ -56,11 +41,17 @@ export function program(): Command {
     .argument('[config]', 'a config whose custom_imports are imported first (user losses)')
     .option('-i, --import <module...>', 'modules to import first (user losses)')
     .option('--json', 'print JSON')
-    .action(async (config: string | undefined, o: { import?: string[]; json?: boolean }) => {
-      if (config) await importCustomOf(config);
-      if (o.import) await importCustom(`${process.cwd()}/cli`, o.import);
-      process.stdout.write(`${listLosses(o.json)}\n`);
-    });
+    .option('--markdown', 'print the Markdown tables of docs/custom-loss.md')
+    .action(
+      async (
+        config: string | undefined,
+        o: { import?: string[]; json?: boolean; markdown?: boolean },
+      ) => {
+        if (config) await importCustomOf(config);
+        if (o.import) await importCustom(`${process.cwd()}/cli`, o.import);
+        process.stdout.write(`${listLosses(o.json ? 'json' : o.markdown ? 'markdown' : 'text')}\n`);
+      },
+    );
   cli
     .command('check')
     .description('validate a config and run one training step')

@@ -55,3 +55,14 @@ export async function chooseBackend(preferred?: string): Promise<string> {
   }
   throw new ConfigError('chooseBackend: no TF.js backend could be started');
 }
+
+/**
+ * Makes sure a backend is active: keeps one already chosen (by the user, or by a library loaded
+ * earlier), else runs `chooseBackend()`. genloss awaits this when it is imported, so that the
+ * first tensor op after `import 'genloss'` never meets TF.js's "backend 'wasm' has not yet been
+ * initialized" error.
+ */
+export async function ensureBackend(): Promise<string> {
+  const active = tf.engine().backendName;
+  return active ? active : chooseBackend();
+}

@@ -121,3 +121,62 @@ export function maskedLoss<E extends object = object>(
     );
   };
 }
+
+/** Options of a {@link weightedLoss}: a weight, a reduction and an averaging factor (mmgen's). */
+export interface WeightedLossOptions {
+  /** A number, or a tensor broadcastable to the loss, that multiplies it element-wise. */
+  weight?: number | tf.Tensor | null;
+  /** Default: the wrapper's (given to `weightedLoss`). */
+  reduction?: Reduction;
+  /** With `'mean'`: divide the sum by this instead of the element count. */
+  avg_factor?: number | null;
+}
+
+/** A function of tensors, with optional {@link WeightedLossOptions} as an extra last argument. */
+export type WeightedLossFn<P extends tf.Tensor[]> = {
+  (...inputs: P): tf.Tensor;
+  (...inputs: [...P, WeightedLossOptions]): tf.Tensor;
+};
+
+/**
+ * Turns a loss function of tensors into a weighted one (mmgen/MMagic's `weighted_loss`, used by
+ * `disc_shift_loss`): `reduce(fn(...inputs) · weight)` with `reduction` (`none|mean|sum`), and
+ * with `avg_factor` a mean that divides the sum by it. The options object is an optional last
+ * argument; `defaultReduction` is the reduction when none is given. Intermediates are freed.
+ *
+ * ```ts
+ * const discShift = weightedLoss((x: tf.Tensor) => tf.square(x), 'discShift', 'none');
+ * discShift(pred, { weight: 0.1, reduction: 'mean' }); // 0.1 · mean(pred²)
+ * ```
+ */
+export function weightedLoss<P extends tf.Tensor[]>(
+  fn: (...inputs: P) => tf.Tensor,
+  name: string = fn.name || 'weightedLoss',
+  defaultReduction: Reduction = 'mean',
+): WeightedLossFn<P> {
+  return ((...args: unknown[]) => {
+    const last = args[args.length - 1];
+    // The options are an extra argument beyond fn's own (or, for a variadic fn, a non-tensor last).
+    const hasOptions =
+      fn.length > 0 ? args.length > fn.length : last !== undefined && !(last instanceof tf.Tensor);
+    const inputs = (hasOptions ? args.slice(0, -1) : args) as P;
+    const {
+      weight = null,
+      reduction = defaultReduction,
+      avg_factor = null,
+    } = (hasOptions ? last : {}) as WeightedLossOptions;
+    checkReduction(name, reduction);
+    inputs.forEach((x, i) => {
+      checkTensor(name, `input ${i}`, x);
+    });
+    if (avg_factor !== null && reduction !== 'mean') {
+      throw new ConfigError(`${name}: 'avg_factor' needs reduction 'mean', got '${reduction}'`);
+    }
+    return tf.tidy(() => {
+      const raw = fn(...inputs);
+      const loss = weight === null || weight === undefined ? raw : tf.mul(raw, weight);
+      if (avg_factor !== null) return tf.div(tf.sum(loss), avg_factor);
+      return reduction === 'none' ? loss : reduceLoss(loss, reduction);
+    });
+  }) as WeightedLossFn<P>;
+}

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
@@ -10,7 +11,6 @@ import { ganLoss } from './gan.ts';
 import {
   checkFunction,
   type Discriminator,
-  detach,
   type GradientPenaltyDraws,
   gradientPenaltyLoss,
 } from './penalties.ts';
@@ -51,7 +51,7 @@ export class PredictionPool {
       );
     }
     const next = tf.tidy(() => {
-      const all = current ? tf.concat([current, detach(pred)], 0) : detach(pred);
+      const all = current ? tf.concat([current, stopGradient(pred)], 0) : stopGradient(pred);
       const keep = Math.min(this.size, all.shape[0]);
       return all.shape[0] === keep ? all : tf.slice(all, all.shape[0] - keep, keep);
     });
@@ -161,7 +161,7 @@ export class AdvLoss extends LossModule<ReturnType<typeof advOptions>> {
     owner: string,
   ): tf.Tensor {
     const type = this.cfg.loss_type;
-    const predFake = D(detach(fakeB));
+    const predFake = D(stopGradient(fakeB));
     if (type === 'ragan' || type === 'ragan-ls') this.fakePool.add(predFake);
     const predReal = D(realB);
     switch (type) {

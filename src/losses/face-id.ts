@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { WeightsError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
@@ -8,7 +9,7 @@ import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
 import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
-import { l2Normalize, stopGradient } from '../nets/layers.ts';
+import { l2Normalize } from '../nets/layers.ts';
 import { parseSafetensors } from '../nets/safetensors.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
@@ -8,7 +9,6 @@ import { LOSSES } from '../core/registry.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { checkTensor } from '../core/validate.ts';
 import { gaussianBlur } from '../ops/gaussian-blur.ts';
-import { detach } from './penalties.ts';
 
 /** Every adversarial loss type genloss knows (the union of MMagic's two sets). */
 export const GAN_TYPES = [
@@ -177,7 +177,7 @@ function smganLoss(
       : tf.image.resizeBilinear(input, [h, w], true);
   if (isDisc) {
     if (real) return tf.mean(tf.square(tf.sub(x, realLabel)));
-    return tf.mean(tf.square(tf.sub(x, detach(gaussianBlur(mask, {}, 'GANLoss(smgan)')))));
+    return tf.mean(tf.square(tf.sub(x, stopGradient(gaussianBlur(mask, {}, 'GANLoss(smgan)')))));
   }
   const mse = tf.mean(tf.square(tf.sub(x, label)));
   return tf.mean(tf.div(tf.mul(mse, mask), tf.mean(mask)));

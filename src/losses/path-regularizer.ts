@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
 import { checkTensor } from '../core/validate.ts';
-import { checkLossScaler, detach, inputGradient, type LossScaler } from './penalties.ts';
+import { checkLossScaler, inputGradient, type LossScaler } from './penalties.ts';
 
 /**
  * A generator split at its latent, so that TF.js can differentiate the images w.r.t. the latent
@@ -177,7 +178,7 @@ export function genPathRegularizer(
     const previous = tf.reshape(mean_path_length, []);
     const pathMean = tf.add(previous, tf.mul(tf.sub(tf.mean(pathLengths), previous), decay));
     const penalty = tf.mul(tf.mean(tf.square(tf.sub(pathLengths, pathMean))), weight);
-    return [penalty, detach(pathMean), pathLengths] as tf.Tensor[];
+    return [penalty, stopGradient(pathMean), pathLengths] as tf.Tensor[];
   });
   return result as PathRegularizerResult;
 }

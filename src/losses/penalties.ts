@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
@@ -25,17 +26,6 @@ export interface LossScaler {
 export const NORM_MODES = ['pixel', 'HWC'] as const;
 /** `'pixel'`: L2 over the channel axis per pixel; `'HWC'`: L2 over each whole sample. */
 export type NormMode = (typeof NORM_MODES)[number];
-
-/**
- * `x` with its gradient cut (PyTorch's `.detach()`): the same values, and a zero gradient to `x`
- * at every order.
- */
-export const detach: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
-  (...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: tf.clone(inputs[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
-  }),
-) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * `∂ f(x) / ∂x` with the computation kept on the tape (PyTorch's `autograd.grad(...,
@@ -197,7 +187,7 @@ export function gradientPenaltyLoss(
   }
   return tf.tidy(() => {
     const a = alpha ?? defaultGenerator.uniform([n, 1, 1, 1]);
-    const interpolates = detach(tf.add(tf.mul(a, real), tf.mul(tf.sub(1, a), fake)));
+    const interpolates = stopGradient(tf.add(tf.mul(a, real), tf.mul(tf.sub(1, a), fake)));
     let g = discriminatorGradient(owner, discriminator, interpolates, null);
     if (m) g = tf.mul(g, m);
     const axes = mode === 'pixel' ? [3] : [1, 2, 3];

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError, ShapeError, WeightsError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
-import { stopGradient } from '../nets/layers.ts';
 import { parseSafetensors } from '../nets/safetensors.ts';
 import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
 import type { TensorSource } from '../nets/weights.ts';

@@ -51,8 +51,22 @@ export function buildOptimizer(owner: string, cfg: unknown, lazyRatio = 1): tf.O
     case 'Adam':
       return tf.train.adam(lr, o.betas[0] ** lazyRatio, o.betas[1] ** lazyRatio, o.eps);
     case 'SGD':
-      return o.momentum > 0 ? tf.train.momentum(lr, o.momentum) : tf.train.sgd(lr);
+      return o.momentum > 0 ? momentumOptimizer(lr, o.momentum) : tf.train.sgd(lr);
     case 'RMSprop':
       return tf.train.rmsprop(lr, o.alpha, o.momentum, o.eps);
   }
+}
+
+/**
+ * `tf.train.momentum`, whose `dispose()` also frees the learning-rate scalar: TF.js 4.22's
+ * `MomentumOptimizer.dispose()` never calls `SGDOptimizer.dispose()` and leaks it.
+ */
+function momentumOptimizer(lr: number, momentum: number): tf.Optimizer {
+  const opt = tf.train.momentum(lr, momentum);
+  const disposeMomentum = opt.dispose.bind(opt);
+  opt.dispose = () => {
+    disposeMomentum();
+    tf.SGDOptimizer.prototype.dispose.call(opt);
+  };
+  return opt;
 }

@@ -35,7 +35,9 @@ export function parseLosses(losses: LossDict): ParsedLosses {
     const mean =
       value instanceof tf.Tensor
         ? tf.mean(value)
-        : tf.addN((value as readonly tf.Tensor[]).map((v) => tf.mean(v)));
+        : value.length === 0
+          ? tf.scalar(0)
+          : tf.addN((value as readonly tf.Tensor[]).map((v) => tf.mean(v)));
     return [key, mean as tf.Scalar] as const;
   });
   const summed = entries.filter(([key]) => key.includes('loss')).map(([, v]) => v);

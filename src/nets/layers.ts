@@ -74,16 +74,3 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
 export function l2Normalize(x: tf.Tensor, eps = 1e-12): tf.Tensor {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), eps * eps))));
 }
-
-const stop = tf.customGrad(((x: tf.Tensor) => ({
-  value: tf.clone(x),
-  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-})) as unknown as Parameters<typeof tf.customGrad>[0]);
-
-/**
- * PyTorch's `.detach()`: the value of x, with no gradient flowing back into x. Used for the
- * target's features, as MMagic detaches them.
- */
-export function stopGradient<T extends tf.Tensor>(x: T): T {
-  return stop(x) as T;
-}

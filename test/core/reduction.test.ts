@@ -7,6 +7,7 @@ import {
   maskReduceLoss,
   reduceLoss,
   ShapeError,
+  weightedLoss,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
@@ -134,6 +135,46 @@ describe('maskedLoss', () => {
       assertClose(
         huber(p, t, { reduction: 'none', delta: 4 }),
         tf.tensor4d([0, 9 / 8], [1, 1, 2, 1]),
+      );
+    });
+  });
+});
+
+describe('weightedLoss', () => {
+  const discShift = weightedLoss((x: tf.Tensor) => tf.square(x), 'discShift', 'none');
+
+  test("scales, then reduces as asked; the default reduction is the wrapper's", () => {
+    tf.tidy(() => {
+      const x = tf.tensor2d([[1, -2]]);
+      assertClose(discShift(x), tf.tensor2d([[1, 4]]));
+      assertClose(discShift(x, { weight: 0.5 }), tf.tensor2d([[0.5, 2]]));
+      assertClose(discShift(x, { weight: 0.1, reduction: 'mean' }), 0.25);
+      assertClose(discShift(x, { reduction: 'sum', weight: tf.tensor2d([[1, 0]]) }), 1);
+      assertClose(discShift(x, { reduction: 'mean', avg_factor: 10 }), 0.5);
+    });
+  });
+
+  test('functions of several tensors keep their arity', () => {
+    tf.tidy(() => {
+      const hinge = weightedLoss((a: tf.Tensor, b: tf.Tensor) => tf.relu(tf.sub(b, a)), 'hinge');
+      assertClose(hinge(tf.tensor1d([1, 3]), tf.tensor1d([2, 2]), { weight: 2 }), 1);
+    });
+  });
+
+  test('bad options are ConfigErrors naming the loss', () => {
+    tf.tidy(() => {
+      const x = tf.ones([2]);
+      assert.throws(
+        () => discShift(x, { reduction: 'avg' as 'mean' }),
+        /discShift: 'reduction' must be one of none\|mean\|sum/,
+      );
+      assert.throws(
+        () => discShift(x, { reduction: 'sum', avg_factor: 2 }),
+        /discShift: 'avg_factor' needs reduction 'mean'/,
+      );
+      assert.throws(
+        () => discShift([1, 2] as unknown as tf.Tensor),
+        /discShift: 'input 0' must be a tf.Tensor/,
       );
     });
   });

@@ -126,7 +126,10 @@ describe('GANWithCustomizedLoss', () => {
 
   test("the seed's StyleGAN2 loss_config, verbatim from YAML", async () => {
     const cfg = parseConfig(
-      readFileSync(new URL('../fixtures/stylegan2-loss-config.yaml', import.meta.url), 'utf8'),
+      readFileSync(
+        new URL('../../examples/custom-loss/stylegan2-loss-config.yaml', import.meta.url),
+        'utf8',
+      ),
       'yaml',
     ) as Record<string, unknown>;
     const { model, free } = build({ ...cfg, disc_auxiliary_loss: null } as Partial<GANModelConfig>);

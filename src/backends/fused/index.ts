@@ -6,23 +6,27 @@ import {
   PIXEL_LOSS_SUM,
   runFused,
 } from './pixel-loss.ts';
+import { SOBEL_GRADIENTS, SOBEL_KERNELS, SOBEL_L1_SUM } from './sobel-loss.ts';
 
 export type { FusedLoss } from './pixel-loss.ts';
 export { PIXEL_LOSS_GRAD, PIXEL_LOSS_SUM } from './pixel-loss.ts';
+export { SOBEL_L1_GRAD, SOBEL_L1_SUM } from './sobel-loss.ts';
 
 /** The ε in the masked-mean denominator (MMagic's, as `MASK_EPS` in src/core/reduction.ts). */
 const MASK_EPS = 1e-12;
 
 /**
  * Registers the fused loss kernels (for `cpu` and `wasm`) and their gradients. Idempotent.
- * Other backends have no fused kernel, and {@link fusedPixelLoss} returns null there.
+ * Other backends have no fused kernel, and {@link fusedPixelLoss} and {@link fusedGradientLoss}
+ * return null there.
  */
 export function registerFusedKernels(): void {
-  for (const config of PIXEL_LOSS_KERNELS) {
-    if (tf.getKernel(config.kernelName, config.backendName) === undefined)
+  for (const config of [...PIXEL_LOSS_KERNELS, ...SOBEL_KERNELS]) {
+    if (tf.getKernel(config.kernelName, config.backendName) === undefined) {
       tf.registerKernel(config);
+    }
   }
-  for (const config of PIXEL_LOSS_GRADIENTS) {
+  for (const config of [...PIXEL_LOSS_GRADIENTS, ...SOBEL_GRADIENTS]) {
     if (tf.getGradient(config.kernelName) !== config) tf.registerGradient(config);
   }
 }
@@ -105,4 +109,42 @@ export function withFusedKernel<F extends MaskedFn>(loss: FusedLoss, fallback: F
   const fused = ((pred, target, options = {}) =>
     fusedPixelLoss(loss, pred, target, options) ?? fallback(pred, target, options)) as F;
   return fused;
+}
+
+/** Options of {@link fusedGradientLoss}: those of `gradientLoss`. */
+export interface FusedGradientLossOptions {
+  weight?: tf.Tensor | null;
+  reduction?: 'none' | 'mean' | 'sum';
+}
+
+/**
+ * The Sobel gradient loss in fused kernels: the value of MMagic's `GradientLoss` without its
+ * weight, `maskReduce(|kx∗(pred − target)|, weight) + maskReduce(|ky∗(pred − target)|, weight)`
+ * (Sobel per channel, zero padding 1), with gradients of every order. Returns null where the
+ * fused path does not apply (reduction `'none'`, a backend without the kernel, inputs that are
+ * not N×H×W×C float32 of one shape, a weight that is not N×H×W×1 or N×H×W×C).
+ */
+export function fusedGradientLoss(
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  { weight = null, reduction = 'mean' }: FusedGradientLossOptions = {},
+): tf.Tensor | null {
+  if (reduction !== 'mean' && reduction !== 'sum') return null;
+  if (tf.getKernel(SOBEL_L1_SUM, tf.getBackend()) === undefined) return null;
+  if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank !== 4) return null;
+  if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
+  if (weight !== null && weight !== undefined) {
+    if (!isFloatTensor(weight) || weight.rank !== 4) return null;
+    if (!tf.util.arraysEqual(weight.shape.slice(0, 3), pred.shape.slice(0, 3))) return null;
+    if (weight.shape[3] !== 1 && weight.shape[3] !== pred.shape[3]) return null;
+  } else {
+    weight = null;
+  }
+  return tf.tidy(() => {
+    const sum = runFused(SOBEL_L1_SUM, [pred, target, weight], {});
+    if (reduction === 'sum') return sum;
+    if (weight === null) return tf.div(sum, pred.size);
+    const channelFactor = (pred.shape[3] as number) / (weight.shape[3] as number);
+    return tf.div(sum, tf.add(tf.mul(tf.sum(weight), channelFactor), MASK_EPS));
+  });
 }

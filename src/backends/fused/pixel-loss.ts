@@ -288,7 +288,7 @@ export const PIXEL_LOSS_KERNELS: readonly tf.KernelConfig[] = [
 export function runFused(
   name: string,
   inputs: (tf.Tensor | undefined | null)[],
-  attrs: PixelLossAttrs,
+  attrs: PixelLossAttrs | Record<string, never>,
 ): tf.Tensor {
   const present = inputs.filter((t): t is tf.Tensor => t !== undefined && t !== null);
   return tf

@@ -1,5 +1,5 @@
 import type { WasmBackend } from '../wasm/heap.ts';
-import { SIMD_MODULE_BASE64 } from './module.ts';
+import { SIMD_LOSS_MODULE_BASE64, SIMD_SOBEL_MODULE_BASE64 } from './module.ts';
 
 type Sum = (p: number, t: number, w: number, n: number, eps: number) => number;
 type BroadcastSum = (
@@ -36,8 +36,42 @@ export type SimdLossKernels = Record<`${'sum' | 'wsum'}_${string}`, Sum> &
   Record<`${'grad' | 'wgrad'}_${string}`, Grad> &
   Record<`bgrad_${string}`, BroadcastGrad>;
 
-let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<object, SimdLossKernels | null>();
+/** The exports of the SIMD Sobel row module (src/backends/simd/source.ts documents each). */
+export interface SimdSobelKernels {
+  sub_rows(out: number, p: number, t: number, n: number): void;
+  vert(
+    s: number,
+    e: number,
+    a: number,
+    h: number,
+    b: number,
+    ea: number,
+    eb: number,
+    n: number,
+  ): void;
+  hsum(s: number, e: number, w: number, n: number, c: number): number;
+  hsign(
+    s: number,
+    e: number,
+    w: number,
+    ax: number,
+    ay: number,
+    n: number,
+    c: number,
+    scale: number,
+  ): void;
+  hout(s: number, e: number, out: number, n: number, c: number): void;
+  expand(out: number, w: number, pixels: number, c: number): void;
+}
+
+const SOURCES = { loss: SIMD_LOSS_MODULE_BASE64, sobel: SIMD_SOBEL_MODULE_BASE64 };
+type Part = keyof typeof SOURCES;
+
+const compiled: Partial<Record<Part, WebAssembly.Module | null>> = {};
+const instances: Record<Part, WeakMap<object, object | null>> = {
+  loss: new WeakMap(),
+  sobel: new WeakMap(),
+};
 let enabled = true;
 
 /**
@@ -48,40 +82,49 @@ export function setSimdEnabled(on: boolean): void {
   enabled = on;
 }
 
-function compile(): WebAssembly.Module | null {
-  if (compiled === undefined) {
+function compile(part: Part): WebAssembly.Module | null {
+  if (compiled[part] === undefined) {
     try {
-      const bytes = Uint8Array.from(atob(SIMD_MODULE_BASE64), (c) => c.charCodeAt(0));
-      compiled = new WebAssembly.Module(bytes);
+      const bytes = Uint8Array.from(atob(SOURCES[part]), (c) => c.charCodeAt(0));
+      compiled[part] = new WebAssembly.Module(bytes);
     } catch {
       // No WebAssembly SIMD here (or no synchronous compile): the JS loops run instead.
-      compiled = null;
+      compiled[part] = null;
     }
   }
-  return compiled;
+  return compiled[part] ?? null;
 }
 
 /**
- * The SIMD loss kernels bound to this wasm backend's memory, or null where they cannot run: no
- * SIMD, or a backend whose memory is not exported (the multi-threaded build shares an imported
- * memory). Instantiated once per backend.
+ * One SIMD module bound to this wasm backend's memory, or null where it cannot run: no SIMD, or
+ * a backend whose memory is not exported (the multi-threaded build shares an imported memory).
+ * Instantiated once per backend.
  */
-export function simdKernels(backend: WasmBackend): SimdLossKernels | null {
+function instance(part: Part, backend: WasmBackend): object | null {
   if (!enabled) return null;
-  let kernels = instances.get(backend);
-  if (kernels === undefined) {
-    kernels = null;
+  let exports = instances[part].get(backend);
+  if (exports === undefined) {
+    exports = null;
     const memory = backend.wasm.asm?.memory;
-    const module = compile();
+    const module = compile(part);
     if (module && memory instanceof WebAssembly.Memory) {
       try {
-        const instance = new WebAssembly.Instance(module, { env: { memory } });
-        kernels = instance.exports as unknown as SimdLossKernels;
+        exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
       } catch {
-        kernels = null;
+        exports = null;
       }
     }
-    instances.set(backend, kernels);
+    instances[part].set(backend, exports);
   }
-  return kernels;
+  return exports;
+}
+
+/** The SIMD loss kernels on this wasm backend's memory, or null (see `instance`). */
+export function simdKernels(backend: WasmBackend): SimdLossKernels | null {
+  return instance('loss', backend) as SimdLossKernels | null;
+}
+
+/** The SIMD Sobel row kernels on this wasm backend's memory, or null. */
+export function simdSobelKernels(backend: WasmBackend): SimdSobelKernels | null {
+  return instance('sobel', backend) as SimdSobelKernels | null;
 }

@@ -1,7 +1,8 @@
 /**
  * The WebAssembly text of genloss's SIMD loss kernels, generated per loss from one template so the
- * three losses share every loop. `npx tsx bench/build-simd.ts` compiles it (wabt's `wat2wasm`)
- * into `module.ts`; the text is kept here so that the binary can be reviewed and rebuilt.
+ * three losses share every loop, and the row kernels of the fused Sobel loss.
+ * `npx tsx bench/build-simd.ts` compiles it (wabt's `wat2wasm`) into `module.ts`; the text is
+ * kept here so that the binaries can be reviewed and rebuilt.
  *
  * The module imports TF.js-wasm's own memory (`env.memory`), so kernels read and write tensors in
  * place. Addresses are byte offsets; counts are elements. For each loss `K` with element-wise
@@ -175,28 +176,167 @@ function bgradFunc(name: string, k: LossText): string {
         (br $pix))))`;
 }
 
-/** The whole module's text. Exports `sum_K`, `wsum_K`, `bsum_K`, `grad_K`, `wgrad_K`, `bgrad_K`. */
-export function simdModuleText(): string {
-  const parts: string[] = [];
-  const exports: string[] = [];
-  for (const [suffix, k] of Object.entries(SIMD_LOSSES)) {
-    const funcs: [string, string][] = [
-      [`sum_${suffix}`, sumFunc(`sum_${suffix}`, k, false)],
-      [`wsum_${suffix}`, sumFunc(`wsum_${suffix}`, k, true)],
-      [`bsum_${suffix}`, bsumFunc(`bsum_${suffix}`, k)],
-      [`grad_${suffix}`, gradFunc(`grad_${suffix}`, k, false)],
-      [`wgrad_${suffix}`, gradFunc(`wgrad_${suffix}`, k, true)],
-      [`bgrad_${suffix}`, bgradFunc(`bgrad_${suffix}`, k)],
-    ];
-    for (const [name, text] of funcs) {
-      parts.push(text);
-      exports.push(`  (export "${name}" (func $${name}))`);
+// ── Sobel stencil kernels ─────────────────────────────────────────────────────────────────────
+// Rows are W·C floats; `s` and `e` rows carry C zero floats of guard before and after, so the
+// left/right neighbours (±C floats) never need a bounds check. src/backends/fused/sobel-loss.ts
+// drives them row by row.
+
+/** A loop over n elements: f32x4 body at byte offset $i, then a scalar tail. */
+function rowLoop(vec: string, scalar: string): string {
+  return `
+    (local.set $i (i32.const 0))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $body
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        ${vec}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $body)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
+        ${scalar}
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $tail)))`;
+}
+
+const at = (ptr: string) => `(i32.add (local.get $${ptr}) (local.get $i))`;
+const left = (ptr: string) => `(i32.sub ${at(ptr)} (local.get $cb))`;
+const right = (ptr: string) => `(i32.add ${at(ptr)} (local.get $cb))`;
+const V = (addr: string) => `(v128.load ${addr})`;
+const F = (addr: string) => `(f32.load ${addr})`;
+const SIGN_MASK = '(v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000)';
+
+/** gx and gy at $i from padded rows s and e, into locals $gx, $gy (vector) or $x, $y (scalar). */
+const GXY_V = `(local.set $gx (f32x4.sub ${V(left('s'))} ${V(right('s'))}))
+        (local.set $gy (f32x4.add (f32x4.add ${V(left('e'))} ${V(right('e'))}) (f32x4.add ${V(at('e'))} ${V(at('e'))})))`;
+const GXY_S = `(local.set $x (f32.sub ${F(left('s'))} ${F(right('s'))}))
+        (local.set $y (f32.add (f32.add ${F(left('e'))} ${F(right('e'))}) (f32.add ${F(at('e'))} ${F(at('e'))})))`;
+const LOCALS =
+  '(local $i i32) (local $end i32) (local $cb i32) (local $gx v128) (local $gy v128) (local $x f32) (local $y f32)';
+const SET_CB = '(local.set $cb (i32.shl (local.get $c) (i32.const 2)))';
+
+function sobelFuncs(): [string, string][] {
+  return [
+    [
+      'sub_rows',
+      `(func $sub_rows (param $out i32) (param $p i32) (param $t i32) (param $n i32)
+    (local $i i32) (local $end i32)
+    ${rowLoop(
+      `(v128.store ${at('out')} (f32x4.sub ${V(at('p'))} ${V(at('t'))}))`,
+      `(f32.store ${at('out')} (f32.sub ${F(at('p'))} ${F(at('t'))}))`,
+    )})`,
+    ],
+    [
+      'vert',
+      `(func $vert (param $s i32) (param $e i32) (param $a i32) (param $h i32) (param $b i32) (param $ea i32) (param $eb i32) (param $n i32)
+    (local $i i32) (local $end i32)
+    ${rowLoop(
+      `(v128.store ${at('s')} (f32x4.add (f32x4.add ${V(at('a'))} ${V(at('b'))}) (f32x4.add ${V(at('h'))} ${V(at('h'))})))
+        (v128.store ${at('e')} (f32x4.sub ${V(at('ea'))} ${V(at('eb'))}))`,
+      `(f32.store ${at('s')} (f32.add (f32.add ${F(at('a'))} ${F(at('b'))}) (f32.add ${F(at('h'))} ${F(at('h'))})))
+        (f32.store ${at('e')} (f32.sub ${F(at('ea'))} ${F(at('eb'))}))`,
+    )})`,
+    ],
+    [
+      'hsum',
+      `(func $hsum (param $s i32) (param $e i32) (param $w i32) (param $n i32) (param $c i32) (result f64)
+    ${LOCALS} (local $acc v128) (local $total f64)
+    ${SET_CB}
+    ${rowLoop(
+      `${GXY_V}
+        (local.set $gx (f32x4.add (f32x4.abs (local.get $gx)) (f32x4.abs (local.get $gy))))
+        (if (local.get $w) (then (local.set $gx (f32x4.mul (local.get $gx) ${V(at('w'))}))))
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $gx)))`,
+      `${GXY_S}
+        (local.set $x (f32.add (f32.abs (local.get $x)) (f32.abs (local.get $y))))
+        (if (local.get $w) (then (local.set $x (f32.mul (local.get $x) ${F(at('w'))}))))
+        (local.set $total (f64.add (local.get $total) (f64.promote_f32 (local.get $x))))`,
+    )}
+    (f64.add (local.get $total) (f64.add
+      (f64.add (f64.promote_f32 (f32x4.extract_lane 0 (local.get $acc))) (f64.promote_f32 (f32x4.extract_lane 1 (local.get $acc))))
+      (f64.add (f64.promote_f32 (f32x4.extract_lane 2 (local.get $acc))) (f64.promote_f32 (f32x4.extract_lane 3 (local.get $acc)))))))`,
+    ],
+    [
+      'hsign',
+      `(func $hsign (param $s i32) (param $e i32) (param $w i32) (param $ax i32) (param $ay i32) (param $n i32) (param $c i32) (param $scale f32)
+    ${LOCALS} (local $v v128) (local $sc v128) (local $u f32)
+    ${SET_CB}
+    (local.set $sc (f32x4.splat (local.get $scale)))
+    ${rowLoop(
+      `${GXY_V}
+        (local.set $v (local.get $sc))
+        (if (local.get $w) (then (local.set $v (f32x4.mul (local.get $v) ${V(at('w'))}))))
+        (v128.store ${at('ax')} (v128.and (f32x4.ne (local.get $gx) (v128.const f32x4 0 0 0 0))
+          (v128.xor (local.get $v) (v128.and (local.get $gx) ${SIGN_MASK}))))
+        (v128.store ${at('ay')} (v128.and (f32x4.ne (local.get $gy) (v128.const f32x4 0 0 0 0))
+          (v128.xor (local.get $v) (v128.and (local.get $gy) ${SIGN_MASK}))))`,
+      `${GXY_S}
+        (local.set $u (local.get $scale))
+        (if (local.get $w) (then (local.set $u (f32.mul (local.get $u) ${F(at('w'))}))))
+        (f32.store ${at('ax')} (select (f32.copysign (local.get $u) (f32.mul (local.get $x) (f32.copysign (f32.const 1) (local.get $u)))) (f32.const 0) (f32.ne (local.get $x) (f32.const 0))))
+        (f32.store ${at('ay')} (select (f32.copysign (local.get $u) (f32.mul (local.get $y) (f32.copysign (f32.const 1) (local.get $u)))) (f32.const 0) (f32.ne (local.get $y) (f32.const 0))))`,
+    )})`,
+    ],
+    [
+      'hout',
+      `(func $hout (param $s i32) (param $e i32) (param $out i32) (param $n i32) (param $c i32)
+    ${LOCALS}
+    ${SET_CB}
+    ${rowLoop(
+      `${GXY_V}
+        (v128.store ${at('out')} (f32x4.neg (f32x4.add (local.get $gx) (local.get $gy))))`,
+      `${GXY_S}
+        (f32.store ${at('out')} (f32.neg (f32.add (local.get $x) (local.get $y))))`,
+    )})`,
+    ],
+    [
+      'expand',
+      `(func $expand (param $out i32) (param $w i32) (param $pixels i32) (param $c i32)
+    (local $j i32) (local $k i32) (local $v f32)
+    (block $done
+      (loop $pix
+        (br_if $done (i32.ge_u (local.get $j) (local.get $pixels)))
+        (local.set $v (f32.load (i32.add (local.get $w) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $k (i32.const 0))
+        (loop $chan
+          (f32.store (local.get $out) (local.get $v))
+          (local.set $out (i32.add (local.get $out) (i32.const 4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $chan (i32.lt_u (local.get $k) (local.get $c))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $pix))))`,
+    ],
+  ];
+}
+
+/**
+ * The text of one of the two modules: `'loss'` exports `sum_K`, `wsum_K`, `bsum_K`, `grad_K`,
+ * `wgrad_K`, `bgrad_K` per loss; `'sobel'` the row kernels `sub_rows`, `vert`, `hsum`, `hsign`,
+ * `hout`, `expand`. Two modules, because browsers compile a module synchronously (as the kernels
+ * need) only below 4 KB.
+ */
+export function simdModuleText(part: 'loss' | 'sobel'): string {
+  const funcs: [string, string][] = [];
+  if (part === 'loss') {
+    for (const [suffix, k] of Object.entries(SIMD_LOSSES)) {
+      funcs.push(
+        [`sum_${suffix}`, sumFunc(`sum_${suffix}`, k, false)],
+        [`wsum_${suffix}`, sumFunc(`wsum_${suffix}`, k, true)],
+        [`bsum_${suffix}`, bsumFunc(`bsum_${suffix}`, k)],
+        [`grad_${suffix}`, gradFunc(`grad_${suffix}`, k, false)],
+        [`wgrad_${suffix}`, gradFunc(`wgrad_${suffix}`, k, true)],
+        [`bgrad_${suffix}`, bgradFunc(`bgrad_${suffix}`, k)],
+      );
     }
+  } else {
+    for (const [name, text] of sobelFuncs()) funcs.push([name, `\n  ${text}`]);
   }
   return `;; Generated by src/backends/simd/source.ts — do not edit.
 (module
   (import "env" "memory" (memory 0))
-${parts.join('\n')}
-${exports.join('\n')})
+${funcs.map(([, text]) => text).join('\n')}
+${funcs.map(([name]) => `  (export "${name}" (func $${name}))`).join('\n')})
 `;
 }
