@@ -28,7 +28,7 @@ export class DiscShiftLossComps extends LossComponent<ReturnType<typeof discShif
   protected readonly argNames = ['x'] as const;
 
   protected compute({ x }: Record<string, unknown>): tf.Tensor {
-    return tf.tidy(() => tf.mul(discShiftLoss(x as tf.Tensor), this.lossWeight));
+    return discShiftLoss(x as tf.Tensor, { weight: this.lossWeight });
   }
 }
 

@@ -6,6 +6,7 @@ import { ConfigError, GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
+import { weightedLoss } from '../core/reduction.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
 
@@ -249,14 +250,13 @@ export function r1GradientPenaltyLoss(
 }
 
 /**
- * Disc-shift loss (MMagic `disc_shift_loss`, PGGAN's drift penalty): `x²`, element-wise, not
- * reduced.
+ * Disc-shift loss (MMagic `disc_shift_loss`, PGGAN's drift penalty), a `weightedLoss`: `x²`,
+ * element-wise and not reduced by default; `discShiftLoss(x, {weight, reduction})` scales and
+ * reduces it.
  *
  * @param x any shape (typically the discriminator's predictions).
  */
-export function discShiftLoss(x: tf.Tensor): tf.Tensor {
-  return tf.square(checkTensor('discShiftLoss', 'x', x));
-}
+export const discShiftLoss = weightedLoss((x: tf.Tensor) => tf.square(x), 'discShiftLoss', 'none');
 
 /**
  * `DiscShiftLoss` (MMagic): `loss_weight · mean(x²)`. Config: `loss_weight` **0.1** (MMagic's
@@ -271,8 +271,7 @@ export class DiscShiftLoss extends LossModule<ReturnType<typeof discShiftOptions
    * @returns a scalar.
    */
   forward(x: tf.Tensor): tf.Tensor {
-    const t = checkTensor('DiscShiftLoss', 'x', x);
-    return tf.tidy(() => tf.mul(tf.mean(tf.square(t)), this.lossWeight));
+    return discShiftLoss(x, { weight: this.lossWeight, reduction: 'mean' });
   }
 }
 

@@ -10,7 +10,9 @@ import { setSimdEnabled } from '../../src/backends/simd/instance.ts';
 import {
   charbonnierLoss,
   chooseBackend,
+  fusedGradientLoss,
   fusedPixelLoss,
+  gradientLoss,
   l1Loss,
   mseLoss,
   ShapeError,
@@ -43,16 +45,16 @@ function inputs({ weight }: Options): tf.Tensor[] {
   return [p, t, tf.randomUniform([...SHAPE.slice(0, 3), channels], 0, 1, 'float32', 3)];
 }
 
-/** Value, first-order gradients w.r.t. all inputs, and a second-order gradient w.r.t. p and t. */
+/** Value, first-order gradients w.r.t. all inputs, and the second-order gradient of ‖∂/∂p‖². */
 function everything(
   f: (p: tf.Tensor, t: tf.Tensor, w?: tf.Tensor) => tf.Tensor,
   xs: tf.Tensor[],
 ): tf.Tensor[] {
   const call = (...a: tf.Tensor[]) => f(a[0], a[1], a[2]);
   const first = tf.grads(call)(xs);
-  const second = tf.grads((p: tf.Tensor, t: tf.Tensor) =>
-    tf.sum(tf.square(tf.grad((q: tf.Tensor) => call(q, t, ...xs.slice(2)))(p))),
-  )(xs.slice(0, 2));
+  const second = tf.grads((...a: tf.Tensor[]) =>
+    tf.sum(tf.square(tf.grad((q: tf.Tensor) => call(q, ...a.slice(1)))(a[0]))),
+  )(xs);
   return [call(...xs), ...first, ...second];
 }
 
@@ -113,6 +115,68 @@ for (const [backend, simd] of [
   });
 }
 
+/** Shapes for the Sobel stencil's edges: W·C not a multiple of 4, C = 1, H or W of 1 and 2. */
+const SOBEL_SHAPES = [
+  [2, 5, 6, 3],
+  [1, 7, 5, 1],
+  [2, 1, 4, 2],
+  [1, 2, 1, 3],
+  [1, 6, 9, 4],
+];
+
+for (const [backend, simd] of [
+  ['cpu', true],
+  ['wasm', true],
+  ['wasm', false],
+] as const) {
+  describe(`fusedGradientLoss on ${backend}${backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : ''}`, () => {
+    test('equals gradientLoss: value, gradients w.r.t. pred, target, weight, second order', async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+      for (const shape of SOBEL_SHAPES) {
+        for (const weight of ['none', 'same', 'one'] as const) {
+          for (const reduction of ['mean', 'sum'] as const) {
+            tf.tidy(() => {
+              const p = tf.randomUniform(shape, -1, 1, 'float32', 5);
+              const t = tf.randomUniform(shape, -1, 1, 'float32', 6);
+              const xs = [p, t];
+              if (weight !== 'none') {
+                const c = weight === 'same' ? shape[3] : 1;
+                xs.push(tf.randomUniform([...shape.slice(0, 3), c], 0, 1, 'float32', 7));
+              }
+              const fused = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
+                fusedGradientLoss(q, r, { weight: w ?? null, reduction })!;
+              const chain = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
+                gradientLoss(q, r, { weight: w ?? null, reduction });
+              const a = everything(fused, xs);
+              const b = everything(chain, xs);
+              a.forEach((got, i) => {
+                assertClose(got, b[i], {
+                  atol: 1e-5,
+                  rtol: 1e-4,
+                  what: `${shape} ${weight} ${reduction} output ${i}`,
+                });
+              });
+            });
+          }
+        }
+      }
+    });
+
+    test('no tensor leaks: value and gradient', async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+      const p = tf.randomUniform([2, 6, 5, 3], -1, 1, 'float32', 8);
+      const t = tf.zerosLike(p);
+      const w = tf.ones([2, 6, 5, 1]);
+      const f = (q: tf.Tensor) => fusedGradientLoss(q, t, { weight: w })!;
+      assertNoLeak(() => f(p));
+      assertNoLeak(() => tf.grad(f)(p), 20);
+      tf.dispose([p, t, w]);
+    });
+  });
+}
+
 describe('fusedPixelLoss declines what it does not cover', () => {
   test('reduction none, mismatched shapes, bad weights, non-float input: null', async () => {
     await chooseBackend('cpu');
@@ -124,6 +188,10 @@ describe('fusedPixelLoss declines what it does not cover', () => {
       assert.equal(fusedPixelLoss('l1', p, p, { weight: tf.ones([2, 4, 3, 1]) }), null);
       assert.equal(fusedPixelLoss('l1', tf.ones([2, 3], 'int32'), tf.ones([2, 3], 'int32')), null);
       assert.notEqual(fusedPixelLoss('l1', p, p, { weight: tf.ones([2, 4, 4, 1]) }), null);
+      assert.equal(fusedGradientLoss(p, p, { reduction: 'none' }), null);
+      assert.equal(fusedGradientLoss(tf.ones([4, 4, 3]), tf.ones([4, 4, 3])), null);
+      assert.equal(fusedGradientLoss(p, p, { weight: tf.ones([2, 4, 4, 2]) }), null);
+      assert.notEqual(fusedGradientLoss(p, p, { weight: tf.ones([2, 4, 4, 3]) }), null);
     });
   });
 
