@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ShapeError, WeightsError } from '../core/errors.ts';
-import { LossModule } from '../core/module.ts';
+import { ShapeError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkTensor } from '../core/validate.ts';
 import { CLIPModel } from '../nets/clip.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import {
   avgPoolResample,
@@ -15,6 +13,7 @@ import {
   nearestResample,
   resampleSeparable,
 } from '../ops/resize.ts';
+import { NetworkLoss, weightsSource } from './network-loss.ts';
 
 /** A CLIP similarity: images N_img×H×W×3 and token ids N_text×77 → logits N_img×N_text (100·cos). */
 export type CLIPLogitsFn = (image: tf.Tensor, text: tf.Tensor) => tf.Tensor;
@@ -91,12 +90,10 @@ export function clipPool(
  * `model.safetensors`; MMagic downloads OpenAI's weights), `clip_model.vision_heads`/`text_heads`
  * (12/8, not stored in the weights), `input_range` (default [−1, 1]), and a pluggable model.
  */
-export class CLIPLoss extends LossModule<ReturnType<typeof clipOptions>> {
+export class CLIPLoss extends NetworkLoss<ReturnType<typeof clipOptions>, CLIPLogitsFn> {
   static override readonly lossType = 'CLIPLoss';
   static override readonly options = clipOptions();
 
-  private model: CLIPLogitsFn | null = null;
-  private owned: CLIPModel | null = null;
   private imageSize: number | null = null;
 
   /** @param model a loaded `CLIPModel` or any `(image, text) => logits` function. */
@@ -112,22 +109,19 @@ export class CLIPLoss extends LossModule<ReturnType<typeof clipOptions>> {
 
   /** Uses `model` (not owned by the loss). */
   setModel(model: CLIPModel | CLIPLogitsFn): void {
-    this.owned?.dispose();
-    this.owned = null;
+    this.useNetwork(model instanceof CLIPModel ? (i, t) => model.logitsPerImage(i, t) : model);
     this.imageSize = model instanceof CLIPModel ? model.imageSize : null;
-    this.model = model instanceof CLIPModel ? (i, t) => model.logitsPerImage(i, t) : model;
   }
 
   /** Loads CLIP from a Hugging Face `model.safetensors` (bytes or a `TensorSource`); the loss owns it. */
   loadWeights(weights: ArrayBuffer | ArrayBufferView | TensorSource): void {
     const cfg = this.cfg.clip_model;
-    const src =
-      weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
-        ? parseSafetensors(weights, cfg.weights ?? 'CLIP model.safetensors')
-        : weights;
-    const model = CLIPModel.load(src, { visionHeads: cfg.vision_heads, textHeads: cfg.text_heads });
+    const model = CLIPModel.load(weightsSource(weights, cfg.weights ?? 'CLIP model.safetensors'), {
+      visionHeads: cfg.vision_heads,
+      textHeads: cfg.text_heads,
+    });
     this.setModel(model);
-    this.owned = model;
+    this.own(model);
   }
 
   /**
@@ -143,12 +137,10 @@ export class CLIPLoss extends LossModule<ReturnType<typeof clipOptions>> {
         `${owner}: 'text' must be an N_text×77 tensor of token ids (clipTokenize), got ${text instanceof tf.Tensor ? `shape [${text.shape.join(', ')}]` : typeof text}`,
       );
     }
-    const model = this.model;
-    if (!model) {
-      throw new WeightsError(
+    const model = this.requireNetwork(
+      () =>
         `${owner}: no CLIP weights loaded (MMagic downloads ${this.cfg.clip_model.clip_type}); pass a Hugging Face model.safetensors to loss.loadWeights(bytes), or use loadCLIPWeights(loss, path) from genloss/node`,
-      );
-    }
+    );
     checkInputRange(owner, 'image', img, this.inputRange);
     const { in_size, scale_factor, pool_size } = this.cfg.clip_model;
     if (this.imageSize !== null) {
@@ -166,13 +158,6 @@ export class CLIPLoss extends LossModule<ReturnType<typeof clipOptions>> {
       const pooled = clipPool(img, in_size, scale_factor, pool_size);
       return tf.mul(tf.sub(1, tf.div(model(pooled, text), 100)), this.lossWeight);
     });
-  }
-
-  /** Frees the weights the loss loaded itself. */
-  override dispose(): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.model = null;
   }
 }
 

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { WeightsError } from '../core/errors.ts';
-import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
@@ -10,9 +9,9 @@ import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
 import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { l2Normalize } from '../nets/layers.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
+import { NetworkLoss, weightsSource } from './network-loss.ts';
 
 /** A face-identity network: image N×H×W×3 in [−1, 1] → N×D embeddings (normalised by the loss). */
 export type FaceEmbeddingFn = (x: tf.Tensor) => tf.Tensor;
@@ -71,12 +70,9 @@ export function faceIdDistance(embPred: tf.Tensor, embGt: tf.Tensor): tf.Tensor 
  * default [−1, 1]). Load weights with `loadWeights` (or `loadFaceIdWeights` from `genloss/node`),
  * or pass any `(x) => embeddings` function.
  */
-export class FaceIdLoss extends LossModule<ReturnType<typeof faceIdOptions>> {
+export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, FaceEmbeddingFn> {
   static override readonly lossType = 'FaceIdLoss';
   static override readonly options = faceIdOptions();
-
-  private network: FaceEmbeddingFn | null = null;
-  private owned: { dispose(): void } | null = null;
 
   /** @param network a loaded `ArcFaceIRSE` / `DlibFaceRecognitionNet`, or any embedding function. */
   constructor(
@@ -97,14 +93,12 @@ export class FaceIdLoss extends LossModule<ReturnType<typeof faceIdOptions>> {
    * dlib: 0..255 and 150×150); a function gets the image as given.
    */
   setNetwork(network: ArcFaceIRSE | DlibFaceRecognitionNet | FaceEmbeddingFn): void {
-    this.owned?.dispose();
-    this.owned = null;
     if (network instanceof ArcFaceIRSE) {
-      this.network = (x) => network.embed(arcFaceCrop(x));
+      this.useNetwork((x) => network.embed(arcFaceCrop(x)));
     } else if (network instanceof DlibFaceRecognitionNet) {
-      this.network = (x) => network.embed(dlibInput(x));
+      this.useNetwork((x) => network.embed(dlibInput(x)));
     } else {
-      this.network = network;
+      this.useNetwork(network);
     }
   }
 
@@ -114,25 +108,19 @@ export class FaceIdLoss extends LossModule<ReturnType<typeof faceIdOptions>> {
    * `face_recognition_model` manifest. The loss owns them.
    */
   loadWeights(weights: ArrayBuffer | ArrayBufferView | TensorSource): void {
-    const bytes = weights instanceof ArrayBuffer || ArrayBuffer.isView(weights);
     const facenet = this.cfg.facenet;
+    let net: ArcFaceIRSE | DlibFaceRecognitionNet;
     if (facenet.type === 'ArcFace') {
-      const src = bytes
-        ? parseSafetensors(weights, facenet.ir_se50_weights ?? 'ArcFace weights')
-        : weights;
-      const net = ArcFaceIRSE.load(src);
-      this.setNetwork(net);
-      this.owned = net;
+      net = ArcFaceIRSE.load(weightsSource(weights, facenet.ir_se50_weights ?? 'ArcFace weights'));
+    } else if (weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)) {
+      throw new WeightsError(
+        'FaceIdLoss: the dlib facenet loads from a TF.js weights manifest: pass TfjsWeights.parse(manifest, bin), or use loadFaceIdWeights(loss) from genloss/node',
+      );
     } else {
-      if (bytes) {
-        throw new WeightsError(
-          'FaceIdLoss: the dlib facenet loads from a TF.js weights manifest: pass TfjsWeights.parse(manifest, bin), or use loadFaceIdWeights(loss) from genloss/node',
-        );
-      }
-      const net = DlibFaceRecognitionNet.load(weights);
-      this.setNetwork(net);
-      this.owned = net;
+      net = DlibFaceRecognitionNet.load(weights);
     }
+    this.setNetwork(net);
+    this.own(net);
   }
 
   /**
@@ -145,27 +133,17 @@ export class FaceIdLoss extends LossModule<ReturnType<typeof faceIdOptions>> {
     const p = checkTensor(owner, 'pred', pred, 4);
     const g = checkTensor(owner, 'gt', gt, 4);
     checkSameShape(owner, ['pred', p], ['gt', g]);
-    const net = this.network;
-    if (!net) {
+    const net = this.requireNetwork(() => {
       const facenet = this.cfg.facenet;
-      throw new WeightsError(
-        facenet.type === 'ArcFace'
-          ? `FaceIdLoss: no ArcFace weights loaded (ir_se50_weights: ${facenet.ir_se50_weights}); convert IR-SE50 to safetensors (docs/weights.md) and call loss.loadWeights(bytes) or loadFaceIdWeights(loss) from genloss/node`
-          : 'FaceIdLoss: no dlib face-recognition weights loaded; call loadFaceIdWeights(loss) from genloss/node (reads them from @vladmandic/face-api) or loss.loadWeights(TfjsWeights.parse(manifest, bin))',
-      );
-    }
+      return facenet.type === 'ArcFace'
+        ? `FaceIdLoss: no ArcFace weights loaded (ir_se50_weights: ${facenet.ir_se50_weights}); convert IR-SE50 to safetensors (docs/weights.md) and call loss.loadWeights(bytes) or loadFaceIdWeights(loss) from genloss/node`
+        : 'FaceIdLoss: no dlib face-recognition weights loaded; call loadFaceIdWeights(loss) from genloss/node (reads them from @vladmandic/face-api) or loss.loadWeights(TfjsWeights.parse(manifest, bin))';
+    });
     checkInputRange(owner, 'pred', p, this.inputRange);
     checkInputRange(owner, 'gt', g, this.inputRange);
     return tf.tidy(() =>
       tf.mul(faceIdDistance(net(p), stopGradient(net(stopGradient(g)))), this.lossWeight),
     );
-  }
-
-  /** Frees the weights the loss loaded itself. */
-  override dispose(): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.network = null;
   }
 }
 

@@ -1,15 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
-import { WeightsError } from '../core/errors.ts';
-import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { LightCNNFeatures } from '../nets/lightcnn.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
 import type { TensorSource } from '../nets/weights.ts';
+import { NetworkLoss, weightsSource } from './network-loss.ts';
 import { featureDistance } from './perceptual.ts';
 
 /** A feature network for the feature losses: image N×H×W×3 → features (any shape). */
@@ -40,12 +38,12 @@ export type LightCNNFeatureLossOptions = z.input<ReturnType<typeof lightCNNOptio
  * a pluggable network, and a clear `WeightsError` instead of MMagic's silently random weights when
  * none are loaded.
  */
-export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOptions>> {
+export class LightCNNFeatureLoss extends NetworkLoss<
+  ReturnType<typeof lightCNNOptions>,
+  ImageFeatureFn
+> {
   static override readonly lossType = 'LightCNNFeatureLoss';
   static override readonly options = lightCNNOptions();
-
-  private network: ImageFeatureFn | null = null;
-  private owned: LightCNNFeatures | null = null;
 
   /** @param network a loaded `LightCNNFeatures` or any `(x) => features` function. */
   constructor(cfg: LightCNNFeatureLossOptions, network?: LightCNNFeatures | ImageFeatureFn) {
@@ -60,9 +58,7 @@ export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOp
 
   /** Uses `network` (not owned by the loss). */
   setNetwork(network: LightCNNFeatures | ImageFeatureFn): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.network = network instanceof LightCNNFeatures ? (x) => network.run(x) : network;
+    this.useNetwork(network instanceof LightCNNFeatures ? (x) => network.run(x) : network);
   }
 
   /** Loads LightCNN weights (safetensors bytes or a `TensorSource`); the loss owns them. */
@@ -70,13 +66,9 @@ export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOp
     weights: ArrayBuffer | ArrayBufferView | TensorSource,
     source = this.cfg.pretrained,
   ): void {
-    const src =
-      weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
-        ? parseSafetensors(weights, source)
-        : weights;
-    const net = LightCNNFeatures.load(src);
+    const net = LightCNNFeatures.load(weightsSource(weights, source));
     this.setNetwork(net);
-    this.owned = net;
+    this.own(net);
   }
 
   /**
@@ -89,12 +81,10 @@ export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOp
     const p = checkTensor(owner, 'pred', pred, 4);
     const g = checkTensor(owner, 'gt', gt, 4);
     checkSameShape(owner, ['pred', p], ['gt', g]);
-    const net = this.network;
-    if (!net) {
-      throw new WeightsError(
+    const net = this.requireNetwork(
+      () =>
         `${owner}: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
-      );
-    }
+    );
     checkInputRange(owner, 'pred', p, this.inputRange);
     checkInputRange(owner, 'gt', g, this.inputRange);
     return tf.tidy(() =>
@@ -103,13 +93,6 @@ export class LightCNNFeatureLoss extends LossModule<ReturnType<typeof lightCNNOp
         this.lossWeight,
       ),
     );
-  }
-
-  /** Frees the weights the loss loaded itself. */
-  override dispose(): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.network = null;
   }
 }
 

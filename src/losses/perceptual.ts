@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
-import { ConfigError, ShapeError, WeightsError } from '../core/errors.ts';
-import { LossModule } from '../core/module.ts';
+import { ConfigError, ShapeError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
 import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
 import type { TensorSource } from '../nets/weights.ts';
+import { NetworkLoss, weightsSource } from './network-loss.ts';
 import { l1Loss, mseLoss } from './pixelwise.ts';
 
 /** A feature network for `PerceptualLoss`: image N×H×W×3 → `{layer key: N×h×w×C}`. */
@@ -123,12 +122,9 @@ export type PerceptualLossOptions = z.input<ReturnType<typeof perceptualOptions>
  * `loss.loadWeights(bytes)` in any environment, or `loadPerceptualWeights(loss)` from
  * `genloss/node` which reads `pretrained` as a path. A `FeatureFn` may replace the VGG.
  */
-export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptions>> {
+export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOptions>, FeatureFn> {
   static override readonly lossType = 'PerceptualLoss';
   static override readonly options = perceptualOptions();
-
-  private network: FeatureFn | null = null;
-  private owned: VGGFeatures | null = null;
 
   /**
    * @param cfg MMagic's config keys.
@@ -168,9 +164,7 @@ export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptio
 
   /** Uses `network` (not owned: the caller disposes a `VGGFeatures` it passes). */
   setNetwork(network: VGGFeatures | FeatureFn): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.network = network instanceof VGGFeatures ? network.extractor(this.layers) : network;
+    this.useNetwork(network instanceof VGGFeatures ? network.extractor(this.layers) : network);
   }
 
   /**
@@ -181,14 +175,10 @@ export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptio
     weights: ArrayBuffer | ArrayBufferView | TensorSource,
     source = this.cfg.pretrained,
   ): void {
-    const src =
-      weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
-        ? parseSafetensors(weights, source)
-        : weights;
     const upTo = Math.max(...this.layers.map((k) => vggIndex(this.cfg.vgg_type as VGGType, k)));
-    const vgg = VGGFeatures.load(this.cfg.vgg_type, src, { upTo });
+    const vgg = VGGFeatures.load(this.cfg.vgg_type, weightsSource(weights, source), { upTo });
     this.setNetwork(vgg);
-    this.owned = vgg;
+    this.own(vgg);
   }
 
   /**
@@ -201,16 +191,14 @@ export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptio
     const px = checkTensor(owner, 'x', x, 4);
     const pg = checkTensor(owner, 'gt', gt, 4);
     checkSameShape(owner, ['x', px], ['gt', pg]);
-    if (!this.network) {
-      throw new WeightsError(
+    const net = this.requireNetwork(
+      () =>
         `${owner}: no VGG weights loaded (MMagic would download ${this.cfg.pretrained}); call loss.loadWeights(bytes), loadPerceptualWeights(loss) from genloss/node, or pass a network`,
-      );
-    }
+    );
     checkInputRange(owner, 'x', px, this.inputRange);
     checkInputRange(owner, 'gt', pg, this.inputRange);
     const { perceptual_weight, style_weight, criterion, layer_weights } = this.cfg;
     const styleWeights = this.cfg.layer_weights_style ?? layer_weights;
-    const net = this.network;
     const parts = tf.tidy(() => {
       const prep = (t: tf.Tensor) => {
         let y = this.cfg.norm_img ? tf.div(tf.add(t, 1), 2) : t;
@@ -239,13 +227,6 @@ export class PerceptualLoss extends LossModule<ReturnType<typeof perceptualOptio
       return { percep, style } as Record<string, tf.Tensor>;
     });
     return [parts.percep ?? null, parts.style ?? null];
-  }
-
-  /** Frees the VGG weights the loss loaded itself. */
-  override dispose(): void {
-    this.owned?.dispose();
-    this.owned = null;
-    this.network = null;
   }
 }
 

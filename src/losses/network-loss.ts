@@ -1,0 +1,51 @@
+import { WeightsError } from '../core/errors.ts';
+import { LossModule } from '../core/module.ts';
+import type { OptionsSchema } from '../core/options.ts';
+import { parseSafetensors } from '../nets/safetensors.ts';
+import type { TensorSource } from '../nets/weights.ts';
+
+/** `weights` as a `TensorSource`: bytes are parsed as a safetensors file named `source`. */
+export function weightsSource(
+  weights: ArrayBuffer | ArrayBufferView | TensorSource,
+  source: string,
+): TensorSource {
+  return weights instanceof ArrayBuffer || ArrayBuffer.isView(weights)
+    ? parseSafetensors(weights, source)
+    : weights;
+}
+
+/**
+ * Base of the losses that run a pluggable network (`PerceptualLoss`, `LightCNNFeatureLoss`,
+ * `FaceIdLoss`, `CLIPLoss`). The network is held as a function `F`. A network the caller passes
+ * stays the caller's to free; one the loss loaded itself (`loadWeights`) is the loss's, freed when
+ * another replaces it or on `dispose`.
+ */
+export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule<S> {
+  private network: F | null = null;
+  private owned: { dispose(): void } | null = null;
+
+  /** Runs `network` from now on, freeing the network the loss owned. */
+  protected useNetwork(network: F): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = network;
+  }
+
+  /** Makes the loss own `net`, which the last `useNetwork` installed. */
+  protected own(net: { dispose(): void }): void {
+    this.owned = net;
+  }
+
+  /** The network; a `WeightsError` saying `missing()` when none was set or loaded. */
+  protected requireNetwork(missing: () => string): F {
+    if (this.network === null) throw new WeightsError(missing());
+    return this.network;
+  }
+
+  /** Frees the weights the loss loaded itself. */
+  override dispose(): void {
+    this.owned?.dispose();
+    this.owned = null;
+    this.network = null;
+  }
+}
