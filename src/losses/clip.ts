@@ -5,7 +5,7 @@ import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { checkTensor } from '../core/validate.ts';
 import { CLIPModel } from '../nets/clip.ts';
-import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { checkInputRange, inputRangeOption } from '../nets/input-range.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import {
   avgPoolResample,
@@ -100,11 +100,6 @@ export class CLIPLoss extends NetworkLoss<ReturnType<typeof clipOptions>, CLIPLo
   constructor(cfg: CLIPLossOptions = {}, model?: CLIPModel | CLIPLogitsFn) {
     super(cfg);
     if (model) this.setModel(model);
-  }
-
-  /** The range the images must lie in. */
-  get inputRange(): InputRange {
-    return this.cfg.input_range ?? [-1, 1];
   }
 
   /** Uses `model` (not owned by the loss). */

@@ -4,10 +4,10 @@ import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { WeightsError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
-import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { checkTensor } from '../core/validate.ts';
 import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
 import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
-import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { inputRangeOption } from '../nets/input-range.ts';
 import { l2Normalize } from '../nets/layers.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
@@ -83,11 +83,6 @@ export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, Fa
     if (network) this.setNetwork(network);
   }
 
-  /** The range the images must lie in. */
-  get inputRange(): InputRange {
-    return this.cfg.input_range ?? [-1, 1];
-  }
-
   /**
    * Uses `network` (not owned). A loaded net gets its preprocessing (ArcFace: MMagic's crop;
    * dlib: 0..255 and 150×150); a function gets the image as given.
@@ -129,18 +124,12 @@ export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, Fa
    * @returns a scalar.
    */
   forward(pred: tf.Tensor, gt: tf.Tensor): tf.Tensor {
-    const owner = 'FaceIdLoss';
-    const p = checkTensor(owner, 'pred', pred, 4);
-    const g = checkTensor(owner, 'gt', gt, 4);
-    checkSameShape(owner, ['pred', p], ['gt', g]);
-    const net = this.requireNetwork(() => {
+    const [p, g, net] = this.checkImages(['pred', pred], ['gt', gt], () => {
       const facenet = this.cfg.facenet;
       return facenet.type === 'ArcFace'
         ? `FaceIdLoss: no ArcFace weights loaded (ir_se50_weights: ${facenet.ir_se50_weights}); convert IR-SE50 to safetensors (docs/weights.md) and call loss.loadWeights(bytes) or loadFaceIdWeights(loss) from genloss/node`
         : 'FaceIdLoss: no dlib face-recognition weights loaded; call loadFaceIdWeights(loss) from genloss/node (reads them from @vladmandic/face-api) or loss.loadWeights(TfjsWeights.parse(manifest, bin))';
     });
-    checkInputRange(owner, 'pred', p, this.inputRange);
-    checkInputRange(owner, 'gt', g, this.inputRange);
     return tf.tidy(() =>
       tf.mul(faceIdDistance(net(p), stopGradient(net(stopGradient(g)))), this.lossWeight),
     );

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
-import { checkSameShape, checkTensor } from '../core/validate.ts';
-import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { inputRangeOption } from '../nets/input-range.ts';
 import { LightCNNFeatures } from '../nets/lightcnn.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
@@ -51,11 +50,6 @@ export class LightCNNFeatureLoss extends NetworkLoss<
     if (network) this.setNetwork(network);
   }
 
-  /** The range the images must lie in. */
-  get inputRange(): InputRange {
-    return this.cfg.input_range ?? [-1, 1];
-  }
-
   /** Uses `network` (not owned by the loss). */
   setNetwork(network: LightCNNFeatures | ImageFeatureFn): void {
     this.useNetwork(network instanceof LightCNNFeatures ? (x) => network.run(x) : network);
@@ -77,16 +71,12 @@ export class LightCNNFeatureLoss extends NetworkLoss<
    * @returns a scalar.
    */
   forward(pred: tf.Tensor, gt: tf.Tensor): tf.Tensor {
-    const owner = 'LightCNNFeatureLoss';
-    const p = checkTensor(owner, 'pred', pred, 4);
-    const g = checkTensor(owner, 'gt', gt, 4);
-    checkSameShape(owner, ['pred', p], ['gt', g]);
-    const net = this.requireNetwork(
+    const [p, g, net] = this.checkImages(
+      ['pred', pred],
+      ['gt', gt],
       () =>
-        `${owner}: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
+        `LightCNNFeatureLoss: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
     );
-    checkInputRange(owner, 'pred', p, this.inputRange);
-    checkInputRange(owner, 'gt', g, this.inputRange);
     return tf.tidy(() =>
       tf.mul(
         featureDistance(net(p), stopGradient(net(stopGradient(g))), this.cfg.criterion),

@@ -1,6 +1,9 @@
+import type * as tf from '@tensorflow/tfjs';
 import { WeightsError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import type { OptionsSchema } from '../core/options.ts';
+import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { checkInputRange, type InputRange } from '../nets/input-range.ts';
 import { parseSafetensors } from '../nets/safetensors.ts';
 import type { TensorSource } from '../nets/weights.ts';
 
@@ -24,6 +27,11 @@ export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule
   private network: F | null = null;
   private owned: { dispose(): void } | null = null;
 
+  /** The range the images must lie in (`input_range`, default [−1, 1]). */
+  get inputRange(): InputRange {
+    return (this.cfg as { input_range?: InputRange }).input_range ?? [-1, 1];
+  }
+
   /** Runs `network` from now on, freeing the network the loss owned. */
   protected useNetwork(network: F): void {
     this.owned?.dispose();
@@ -40,6 +48,27 @@ export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule
   protected requireNetwork(missing: () => string): F {
     if (this.network === null) throw new WeightsError(missing());
     return this.network;
+  }
+
+  /**
+   * Checks the two images of `forward` (`[name, value]` each), in this order: N×H×W×C tensors of
+   * one shape, a network (`requireNetwork(missing)`), both in `inputRange`.
+   *
+   * @returns the two images and the network.
+   */
+  protected checkImages(
+    [nameA, a]: [string, unknown],
+    [nameB, b]: [string, unknown],
+    missing: () => string,
+  ): [tf.Tensor, tf.Tensor, F] {
+    const owner = this.lossType;
+    const ta = checkTensor(owner, nameA, a, 4);
+    const tb = checkTensor(owner, nameB, b, 4);
+    checkSameShape(owner, [nameA, ta], [nameB, tb]);
+    const network = this.requireNetwork(missing);
+    checkInputRange(owner, nameA, ta, this.inputRange);
+    checkInputRange(owner, nameB, tb, this.inputRange);
+    return [ta, tb, network];
   }
 
   /** Frees the weights the loss loaded itself. */

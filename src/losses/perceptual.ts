@@ -4,8 +4,8 @@ import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
-import { checkSameShape, checkTensor } from '../core/validate.ts';
-import { checkInputRange, type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import { checkTensor } from '../core/validate.ts';
+import { type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
@@ -158,7 +158,7 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
   }
 
   /** The range the images must lie in (`input_range`, or from `norm_img`). */
-  get inputRange(): InputRange {
+  override get inputRange(): InputRange {
     return this.cfg.input_range ?? (this.cfg.norm_img ? [-1, 1] : [0, 1]);
   }
 
@@ -188,15 +188,12 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
    */
   forward(x: tf.Tensor, gt: tf.Tensor): [tf.Tensor | null, tf.Tensor | null] {
     const owner = 'PerceptualLoss';
-    const px = checkTensor(owner, 'x', x, 4);
-    const pg = checkTensor(owner, 'gt', gt, 4);
-    checkSameShape(owner, ['x', px], ['gt', pg]);
-    const net = this.requireNetwork(
+    const [px, pg, net] = this.checkImages(
+      ['x', x],
+      ['gt', gt],
       () =>
         `${owner}: no VGG weights loaded (MMagic would download ${this.cfg.pretrained}); call loss.loadWeights(bytes), loadPerceptualWeights(loss) from genloss/node, or pass a network`,
     );
-    checkInputRange(owner, 'x', px, this.inputRange);
-    checkInputRange(owner, 'gt', pg, this.inputRange);
     const { perceptual_weight, style_weight, criterion, layer_weights } = this.cfg;
     const styleWeights = this.cfg.layer_weights_style ?? layer_weights;
     const parts = tf.tidy(() => {

@@ -102,6 +102,24 @@ for (const [backend, simd] of [
       }
     });
 
+    test('a one-channel weight over more pixels than one expansion chunk (1024)', async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+      tf.tidy(() => {
+        const p = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 11);
+        const t = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 12);
+        const w = tf.randomUniform([2, 40, 30, 1], 0, 1, 'float32', 13);
+        for (const sample_wise of [false, true]) {
+          const o = { weight: w, sample_wise, eps: 1e-3 };
+          const fused = everything((q, r) => fusedPixelLoss('charbonnier', q, r, o)!, [p, t]);
+          const chain = everything((q, r) => charbonnierLoss(q, r, o), [p, t]);
+          fused.forEach((got, i) => {
+            assertClose(got, chain[i], { atol: 1e-5, rtol: 1e-4, what: `output ${i}` });
+          });
+        }
+      });
+    });
+
     test('no tensor leaks: value and gradient', async () => {
       await chooseBackend(backend);
       setSimdEnabled(simd);

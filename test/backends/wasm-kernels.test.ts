@@ -77,6 +77,31 @@ describe('wasm kernel registrations', () => {
   });
 });
 
+describe('wasm kernels free their intermediates', () => {
+  test('the backend holds no more data after repeated gradient steps', async () => {
+    await chooseBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = uniform([2, 9, 9, 4], 30);
+    const w = uniform([4, 4, 4, 6], 31);
+    const dw = uniform([3, 3, 4, 2], 32);
+    const step = () =>
+      tf.tidy(() => {
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+          const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+          const z = tf.depthwiseConv2d(a as tf.Tensor4D, c as tf.Tensor4D, 1, 'same');
+          const parts = tf.unstack(tf.stack([tf.sum(y), tf.sum(tf.square(z))]));
+          return tf.add(parts[0], parts[1]);
+        };
+        return tf.grads(f)([x, w, dw]);
+      });
+    tf.dispose(step());
+    const before = backend.numDataIds();
+    for (let i = 0; i < 5; i++) tf.dispose(step());
+    assert.equal(backend.numDataIds(), before);
+    tf.dispose([x, w, dw]);
+  });
+});
+
 describe('convolution gradients: wasm equals cpu', () => {
   const cases: [number[], number[], number | [number, number], 'same' | 'valid' | number[][]][] = [
     [[2, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],

@@ -19,10 +19,29 @@ export interface RefCase {
   grads: Record<string, RefTensor>;
 }
 
-/** Reads the cases of one reference file. */
-export function loadCases(file: string): RefCase[] {
-  const url = new URL(`../reference/${file}`, import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { cases: RefCase[] }).cases;
+/** A case of `test/reference/perceptual/features.json`: a loss whose network loads `weights`. */
+export interface NetworkCase extends RefCase {
+  /** The weights file, in `test/reference/perceptual/` (`weightsFixture`). */
+  weights: string;
+  /** What the network gives for the first argument. */
+  features?: RefTensor;
+  grads2?: Record<string, RefTensor>;
+}
+
+/** Reads and parses `test/reference/<file>`. */
+export function readReference<T>(file: string): T {
+  return JSON.parse(readFileSync(new URL(`../reference/${file}`, import.meta.url), 'utf8')) as T;
+}
+
+/** Reads the cases of one reference file; only those of `type` when given. */
+export function loadCases<C extends { type: string } = RefCase>(file: string, type?: string): C[] {
+  const cases = readReference<{ cases: C[] }>(file).cases;
+  return type === undefined ? cases : cases.filter((c) => c.type === type);
+}
+
+/** The bytes of a weights file the generator wrote to `test/reference/perceptual/`. */
+export function weightsFixture(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
 }
 
 /** The tensor in genloss's layout: NCHW data is transposed to NHWC. */

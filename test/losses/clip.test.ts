@@ -3,7 +3,6 @@
  * Face CLIPModel's parameter names, read from safetensors; and the tokenizer's ids.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -19,29 +18,10 @@ import {
   WeightsError,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { loadCases, type NetworkCase, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
 
-interface ClipCase {
-  id: string;
-  type: string;
-  config: Record<string, unknown>;
-  weights: string;
-  args: { name: string; tensor: RefTensor }[];
-  output: RefTensor;
-  cotangent: RefTensor;
-  grads: Record<string, RefTensor>;
-}
-
-const fixture = (name: string) =>
-  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
-const cases = (
-  JSON.parse(
-    readFileSync(new URL('../reference/perceptual/features.json', import.meta.url), 'utf8'),
-  ) as {
-    cases: ClipCase[];
-  }
-).cases.filter((c) => c.type === 'CLIPLoss');
+const cases = loadCases<NetworkCase>('perceptual/features.json', 'CLIPLoss');
 
 describe('CLIPLoss', () => {
   before(async () => {
@@ -52,11 +32,11 @@ describe('CLIPLoss', () => {
     for (const c of cases) {
       tf.tidy(() => {
         const loss = LOSSES.build({ type: c.type, ...c.config }) as CLIPLoss;
-        loss.loadWeights(fixture(c.weights));
+        loss.loadWeights(weightsFixture(c.weights));
         const image = toTensor(c.args[0].tensor);
         const text = tf.cast(toTensor(c.args[1].tensor), 'int32');
         assertClose(loss.forward(image, text), toTensor(c.output), { what: `${c.id}: output` });
-        const cot = toTensor(c.cotangent);
+        const cot = toTensor(c.cotangent!);
         const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(loss.forward(t, text), cot)))(image);
         assertClose(g, toTensor(c.grads.image), { what: `${c.id}: gradient`, atol: 1e-6 });
         loss.dispose();
@@ -85,7 +65,7 @@ describe('CLIPLoss', () => {
   });
 
   test('wrong shapes and head counts are WeightsErrors; bad calls are clear errors', () => {
-    const st = parseSafetensors(fixture('clip_small.safetensors'), 'clip_small.safetensors');
+    const st = parseSafetensors(weightsFixture('clip_small.safetensors'), 'clip_small.safetensors');
     const floats = st.names().filter((n) => !n.endsWith('position_ids'));
     const map: Record<string, tf.Tensor> = {};
     for (const n of floats) map[n] = st.tensor(n);
@@ -121,7 +101,7 @@ describe('CLIPLoss', () => {
     const img = uniform([1, 32, 32, 3], 2, -1, 1);
     const text = tf.tensor2d([[62, 5, 63, ...new Array(74).fill(0)]], [1, 77], 'int32');
     assert.throws(() => loss.forward(img, text), /no CLIP weights loaded/);
-    loss.loadWeights(fixture('clip_small.safetensors'));
+    loss.loadWeights(weightsFixture('clip_small.safetensors'));
     assert.throws(
       () => loss.forward(img, tf.zeros([77])),
       (e: Error) => e instanceof ShapeError && /'text' must be an N_text×77/.test(e.message),

@@ -26,29 +26,10 @@ import {
   loadFaceIdWeights,
 } from '../../src/nets/node-io.ts';
 import { useTestBackend } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { loadCases, type NetworkCase, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
 
-interface FeatureCase {
-  id: string;
-  type: string;
-  config: Record<string, unknown>;
-  weights: string;
-  args: { name: string; tensor: RefTensor }[];
-  features?: RefTensor;
-  output: RefTensor;
-  grads: Record<string, RefTensor>;
-}
-
-const fixture = (name: string) =>
-  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
-const cases = (
-  JSON.parse(
-    readFileSync(new URL('../reference/perceptual/features.json', import.meta.url), 'utf8'),
-  ) as {
-    cases: FeatureCase[];
-  }
-).cases.filter((c) => c.type === 'FaceIdLoss');
+const cases = loadCases<NetworkCase>('perceptual/features.json', 'FaceIdLoss');
 
 /**
  * 150×150 RGB chips (values 0–255, rounded as uint8) of the three people in face-api's own
@@ -103,7 +84,7 @@ describe('FaceIdLoss with ArcFace IR-SE', () => {
     for (const c of cases) {
       tf.tidy(() => {
         const loss = LOSSES.build({ type: c.type, ...c.config }) as FaceIdLoss;
-        loss.loadWeights(fixture(c.weights));
+        loss.loadWeights(weightsFixture(c.weights));
         const [pred, gt] = c.args.map((a) => toTensor(a.tensor));
         assertClose(loss.forward(pred, gt), toTensor(c.output), { what: `${c.id}: output` });
         const g = tf.grad((t: tf.Tensor) => loss.forward(t, gt))(pred);
@@ -114,7 +95,10 @@ describe('FaceIdLoss with ArcFace IR-SE', () => {
   });
 
   test('wrong shapes and structures are WeightsErrors', () => {
-    const st = parseSafetensors(fixture('arcface_small.safetensors'), 'arcface_small.safetensors');
+    const st = parseSafetensors(
+      weightsFixture('arcface_small.safetensors'),
+      'arcface_small.safetensors',
+    );
     const map: Record<string, tf.Tensor> = {};
     for (const n of st.names()) map[n] = st.tensor(n);
     const net = ArcFaceIRSE.load(tensorMapSource(map));
@@ -139,7 +123,10 @@ describe('FaceIdLoss with ArcFace IR-SE', () => {
       /cut has no weight 'body.0.res_layer.2.weight'/,
     );
     assert.throws(
-      () => ArcFaceIRSE.load(parseSafetensors(fixture('vgg19_small.safetensors'), 'vgg19_small')),
+      () =>
+        ArcFaceIRSE.load(
+          parseSafetensors(weightsFixture('vgg19_small.safetensors'), 'vgg19_small'),
+        ),
       /vgg19_small has no weight 'input_layer.0.weight'/,
     );
     tf.dispose(Object.values(map));
@@ -150,7 +137,7 @@ describe('FaceIdLoss with ArcFace IR-SE', () => {
     const loss = new FaceIdLoss({ facenet: { type: 'ArcFace', ir_se50_weights: null } });
     const x = uniform([1, 16, 16, 3], 1, -1, 1);
     assert.throws(() => loss.forward(x, x), /no ArcFace weights loaded \(ir_se50_weights: null\)/);
-    loss.loadWeights(fixture('arcface_small.safetensors'));
+    loss.loadWeights(weightsFixture('arcface_small.safetensors'));
     const img = tf.mul(tf.add(x, 1), 127.5);
     assert.throws(
       () => loss.forward(img, img),

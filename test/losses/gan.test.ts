@@ -3,7 +3,6 @@
  * test/reference/gan.json on each backend, MMagic's unit-test numbers (spec §14), errors, memory.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -23,7 +22,7 @@ import {
   ShapeError,
 } from '../../src/index.ts';
 import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { loadCases, type RefTensor, toTensor } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
 
 interface GanCase {
@@ -37,11 +36,7 @@ interface GanCase {
   grads: Record<string, RefTensor>;
 }
 
-const cases = (
-  JSON.parse(readFileSync(new URL('../reference/gan.json', import.meta.url), 'utf8')) as {
-    cases: GanCase[];
-  }
-).cases;
+const cases = loadCases<GanCase>('gan.json');
 
 /** The case's loss as a function of its tensor arguments, in the order of `c.args`. */
 function lossOf(c: GanCase): (...args: tf.Tensor[]) => tf.Tensor {

@@ -3,7 +3,6 @@
  * LightCNN-shaped network (MaxFeature blocks, ceil-mode pools) read from safetensors.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -16,30 +15,10 @@ import {
   WeightsError,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { loadCases, type NetworkCase, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
 
-interface FeatureCase {
-  id: string;
-  type: string;
-  config: Record<string, unknown>;
-  weights: string;
-  args: { name: string; tensor: RefTensor }[];
-  features?: RefTensor;
-  output: RefTensor;
-  grads: Record<string, RefTensor>;
-  grads2?: Record<string, RefTensor>;
-}
-
-const fixture = (name: string) =>
-  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
-const cases = (
-  JSON.parse(
-    readFileSync(new URL('../reference/perceptual/features.json', import.meta.url), 'utf8'),
-  ) as {
-    cases: FeatureCase[];
-  }
-).cases.filter((c) => c.type === 'LightCNNFeatureLoss');
+const cases = loadCases<NetworkCase>('perceptual/features.json', 'LightCNNFeatureLoss');
 
 describe('LightCNNFeatureLoss', () => {
   before(async () => {
@@ -50,9 +29,9 @@ describe('LightCNNFeatureLoss', () => {
     for (const c of cases) {
       tf.tidy(() => {
         const loss = LOSSES.build({ type: c.type, ...c.config }) as LightCNNFeatureLoss;
-        loss.loadWeights(fixture(c.weights));
+        loss.loadWeights(weightsFixture(c.weights));
         const [pred, gt] = c.args.map((a) => toTensor(a.tensor));
-        const net = LightCNNFeatures.load(parseSafetensors(fixture(c.weights)));
+        const net = LightCNNFeatures.load(parseSafetensors(weightsFixture(c.weights)));
         assertClose(net.run(pred), toTensor(c.features!), { what: `${c.id}: features` });
         net.dispose();
         assertClose(loss.forward(pred, gt), toTensor(c.output), { what: `${c.id}: output` });
@@ -70,7 +49,7 @@ describe('LightCNNFeatureLoss', () => {
   });
 
   test("a 'module.'-prefixed checkpoint loads; wrong shapes are WeightsErrors", () => {
-    const st = parseSafetensors(fixture('lightcnn_small.safetensors'));
+    const st = parseSafetensors(weightsFixture('lightcnn_small.safetensors'));
     const map: Record<string, tf.Tensor> = {};
     for (const n of st.names()) map[`module.${n}`] = st.tensor(n);
     LightCNNFeatures.load(tensorMapSource(map)).dispose();
@@ -107,7 +86,7 @@ describe('LightCNNFeatureLoss', () => {
       /no LightCNN weights loaded \(pretrained: light_cnn_feature.safetensors\)/,
     );
     const loss = new LightCNNFeatureLoss({ pretrained: 'p' });
-    loss.loadWeights(fixture('lightcnn_small.safetensors'));
+    loss.loadWeights(weightsFixture('lightcnn_small.safetensors'));
     const big = tf.mul(x, 255);
     assert.throws(
       () => loss.forward(big, x),

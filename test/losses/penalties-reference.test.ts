@@ -7,7 +7,6 @@
  * PyTorch float64.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -22,7 +21,7 @@ import {
   r1GradientPenaltyLoss,
 } from '../../src/index.ts';
 import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
 interface Layer {
@@ -93,11 +92,6 @@ interface AdvCase {
     pool_rows: [number, number];
     grads: Record<string, RefTensor>;
   }[];
-}
-
-function load<C>(file: string): RefFile<C> {
-  const url = new URL(`../reference/${file}`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as RefFile<C>;
 }
 
 /** The layer lists of generate_gan.py, in TF.js ops (NHWC; weights HWIO, H×W×C×1, in×out). */
@@ -239,8 +233,8 @@ function scaler(s: number | undefined): LossScaler | null {
   return s === undefined ? null : { scale: (t) => tf.mul(t, s), getScale: () => s };
 }
 
-const penalties = load<PenaltyCase | PathCase>('penalties.json');
-const adv = load<AdvCase>('adv.json');
+const penalties = readReference<RefFile<PenaltyCase | PathCase>>('penalties.json');
+const adv = readReference<RefFile<AdvCase>>('adv.json');
 
 for (const backend of REFERENCE_BACKENDS) {
   describe(`PyTorch reference cases of the penalties on ${backend}`, () => {

@@ -4,7 +4,6 @@
  * the generator wrote), plus errors, input ranges, pluggable networks and memory.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -20,7 +19,7 @@ import {
   WeightsError,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { loadCases, type RefTensor, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
 
 interface PerceptualCase {
@@ -35,19 +34,11 @@ interface PerceptualCase {
   grads2?: Record<string, RefTensor>;
 }
 
-const fixture = (name: string) =>
-  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
-const cases = (
-  JSON.parse(
-    readFileSync(new URL('../reference/perceptual/perceptual.json', import.meta.url), 'utf8'),
-  ) as {
-    cases: PerceptualCase[];
-  }
-).cases;
+const cases = loadCases<PerceptualCase>('perceptual/perceptual.json');
 
 function checkPerceptual(c: PerceptualCase): void {
   const loss = LOSSES.build({ type: 'PerceptualLoss', ...c.config }) as PerceptualLoss;
-  loss.loadWeights(fixture(c.weights!), c.weights);
+  loss.loadWeights(weightsFixture(c.weights!), c.weights);
   const [x, gt] = c.args.map((a) => toTensor(a.tensor));
   const out = loss.forward(x, gt);
   const grads = c.grads.x as (RefTensor | null)[];
@@ -138,7 +129,10 @@ describe('PerceptualLoss', () => {
   });
 
   test('the VGG returns exactly the requested layers', () => {
-    const vgg = VGGFeatures.load('vgg16', parseSafetensors(fixture('vgg16_small.safetensors')));
+    const vgg = VGGFeatures.load(
+      'vgg16',
+      parseSafetensors(weightsFixture('vgg16_small.safetensors')),
+    );
     const x = uniform([1, 32, 32, 3], 1);
     const out = vgg.run(x, ['2', '10', '30']);
     assert.deepEqual(Object.keys(out).sort(), ['10', '2', '30']);
@@ -244,7 +238,7 @@ describe('PerceptualLoss', () => {
 
   test('no tensors leak (forward and gradient)', () => {
     const loss = new PerceptualLoss({ layer_weights: { '2': 1, '7': 0.5 } });
-    loss.loadWeights(fixture('vgg19_small.safetensors'));
+    loss.loadWeights(weightsFixture('vgg19_small.safetensors'));
     const x = uniform([1, 8, 8, 3], 4, -1, 1);
     const gt = uniform([1, 8, 8, 3], 5, -1, 1);
     assertNoLeak(() => loss.forward(x, gt) as tf.Tensor[], 3);

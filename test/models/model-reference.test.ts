@@ -11,7 +11,6 @@
  * path regulariser's running mean, within 1e-5 + 5e-4·|want|, on each reference backend.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -25,7 +24,7 @@ import {
   parseLosses,
 } from '../../src/index.ts';
 import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
-import { type RefTensor, toTensor } from '../helpers/reference.ts';
+import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
 type Weights = Record<string, RefTensor>;
@@ -56,9 +55,7 @@ interface ModelCase {
   steps: ModelStep[];
 }
 
-const reference = JSON.parse(
-  readFileSync(new URL('../reference/model.json', import.meta.url), 'utf8'),
-) as { parse_losses: ParseCase[]; cases: ModelCase[] };
+const reference = readReference<{ parse_losses: ParseCase[]; cases: ModelCase[] }>('model.json');
 
 function variables(weights: Weights): Record<string, tf.Variable> {
   return Object.fromEntries(

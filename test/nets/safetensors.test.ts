@@ -3,7 +3,6 @@
  * file is a WeightsError that says what is wrong, without allocating beyond the file's size.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -15,14 +14,12 @@ import {
   WeightsError,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
+import { weightsFixture } from '../helpers/reference.ts';
 import { f32, writeSafetensors } from './safetensors-writer.ts';
 
 before(async () => {
   await useTestBackend();
 });
-
-const fixture = (name: string) =>
-  new Uint8Array(readFileSync(new URL(`../reference/perceptual/${name}`, import.meta.url)));
 
 function rejects(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: Error) => {
@@ -224,7 +221,10 @@ describe('safetensors reader', () => {
   });
 
   test('the PyTorch-written fixture loads; wrong shapes for the network are WeightsErrors', () => {
-    const st = parseSafetensors(fixture('vgg19_small.safetensors'), 'vgg19_small.safetensors');
+    const st = parseSafetensors(
+      weightsFixture('vgg19_small.safetensors'),
+      'vgg19_small.safetensors',
+    );
     assert.equal(st.metadata.format, 'pt');
     const vgg = VGGFeatures.load('vgg19', st);
     vgg.dispose();
@@ -259,7 +259,7 @@ describe('safetensors reader', () => {
     rejects(
       () =>
         new PerceptualLoss({ layer_weights: { '2': 1 } }).loadWeights(
-          fixture('vgg19_small.safetensors').subarray(0, 1000),
+          weightsFixture('vgg19_small.safetensors').subarray(0, 1000),
         ),
       /vgg19: not a valid safetensors file/,
     );

@@ -15,13 +15,13 @@ It rewrites test/reference/{pixelwise,composition,gradient}.json deterministical
 then checks MMagic's own unit-test numbers (spec section 14).
 """
 
-import json
 import math
 import os
-import zlib
 
 import torch
 import torch.nn.functional as F
+
+from common import Rng, tensor_json, write_cases
 
 OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 GENERATOR = "test/reference/generate.py"
@@ -143,52 +143,8 @@ def gradient_loss(cfg, pred, target, weight=None):
 
 
 # ---------------------------------------------------------------------------
-# Deterministic inputs
-# ---------------------------------------------------------------------------
-
-
-class Rng:
-    """Per-case float32 generator, seeded from the case id (order independent)."""
-
-    def __init__(self, key):
-        self.g = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
-
-    def uniform(self, shape, lo=0.0, hi=1.0):
-        u = torch.rand(shape, generator=self.g, dtype=torch.float32)
-        return (u * (hi - lo) + lo).to(torch.float32).double()
-
-    def normal(self, shape):
-        return torch.randn(shape, generator=self.g, dtype=torch.float32).double()
-
-    def mask(self, shape, empty_sample=None):
-        """Binary 0/1 mask; every sample has some ones and some zeros (unless emptied)."""
-        m = (torch.rand(shape, generator=self.g, dtype=torch.float32) < 0.6).double()
-        for n in range(shape[0]):
-            flat = m[n].view(-1)
-            flat[0] = 1.0
-            flat[-1] = 0.0
-        if empty_sample is not None:
-            m[empty_sample] = 0.0
-        return m
-
-    def weight(self, shape):
-        """Positive random weights in [0.1, 2)."""
-        return self.uniform(shape, 0.1, 2.0)
-
-
-# ---------------------------------------------------------------------------
 # Case assembly
 # ---------------------------------------------------------------------------
-
-
-def tensor_json(t):
-    t = t.detach().double()
-    shape = list(t.shape)
-    layout = "NCHW" if t.dim() == 4 else "plain"
-    data = [float(v) for v in t.reshape(-1).tolist()]
-    for v in data:
-        assert math.isfinite(v), "non-finite value"
-    return {"shape": shape, "layout": layout, "data": data}
 
 
 def make_case(case_id, typ, config, args, fn, grad_names, rng):
@@ -426,24 +382,6 @@ def grad_case(cid, cfg, c, wk):
 
 
 # ---------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------
-
-
-def write(name, cases):
-    ids = [c["id"] for c in cases]
-    assert len(ids) == len(set(ids)), "duplicate case ids"
-    head = json.dumps({"generator": GENERATOR, "torch": torch.__version__})
-    lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases]
-    text = head[:-1] + ',\n"cases":[\n' + ",\n".join(lines) + "\n]}\n"
-    json.loads(text)  # sanity
-    path = os.path.join(OUT_DIR, name)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    print(f"{name}: {len(cases)} cases, {len(text)} bytes")
-
-
-# ---------------------------------------------------------------------------
 # MMagic's own unit-test numbers (spec section 14)
 # ---------------------------------------------------------------------------
 
@@ -516,9 +454,9 @@ def check_section14():
 
 def main():
     torch.manual_seed(0)
-    write("pixelwise.json", pixelwise_cases())
-    write("composition.json", composition_cases())
-    write("gradient.json", gradient_cases())
+    write_cases(OUT_DIR, "pixelwise.json", GENERATOR, pixelwise_cases())
+    write_cases(OUT_DIR, "composition.json", GENERATOR, composition_cases())
+    write_cases(OUT_DIR, "gradient.json", GENERATOR, gradient_cases())
     check_section14()
 
 

@@ -22,74 +22,22 @@ same layouts. Images are NCHW here and "NCHW" in the JSON (the tests transpose t
 "flatten" flattens in NHWC order (torch: permute(0, 2, 3, 1) first).
 """
 
-import json
 import math
 import os
-import sys
-import zlib
+from functools import partial
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from common import Rng, tensor_json, write_cases
 
 OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 GENERATOR = "test/reference/generate_gan.py"
 
 torch.set_default_dtype(torch.float64)
 
-
-# ---------------------------------------------------------------------------
-# Deterministic float32 draws, seeded from a key (order independent)
-# ---------------------------------------------------------------------------
-
-
-class Rng:
-    def __init__(self, key):
-        self.g = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
-
-    def uniform(self, shape, lo=0.0, hi=1.0):
-        u = torch.rand(shape, generator=self.g, dtype=torch.float32)
-        return (u * (hi - lo) + lo).to(torch.float32).double()
-
-    def normal(self, shape, std=1.0):
-        return (torch.randn(shape, generator=self.g, dtype=torch.float32) * std).to(torch.float32).double()
-
-    def mask(self, shape, p=0.6):
-        """Binary mask; every sample has some ones and some zeros."""
-        m = (torch.rand(shape, generator=self.g, dtype=torch.float32) < p).double()
-        for n in range(shape[0]):
-            flat = m[n].reshape(-1)
-            flat[0] = 1.0
-            flat[-1] = 0.0
-            m[n] = flat.view(m[n].shape)
-        return m
-
-
-def tj(t, layout=None):
-    t = t.detach().double()
-    if layout is None:
-        layout = "NCHW" if t.dim() == 4 else "plain"
-    # 10 significant digits: exact for float32 inputs (9 suffice), 1e-10 relative for results.
-    data = [float("%.10g" % v) for v in t.reshape(-1).tolist()]
-    for v in data:
-        assert math.isfinite(v), "non-finite value"
-    return {"shape": list(t.shape), "layout": layout, "data": data}
-
-
-def write(name, cases, extra=None):
-    ids = [c["id"] for c in cases]
-    assert len(ids) == len(set(ids)), "duplicate case ids"
-    head = {"generator": GENERATOR, "torch": torch.__version__}
-    text = json.dumps(head)[:-1]
-    for key, value in (extra or {}).items():
-        text += ',\n"%s":%s' % (key, json.dumps(value, separators=(",", ":"), allow_nan=False))
-    lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases]
-    text += ',\n"cases":[\n' + ",\n".join(lines) + "\n]}\n"
-    json.loads(text)
-    with open(os.path.join(OUT_DIR, name), "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    print(f"{name}: {len(cases)} cases, {len(text)} bytes")
+# 10 significant digits: exact for float32 inputs (9 suffice), 1e-10 relative for results.
+tj = partial(tensor_json, digits=10)
 
 
 # ---------------------------------------------------------------------------
@@ -788,12 +736,12 @@ def check_section14():
 
 def main():
     torch.manual_seed(0)
-    write("gan.json", gan_cases())
+    write_cases(OUT_DIR, "gan.json", GENERATOR, gan_cases())
     nets = {name: {"layers": n["layers"], "params": params_json(n["params"])} for name, n in NETS.items()}
     gens = {name: {"mapping": g["mapping"], "synthesis": g["synthesis"], "params": params_json(g["params"])}
             for name, g in GENS.items()}
-    write("penalties.json", penalty_cases(), {"nets": nets, "generators": gens})
-    write("adv.json", adv_cases(), {"nets": nets})
+    write_cases(OUT_DIR, "penalties.json", GENERATOR, penalty_cases(), {"nets": nets, "generators": gens})
+    write_cases(OUT_DIR, "adv.json", GENERATOR, adv_cases(), {"nets": nets})
     check_section14()
 
 

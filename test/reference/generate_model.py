@@ -29,49 +29,23 @@ It rewrites test/reference/model.json deterministically. Every tensor is stored 
 TypeScript side uses ("plain"): images N x H x W x C, conv kernels HWIO, linear in x out.
 """
 
-import json
 import math
 import os
-import zlib
 from collections import OrderedDict
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+
+from common import Rng, number, tensor_json, write_reference
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.json")
 GENERATOR = "test/reference/generate_model.py"
 
 torch.set_default_dtype(torch.float64)
 
-
-# ---------------------------------------------------------------------------
-# Deterministic float32 draws, seeded from a key
-# ---------------------------------------------------------------------------
-
-
-class Rng:
-    def __init__(self, key):
-        self.g = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
-
-    def uniform(self, shape, lo=0.0, hi=1.0):
-        u = torch.rand(shape, generator=self.g, dtype=torch.float32)
-        return (u * (hi - lo) + lo).to(torch.float32).double()
-
-    def normal(self, shape):
-        return torch.randn(shape, generator=self.g, dtype=torch.float32).double()
-
-
-def tj(t):
-    t = t.detach().double()
-    data = [float("%.10g" % v) for v in t.reshape(-1).tolist()]
-    assert all(math.isfinite(v) for v in data), "non-finite value"
-    return {"shape": list(t.shape), "layout": "plain", "data": data}
-
-
-def num(x):
-    v = float("%.10g" % float(x))
-    assert math.isfinite(v)
-    return v
+tj = partial(tensor_json, layout="plain", digits=10)
+num = partial(number, digits=10)
 
 
 # ---------------------------------------------------------------------------
@@ -534,14 +508,7 @@ def main():
             "nets": {"D": "conv3x3/2 same (3->4) + b, lrelu 0.2, conv3x3/1 same (4->4) + b, lrelu 0.2, "
                           "spatial mean, linear 4->1 + b",
                      "G": "flatten n x 2 x 4, linear 8->48 + b, tanh, reshape n x 4 x 4 x 3, nearest x2"}}
-    text = json.dumps(head)[:-1]
-    text += ',\n"parse_losses":[\n' + ",\n".join(
-        json.dumps(c, separators=(",", ":"), allow_nan=False) for c in parse) + "\n]"
-    text += ',\n"cases":[\n' + ",\n".join(
-        json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases) + "\n]}\n"
-    json.loads(text)
-    with open(OUT, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    text = write_reference(OUT, head, {"parse_losses": parse, "cases": cases})
     print(f"model.json: {len(parse)} parse_losses cases, {len(cases)} model cases, {len(text)} bytes")
 
 

@@ -21,9 +21,12 @@ import math
 import os
 import struct
 import zlib
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+
+from common import tensor_json
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "perceptual")
 GENERATOR = "test/reference/generate_perceptual.py"
@@ -82,16 +85,8 @@ def write_safetensors(path, tensors, dtype="F32"):
             fh.write(b)
 
 
-def num(v):
-    """A float as a short decimal that round-trips its float32 value (inputs), or 9 digits."""
-    return float("%.9g" % v)
-
-
-def enc(t, layout=None):
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if layout is None:
-        layout = "NCHW" if t.dim() == 4 else "plain"
-    return {"shape": list(t.shape), "layout": layout, "data": [num(v) for v in t.reshape(-1).tolist()]}
+# 9 significant digits: a short decimal that round-trips a float32 value (inputs).
+enc = partial(tensor_json, digits=9)
 
 
 def write_json(name, cases, extra=None):

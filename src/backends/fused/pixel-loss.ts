@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { type SimdLossKernels, simdKernels } from '../simd/instance.ts';
-import { heapF32, offsetOf, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
+import { type SimdLossKernels, simdKernels, simdSobelKernels } from '../simd/instance.ts';
+import { heapF32, offsetOf, release, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
 
 /** The element-wise losses with fused kernels. */
 export type FusedLoss = 'l1' | 'mse' | 'charbonnier';
@@ -195,7 +195,37 @@ function heapSpan(heap: Float32Array, at: { p: number; t: number; w: number }, l
   };
 }
 
+/** Pixels per chunk when a one-channel weight is expanded for the SIMD loops (fits in L1). */
+const CHUNK_PIXELS = 1024;
+
+/**
+ * A one-channel weight over C channels: the SIMD kernels take one weight per element, so the
+ * weight is expanded chunk by chunk into scratch (`expand` of the Sobel module) and each chunk
+ * runs the same-shape kernel. Calls `run(p, t, w, count, done)` per chunk, `done` being the
+ * elements of the sample before it. Returns false (nothing run) without the Sobel module.
+ */
+function inChunks(
+  wasm: WasmBackend,
+  at: { p: number; t: number; w: number },
+  l: Layout,
+  run: (p: number, t: number, w: number, count: number, done: number) => void,
+): boolean {
+  const sobel = simdSobelKernels(wasm);
+  if (sobel === null) return false;
+  const scratch = wasm.makeOutput([CHUNK_PIXELS * l.group], 'float32');
+  const w = offsetOf(wasm, scratch);
+  for (let pixel = 0; pixel < l.weightPer; pixel += CHUNK_PIXELS) {
+    const pixels = Math.min(CHUNK_PIXELS, l.weightPer - pixel);
+    const done = pixel * l.group;
+    sobel.expand(w, at.w + 4 * pixel, pixels, l.group);
+    run(at.p + 4 * done, at.t + 4 * done, w, pixels * l.group, done);
+  }
+  release(wasm, scratch);
+  return true;
+}
+
 function simdSum(
+  wasm: WasmBackend,
   simd: SimdLossKernels,
   loss: FusedLoss,
   eps: number,
@@ -204,7 +234,11 @@ function simdSum(
 ): number {
   if (at.w === 0) return simd[`sum_${loss}`](at.p, at.t, 0, l.per, eps);
   if (l.group === 1) return simd[`wsum_${loss}`](at.p, at.t, at.w, l.per, eps);
-  return simd[`bsum_${loss}`](at.p, at.t, at.w, l.weightPer, l.group, eps);
+  let total = 0;
+  const chunked = inChunks(wasm, at, l, (p, t, w, count) => {
+    total += simd[`wsum_${loss}`](p, t, w, count, eps);
+  });
+  return chunked ? total : simd[`bsum_${loss}`](at.p, at.t, at.w, l.weightPer, l.group, eps);
 }
 
 function wasmSum({ inputs, backend, attrs }: KernelArgs): TensorInfo {
@@ -215,15 +249,14 @@ function wasmSum({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const out = wasm.makeOutput(perSample ? [l.samples] : [], 'float32');
   const simd = simdKernels(wasm);
   const offsets = wasmOffsets(wasm, pred, target, weight);
-  const heap = heapF32(wasm);
   const sums = new Float32Array(l.samples);
   for (let n = 0; n < l.samples; n++) {
     const at = offsets(n, l);
     sums[n] = simd
-      ? simdSum(simd, loss, eps, at, l)
-      : jsSum(LOSS[loss], eps, heapSpan(heap, at, l));
+      ? simdSum(wasm, simd, loss, eps, at, l)
+      : jsSum(LOSS[loss], eps, heapSpan(heapF32(wasm), at, l));
   }
-  heap.set(sums, offsetOf(wasm, out) / 4);
+  heapF32(wasm).set(sums, offsetOf(wasm, out) / 4);
   return out;
 }
 
@@ -235,21 +268,24 @@ function wasmGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const out = wasm.makeOutput(pred.shape, 'float32');
   const simd = simdKernels(wasm);
   const offsets = wasmOffsets(wasm, pred, target, weight);
-  const heap = heapF32(wasm);
   const dyAt = offsetOf(wasm, dy) / 4;
   const outAt = offsetOf(wasm, out);
   for (let n = 0; n < l.samples; n++) {
     const at = offsets(n, l);
-    const scale = heap[dyAt + n];
+    const scale = heapF32(wasm)[dyAt + n];
     const o = outAt + 4 * n * l.per;
     if (simd === null) {
+      const heap = heapF32(wasm);
       jsGrad(DERIVATIVE[loss], eps, heapSpan(heap, at, l), heap, o / 4, scale);
     } else if (at.w === 0) {
       simd[`grad_${loss}`](o, at.p, at.t, 0, l.per, scale, eps);
     } else if (l.group === 1) {
       simd[`wgrad_${loss}`](o, at.p, at.t, at.w, l.per, scale, eps);
     } else {
-      simd[`bgrad_${loss}`](o, at.p, at.t, at.w, l.weightPer, l.group, scale, eps);
+      const chunked = inChunks(wasm, at, l, (p, t, w, count, done) => {
+        simd[`wgrad_${loss}`](o + 4 * done, p, t, w, count, scale, eps);
+      });
+      if (!chunked) simd[`bgrad_${loss}`](o, at.p, at.t, at.w, l.weightPer, l.group, scale, eps);
     }
   }
   return out;
