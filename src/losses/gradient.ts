@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedGradientLoss } from '../backends/index.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, type Reduction, reductionOption } from '../core/options.ts';
 import { maskReduceLoss } from '../core/reduction.ts';
@@ -34,6 +35,8 @@ export function gradientLoss(
   const t = checkTensor(owner, 'target', target, 4) as tf.Tensor4D;
   checkSameShape(owner, ['pred', p], ['target', t]);
   if (weight !== null) checkWeight(owner, 'weight', weight, p);
+  const fused = fusedGradientLoss(p, t, { weight, reduction });
+  if (fused) return fused;
   return tf.tidy(() => {
     // The Sobel filter is linear, so kx∗pred − kx∗target = kx∗(pred − target): one conv, not two.
     const [gx, gy] = sobel(tf.sub(p, t));

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { withFusedKernel } from '../backends/index.ts';
 import { ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, reductionOption } from '../core/options.ts';
@@ -16,20 +17,29 @@ import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
  * @param options `weight` (N×H×W×1 or N×H×W×C), `reduction` (`'mean'`), `sample_wise` (false).
  * @returns a scalar, or the (weighted) element-wise tensor for `'none'`.
  */
-export const l1Loss = maskedLoss((pred, target) => tf.abs(tf.sub(pred, target)), 'l1Loss');
+export const l1Loss = withFusedKernel(
+  'l1',
+  maskedLoss((pred, target) => tf.abs(tf.sub(pred, target)), 'l1Loss'),
+);
 
 /** MSE loss (MMagic `mse_loss`): `E = (pred − target)²`, masked and reduced as {@link l1Loss}. */
-export const mseLoss = maskedLoss((pred, target) => tf.squaredDifference(pred, target), 'mseLoss');
+export const mseLoss = withFusedKernel(
+  'mse',
+  maskedLoss((pred, target) => tf.squaredDifference(pred, target), 'mseLoss'),
+);
 
 /**
  * Charbonnier loss (MMagic `charbonnier_loss`), a differentiable L1:
  * `E = sqrt((pred − target)² + eps)`, eps default 1e-12 (so a perfect match gives 1e-6 per
  * element), masked and reduced as {@link l1Loss}. Gradient `(pred − target) / E`.
  */
-export const charbonnierLoss = maskedLoss<{ eps: number }>(
-  (pred, target, { eps }) => tf.sqrt(tf.add(tf.squaredDifference(pred, target), eps)),
-  'charbonnierLoss',
-  { eps: 1e-12 },
+export const charbonnierLoss = withFusedKernel(
+  'charbonnier',
+  maskedLoss<{ eps: number }>(
+    (pred, target, { eps }) => tf.sqrt(tf.add(tf.squaredDifference(pred, target), eps)),
+    'charbonnierLoss',
+    { eps: 1e-12 },
+  ),
 );
 
 /** Options of `L1Loss` and `MSELoss`. */

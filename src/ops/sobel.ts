@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * The Sobel kernels as a 3×3×1×2 HWIO filter for cross-correlation (PyTorch's and TF.js's conv):
- * output 0 is `kx = [[1,0,−1],[2,0,−2],[1,0,−1]]`, output 1 is `ky = [[1,2,1],[0,0,0],[−1,−2,−1]]`
- * — MMagic's `GradientLoss` kernels.
+ * MMagic's `GradientLoss` Sobel kernels as 3×3×1×1 HWIO filters for cross-correlation (PyTorch's
+ * and TF.js's conv): `kx = [[1,0,−1],[2,0,−2],[1,0,−1]]`, `ky = [[1,2,1],[0,0,0],[−1,−2,−1]]`.
  */
-const SOBEL_HWIO = [1, 1, 0, 2, -1, 1, 2, 0, 0, 0, -2, 0, 1, -1, 0, -2, -1, -1];
+const SOBEL_X = [1, 0, -1, 2, 0, -2, 1, 0, -1];
+const SOBEL_Y = [1, 2, 1, 0, 0, 0, -1, -2, -1];
 
 /**
  * Per-channel Sobel responses with zero padding 1.
@@ -16,12 +16,15 @@ const SOBEL_HWIO = [1, 1, 0, 2, -1, 1, 2, 0, 0, 0, -2, 0, 1, -1, 0, -2, -1, -1];
 export function sobel(x: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
   const [n, h, w, c] = x.shape;
   return tf.tidy(() => {
-    const kernel = tf.tensor4d(SOBEL_HWIO, [3, 3, 1, 2]);
-    const planes = c === 1 ? x : tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n * c, h, w, 1]);
-    const responses = tf.conv2d(planes as tf.Tensor4D, kernel, 1, 'same');
-    const back =
-      c === 1 ? responses : tf.transpose(tf.reshape(responses, [n, c, h, w, 2]), [0, 2, 3, 1, 4]);
-    const [gx, gy] = tf.unstack(back, back.rank - 1);
-    return [gx.reshape([n, h, w, c]), gy.reshape([n, h, w, c])];
+    // Channels become batch entries, so one 1-channel filter serves every channel; two
+    // single-output convs avoid splitting a 2-output one (a rank-5 transpose and an unstack).
+    const planes = (
+      c === 1 ? x : tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n * c, h, w, 1])
+    ) as tf.Tensor4D;
+    const respond = (k: number[]) => {
+      const r = tf.conv2d(planes, tf.tensor4d(k, [3, 3, 1, 1]), 1, 'same');
+      return (c === 1 ? r : tf.transpose(tf.reshape(r, [n, c, h, w]), [0, 2, 3, 1])) as tf.Tensor4D;
+    };
+    return [respond(SOBEL_X), respond(SOBEL_Y)];
   });
 }
