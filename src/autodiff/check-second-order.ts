@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeValue } from '../core/describe.ts';
 import { GenlossError } from '../core/errors.ts';
+import { Mulberry32 } from '../core/prng.ts';
 
 /** Options of {@link checkSecondOrder}. */
 export interface SecondOrderCheckOptions {
@@ -56,7 +57,8 @@ export function checkSecondOrder(
 ): SecondOrderReport {
   const { eps = 1e-2, seed = 0, entries = Number.POSITIVE_INFINITY } = options;
   validate(fn, inputs, eps, seed, entries);
-  const random = mulberry32(seed);
+  const rng = new Mulberry32(seed);
+  const random = () => rng.next();
   const normal = (shape: number[], k: number) => tf.randomNormal(shape, 0, 1, 'float32', seed + k);
   const outShape = tf.tidy(() => {
     const y = fn(...inputs);
@@ -215,16 +217,4 @@ function validate(
   if (!(entries >= 1)) {
     throw new GenlossError(`checkSecondOrder: entries must be at least 1, got ${entries}.`);
   }
-}
-
-/** Mulberry32: a small seeded uniform generator on [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

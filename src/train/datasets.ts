@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Mulberry32 } from './prng.ts';
+import { Mulberry32 } from '../core/prng.ts';
 
 /** A set of images the trainer samples batches from: N×H×W×C float32 in [−1, 1]. */
 export interface ImageDataset {

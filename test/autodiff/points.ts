@@ -1,15 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
+import { Mulberry32 } from '../../src/core/prng.ts';
 
-/** Mulberry32: a small seeded uniform generator on [0, 1). */
+/** A seeded uniform generator on [0, 1) (genloss's Mulberry32). */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Mulberry32(seed);
+  return () => rng.next();
 }
 
 /**
