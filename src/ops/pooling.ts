@@ -54,10 +54,10 @@ export function poolOutputSize(
 
 /**
  * Max pooling as PyTorch's `MaxPool2d(kernel, stride, ceil_mode)` with no padding: in ceil mode
- * the last window may hang over the edge and takes the max of the pixels it covers. Built from
- * pad (−∞), slices, reshapes and `tf.max` over a stacked axis, whose gradients are themselves
- * differentiable (unlike `tf.maxPool`'s). Ties pass the gradient to every maximum (PyTorch picks
- * one); with real-valued features ties do not occur in practice.
+ * the last window may hang over the edge and takes the max of the pixels it covers. The input is
+ * padded with −∞ (ceil mode) or cropped to the rows and columns the windows read, then pooled
+ * with `tf.maxPool`, whose gradient genloss registers (src/autodiff): differentiable at every
+ * order, the first maximum of a window taking the gradient, as PyTorch.
  *
  * @param x N×H×W×C.
  * @returns N×H'×W'×C with H' = `poolOutputSize(H, kernel, stride, ceilMode)`.
@@ -77,11 +77,10 @@ export function maxPool2d(
       `maxPool2d: kernel ${kernel} is larger than the input [${t.shape.join(', ')}] (output ${oh}×${ow})`,
     );
   }
-  // Every tap (di, dj) reads rows di, di + stride, …: a slice of oh·stride rows reshaped to
-  // [oh, stride] whose first column it keeps. So the input is padded (−∞) to
-  // (kernel − 1) + oh·stride rows; the padding beyond the last window is never read.
-  const needH = kernel === stride ? oh * stride : kernel - 1 + oh * stride;
-  const needW = kernel === stride ? ow * stride : kernel - 1 + ow * stride;
+  // The oh windows read (oh − 1)·stride + kernel rows: pad with −∞ up to that (ceil mode), or
+  // crop the rows no window reads, so that a valid max-pool has exactly oh×ow windows.
+  const needH = (oh - 1) * stride + kernel;
+  const needW = (ow - 1) * stride + kernel;
   return tf.tidy(() => {
     let p: tf.Tensor4D = t as tf.Tensor4D;
     if (needH > h || needW > w) {
@@ -98,25 +97,6 @@ export function maxPool2d(
     }
     if (needH < p.shape[1] || needW < p.shape[2])
       p = tf.slice(p, [0, 0, 0, 0], [n, needH, needW, c]);
-    if (kernel === stride) {
-      return tf.max(tf.reshape(p, [n, oh, kernel, ow, kernel, c]), [2, 4]) as tf.Tensor4D;
-    }
-    const taps: tf.Tensor[] = [];
-    for (let di = 0; di < kernel; di++) {
-      for (let dj = 0; dj < kernel; dj++) {
-        const window = tf.slice(p, [0, di, dj, 0], [n, oh * stride, ow * stride, c]);
-        const grouped = tf.reshape(window, [n, oh, stride, ow, stride, c]);
-        taps.push(
-          tf.reshape(tf.slice(grouped, [0, 0, 0, 0, 0, 0], [n, oh, 1, ow, 1, c]), [n, oh, ow, c]),
-        );
-      }
-    }
-    return tf.max(
-      tf.concat(
-        taps.map((tap) => tf.expandDims(tap, 0)),
-        0,
-      ),
-      0,
-    ) as tf.Tensor4D;
+    return tf.maxPool(p, kernel, stride, 'valid');
   });
 }
