@@ -3,9 +3,14 @@
  * entry point (no Node built-ins); `genloss/node` adds file loading.
  */
 import { registerGradients } from './autodiff/index.ts';
+import { registerFusedKernels, registerWasmKernels } from './backends/index.ts';
 import { ensureBackend } from './core/backend.ts';
 
+// Gradients and kernels first (registration needs no backend), then a ready backend, so that the
+// first tensor op after `import 'genloss'` works.
 registerGradients();
+registerWasmKernels();
+registerFusedKernels();
 await ensureBackend();
 
 /** zod, as genloss uses it for option schemas (so a user's loss needs no separate install). */
@@ -19,7 +24,17 @@ export {
   type SecondOrderReport,
   stopGradient,
 } from './autodiff/index.ts';
-export { registerWasmKernels, WASM_KERNELS } from './backends/index.ts';
+export {
+  type FusedGradientLossOptions,
+  type FusedLoss,
+  type FusedPixelLossOptions,
+  fusedGradientLoss,
+  fusedPixelLoss,
+  registerFusedKernels,
+  registerWasmKernels,
+  WASM_KERNELS,
+  withFusedKernel,
+} from './backends/index.ts';
 export {
   componentOptions,
   dataInfoOption,
@@ -75,6 +90,7 @@ export {
   MASK_EPS,
   type MaskedLossFn,
   type MaskReduceOptions,
+  maskDenominator,
   maskedLoss,
   maskReduceLoss,
   reduceLoss,
@@ -97,6 +113,7 @@ export {
   type AdvLossType,
   PredictionPool,
 } from './losses/adv.ts';
+export { type CLIPLogitsFn, CLIPLoss, type CLIPLossOptions, clipPool } from './losses/clip.ts';
 export {
   CharbonnierCompLoss,
   CompositionLoss,
@@ -104,6 +121,13 @@ export {
   L1CompositionLoss,
   MSECompositionLoss,
 } from './losses/composition.ts';
+export {
+  dlibInput,
+  type FaceEmbeddingFn,
+  FaceIdLoss,
+  type FaceIdLossOptions,
+  faceIdDistance,
+} from './losses/face-id.ts';
 export {
   bceWithLogits,
   checkGanType,
@@ -118,6 +142,11 @@ export {
   ganLoss,
 } from './losses/gan.ts';
 export { GradientLoss, type GradientLossOptions, gradientLoss } from './losses/gradient.ts';
+export {
+  type ImageFeatureFn,
+  LightCNNFeatureLoss,
+  type LightCNNFeatureLossOptions,
+} from './losses/lightcnn.ts';
 export {
   GenPathRegularizer,
   type GenPathRegularizerOptions,
@@ -201,8 +230,16 @@ export {
 } from './models/optimizers.ts';
 export { type LossDict, type ParsedLosses, parseLosses } from './models/parse-losses.ts';
 export { type Snapshot, takeSnapshot } from './models/snapshot.ts';
+export { ArcFaceIRSE, arcFaceCrop } from './nets/arcface.ts';
+export { type CLIPLoadOptions, CLIPModel, clipTokenize } from './nets/clip.ts';
+export {
+  DLIB_FACE_MEAN_RGB,
+  DLIB_FACE_SIZE,
+  DlibFaceRecognitionNet,
+} from './nets/face-recognition.ts';
 export { checkInputRange, type InputRange, inputRangeOption } from './nets/input-range.ts';
 export { l2Normalize } from './nets/layers.ts';
+export { LIGHTCNN_LAYERS, LightCNNFeatures, maxFeatureMap } from './nets/lightcnn.ts';
 export {
   type DecodedTensor,
   halfToFloat,
@@ -250,43 +287,3 @@ export {
   resizeNearest,
 } from './ops/resize.ts';
 export { sobel } from './ops/sobel.ts';
-
-import { registerWasmKernels as registerBackendKernels } from './backends/index.ts';
-
-registerBackendKernels();
-
-export {
-  type FusedGradientLossOptions,
-  type FusedLoss,
-  type FusedPixelLossOptions,
-  fusedGradientLoss,
-  fusedPixelLoss,
-  registerFusedKernels,
-  withFusedKernel,
-} from './backends/index.ts';
-export {
-  dlibInput,
-  type FaceEmbeddingFn,
-  FaceIdLoss,
-  type FaceIdLossOptions,
-  faceIdDistance,
-} from './losses/face-id.ts';
-export {
-  type ImageFeatureFn,
-  LightCNNFeatureLoss,
-  type LightCNNFeatureLossOptions,
-} from './losses/lightcnn.ts';
-export { ArcFaceIRSE, arcFaceCrop } from './nets/arcface.ts';
-export {
-  DLIB_FACE_MEAN_RGB,
-  DLIB_FACE_SIZE,
-  DlibFaceRecognitionNet,
-} from './nets/face-recognition.ts';
-export { LIGHTCNN_LAYERS, LightCNNFeatures, maxFeatureMap } from './nets/lightcnn.ts';
-
-import { registerFusedKernels as registerFusedLossKernels } from './backends/index.ts';
-
-registerFusedLossKernels();
-
-export { type CLIPLogitsFn, CLIPLoss, type CLIPLossOptions, clipPool } from './losses/clip.ts';
-export { type CLIPLoadOptions, CLIPModel, clipTokenize } from './nets/clip.ts';

@@ -64,16 +64,28 @@ export function maskReduceLoss(
   return tf.tidy(() => {
     const weighted = tf.mul(loss, w);
     if (reduction !== 'mean') return reduceLoss(weighted, reduction);
-    const channelFactor = loss.shape[loss.rank - 1] / w.shape[w.rank - 1];
-    if (!sample_wise) {
-      return tf.div(tf.sum(weighted), tf.add(tf.mul(tf.sum(w), channelFactor), MASK_EPS));
-    }
+    if (!sample_wise) return tf.div(tf.sum(weighted), maskDenominator(w, loss, false));
     const axes = Array.from({ length: loss.rank - 1 }, (_, i) => i + 1);
-    const perSample = tf.div(
-      tf.sum(weighted, axes),
-      tf.add(tf.mul(tf.sum(w, axes), channelFactor), MASK_EPS),
-    );
+    const perSample = tf.div(tf.sum(weighted, axes), maskDenominator(w, loss, true));
     return tf.mean(perSample);
+  });
+}
+
+/**
+ * The denominator of MMagic's masked mean: `Σ w_C + ε`, where a 1-channel weight counts once per
+ * channel of `loss` (C/C_w · Σ w). Over everything (a scalar), or per sample (shape [N]) for
+ * `sample_wise`. Shared by `maskReduceLoss` and the fused kernels, so the rule lives once.
+ */
+export function maskDenominator(
+  weight: tf.Tensor,
+  loss: { shape: readonly number[] },
+  sampleWise: boolean,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const channelFactor = loss.shape[loss.shape.length - 1] / weight.shape[weight.rank - 1];
+    const axes = Array.from({ length: weight.rank - 1 }, (_, i) => i + 1);
+    const total = sampleWise ? tf.sum(weight, axes) : tf.sum(weight);
+    return tf.add(tf.mul(total, channelFactor), MASK_EPS);
   });
 }
 

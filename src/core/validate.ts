@@ -46,6 +46,19 @@ export function checkSameShape(
 }
 
 /**
+ * Whether a weight fits the loss tensor it weights (MMagic's rule for `mask_reduce_loss`): the
+ * same rank and leading dims, and a last (channel) axis of 1 or C.
+ */
+export function weightFits(weight: tf.Tensor, loss: tf.Tensor): boolean {
+  const wc = weight.shape[weight.rank - 1];
+  return (
+    weight.rank === loss.rank &&
+    tf.util.arraysEqual(weight.shape.slice(0, -1), loss.shape.slice(0, -1)) &&
+    (wc === 1 || wc === loss.shape[loss.rank - 1])
+  );
+}
+
+/**
  * Checks a per-element weight (mask) against the loss tensor it weights: same rank, same
  * leading dims, and a last (channel) axis of 1 or C — MMagic's rule for `mask_reduce_loss`.
  */
@@ -58,8 +71,7 @@ export function checkWeight(
   const w = checkTensor(owner, arg, weight, loss.rank);
   const c = loss.shape[loss.rank - 1];
   const lead = loss.shape.slice(0, -1);
-  const wc = w.shape[w.rank - 1];
-  if (!tf.util.arraysEqual(w.shape.slice(0, -1), lead) || (wc !== 1 && wc !== c)) {
+  if (!weightFits(w, loss)) {
     const want =
       c === 1 ? shapeText([...lead, 1]) : `${shapeText([...lead, 1])} or ${shapeText(loss.shape)}`;
     throw new ShapeError(`${owner}: '${arg}' must have shape ${want}, got ${shapeText(w.shape)}`);

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { maskDenominator } from '../../core/reduction.ts';
+import { weightFits } from '../../core/validate.ts';
 import {
   type FusedLoss,
   PIXEL_LOSS_GRADIENTS,
@@ -11,9 +13,6 @@ import { SOBEL_GRADIENTS, SOBEL_KERNELS, SOBEL_L1_SUM } from './sobel-loss.ts';
 export type { FusedLoss } from './pixel-loss.ts';
 export { PIXEL_LOSS_GRAD, PIXEL_LOSS_SUM } from './pixel-loss.ts';
 export { SOBEL_L1_GRAD, SOBEL_L1_SUM } from './sobel-loss.ts';
-
-/** The ε in the masked-mean denominator (MMagic's, as `MASK_EPS` in src/core/reduction.ts). */
-const MASK_EPS = 1e-12;
 
 /**
  * Registers the fused loss kernels (for `cpu` and `wasm`) and their gradients. Idempotent.
@@ -70,11 +69,7 @@ export function fusedPixelLoss(
   if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank === 0) return null;
   if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
   if (weight !== null && weight !== undefined) {
-    if (!isFloatTensor(weight) || weight.rank !== pred.rank) return null;
-    const c = pred.shape[pred.rank - 1];
-    const wc = weight.shape[weight.rank - 1];
-    if (!tf.util.arraysEqual(weight.shape.slice(0, -1), pred.shape.slice(0, -1))) return null;
-    if (wc !== 1 && wc !== c) return null;
+    if (!isFloatTensor(weight) || !weightFits(weight, pred)) return null;
   } else {
     weight = null;
   }
@@ -83,11 +78,9 @@ export function fusedPixelLoss(
     const sums = runFused(PIXEL_LOSS_SUM, [pred, target, weight], { loss, eps, perSample });
     if (reduction === 'sum') return sums;
     if (weight === null) return tf.div(sums, pred.size);
-    const channelFactor = pred.shape[pred.rank - 1] / weight.shape[weight.rank - 1];
-    if (!perSample) return tf.div(sums, tf.add(tf.mul(tf.sum(weight), channelFactor), MASK_EPS));
-    const axes = Array.from({ length: weight.rank - 1 }, (_, i) => i + 1);
-    const denominators = tf.add(tf.mul(tf.sum(weight, axes), channelFactor), MASK_EPS);
-    return tf.mean(tf.div(sums, denominators));
+    return perSample
+      ? tf.mean(tf.div(sums, maskDenominator(weight, pred, true)))
+      : tf.div(sums, maskDenominator(weight, pred, false));
   });
 }
 
@@ -134,9 +127,7 @@ export function fusedGradientLoss(
   if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank !== 4) return null;
   if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
   if (weight !== null && weight !== undefined) {
-    if (!isFloatTensor(weight) || weight.rank !== 4) return null;
-    if (!tf.util.arraysEqual(weight.shape.slice(0, 3), pred.shape.slice(0, 3))) return null;
-    if (weight.shape[3] !== 1 && weight.shape[3] !== pred.shape[3]) return null;
+    if (!isFloatTensor(weight) || !weightFits(weight, pred)) return null;
   } else {
     weight = null;
   }
@@ -144,7 +135,6 @@ export function fusedGradientLoss(
     const sum = runFused(SOBEL_L1_SUM, [pred, target, weight], {});
     if (reduction === 'sum') return sum;
     if (weight === null) return tf.div(sum, pred.size);
-    const channelFactor = (pred.shape[3] as number) / (weight.shape[3] as number);
-    return tf.div(sum, tf.add(tf.mul(tf.sum(weight), channelFactor), MASK_EPS));
+    return tf.div(sum, maskDenominator(weight, pred, false));
   });
 }
