@@ -76,6 +76,7 @@ export {
 export { type LossClass, LossModule } from './core/module.ts';
 export {
   describeOptions,
+  falseOnlyOption,
   lossOptions,
   type OptionInfo,
   type OptionsSchema,

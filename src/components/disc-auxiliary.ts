@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { falseOnlyOption } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import {
   type Discriminator,
@@ -13,9 +14,6 @@ import {
 import { componentOptions, intervalOption, LossComponent } from './base.ts';
 
 const normModeOption = z.enum(NORM_MODES).default('pixel');
-
-/** MMagic's apex flag: accepted for verbatim configs; TF.js has no apex, so only `false`. */
-const apexOption = z.literal(false).default(false);
 
 /**
  * `DiscShiftLossComps` (MMagic): `loss_weight · x²`, **not reduced** (`parseLosses` takes its
@@ -115,7 +113,7 @@ export class R1GradientPenaltyComps extends LossComponent<ReturnType<typeof r1Co
 function r1CompsOptions() {
   return componentOptions(
     { loss_name: 'loss_r1_gp' },
-    { norm_mode: normModeOption, interval: intervalOption, use_apex_amp: apexOption },
+    { norm_mode: normModeOption, interval: intervalOption, use_apex_amp: falseOnlyOption },
   );
 }
 

@@ -1,7 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { falseOnlyOption } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
-import { GenPathRegularizer, type PathGenerator } from '../losses/path-regularizer.ts';
+import {
+  GenPathRegularizer,
+  type PathGenerator,
+  pathRegularizerOptionShape,
+} from '../losses/path-regularizer.ts';
 import type { LossScaler } from '../losses/penalties.ts';
 import { componentOptions, intervalOption, LossComponent } from './base.ts';
 
@@ -50,7 +55,7 @@ export class GeneratorPathRegularizerComps extends LossComponent<
   }
 
   override buffers(): tf.Variable[] {
-    return [this.regularizer.meanPathLength];
+    return this.regularizer.buffers();
   }
 
   override dispose(): void {
@@ -62,12 +67,10 @@ function pathCompsOptions() {
   return componentOptions(
     { loss_name: 'loss_path_regular' },
     {
-      pl_batch_shrink: z.int().min(1).default(1),
-      decay: z.number().finite().default(0.01),
-      pl_batch_size: z.int().min(1).nullable().default(null),
-      sync_mean_buffer: z.literal(false).default(false),
+      ...pathRegularizerOptionShape,
+      sync_mean_buffer: falseOnlyOption,
       interval: intervalOption,
-      use_apex_amp: z.literal(false).default(false),
+      use_apex_amp: falseOnlyOption,
     },
   );
 }

@@ -8,6 +8,12 @@ export const REDUCTIONS = ['none', 'mean', 'sum'] as const;
 /** `'none'` keeps the element-wise tensor; `'mean'` and `'sum'` reduce over every element. */
 export type Reduction = (typeof REDUCTIONS)[number];
 
+/**
+ * An MMagic flag with no TF.js counterpart (`use_apex_amp`, `sync_mean_buffer`): accepted so that
+ * configs port verbatim, but only as `false` (its default); `true` is a `ConfigError`.
+ */
+export const falseOnlyOption = z.literal(false).default(false);
+
 /** The zod schema of the `reduction` key. */
 export const reductionOption = z.enum(REDUCTIONS);
 

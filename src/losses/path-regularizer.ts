@@ -9,6 +9,13 @@ import { defaultGenerator } from '../core/random.ts';
 import { checkTensor } from '../core/validate.ts';
 import { checkLossScaler, inputGradient, type LossScaler } from './penalties.ts';
 
+/** The path regulariser's own config keys, with MMagic's defaults (module and component). */
+export const pathRegularizerOptionShape = {
+  pl_batch_shrink: z.int().min(1).default(1),
+  decay: z.number().finite().default(0.01),
+  pl_batch_size: z.int().min(1).nullable().default(null),
+};
+
 /**
  * A generator split at its latent, so that TF.js can differentiate the images w.r.t. the latent
  * (it takes gradients only w.r.t. tensors passed in). For StyleGAN2, `mapping` samples z and
@@ -240,6 +247,11 @@ export class GenPathRegularizer extends LossModule<ReturnType<typeof pathOptions
     });
   }
 
+  /** `[meanPathLength]`: the state a failed training step must restore. */
+  override buffers(): tf.Variable[] {
+    return [this.meanPathLength];
+  }
+
   /** Frees `meanPathLength`. */
   override dispose(): void {
     this.meanPathLength.dispose();
@@ -247,12 +259,5 @@ export class GenPathRegularizer extends LossModule<ReturnType<typeof pathOptions
 }
 
 function pathOptions() {
-  return lossOptions(
-    { loss_name: 'loss_path_regular' },
-    {
-      pl_batch_shrink: z.int().min(1).default(1),
-      decay: z.number().finite().default(0.01),
-      pl_batch_size: z.int().min(1).nullable().default(null),
-    },
-  );
+  return lossOptions({ loss_name: 'loss_path_regular' }, pathRegularizerOptionShape);
 }

@@ -4,7 +4,7 @@ import { LossComponent } from '../components/base.ts';
 import type { OutputsDict } from '../core/data-info.ts';
 import { ConfigError, GenlossError } from '../core/errors.ts';
 import type { LossModule } from '../core/module.ts';
-import { parseOptions } from '../core/options.ts';
+import { falseOnlyOption, parseOptions } from '../core/options.ts';
 import { SeedGenerator } from '../core/random.ts';
 import { type BuildConfig, LOSSES } from '../core/registry.ts';
 import { NORM_MODES } from '../losses/penalties.ts';
@@ -33,8 +33,8 @@ export const styleGAN2LossConfig = z.strictObject({
   g_reg_interval: z.int().min(1).default(4),
   g_reg_weight: z.number().finite().default(8),
   pl_batch_shrink: z.int().min(1).default(2),
-  r1_use_apex_amp: z.literal(false).default(false),
-  g_reg_use_apex_amp: z.literal(false).default(false),
+  r1_use_apex_amp: falseOnlyOption,
+  g_reg_use_apex_amp: falseOnlyOption,
   scale_r1_loss: z.boolean().default(false),
 });
 
