@@ -1,3 +1,4 @@
+import { after, before, describe } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from '../../src/index.ts';
 
@@ -14,3 +15,29 @@ export async function useTestBackend(): Promise<string> {
 export const REFERENCE_BACKENDS = ['cpu', 'wasm'] as const;
 
 export { tf };
+
+/**
+ * Declares a suite once per reference backend, titled `${title} on ${backend}`: its tests run on
+ * that backend (chosen before them, after which `onEnter` runs) and the previous backend comes
+ * back after them.
+ */
+export function describeOnEachBackend(
+  title: string,
+  body: (backend: string) => void,
+  onEnter: () => void = () => {},
+): void {
+  for (const backend of REFERENCE_BACKENDS) {
+    describe(`${title} on ${backend}`, () => {
+      let previous = '';
+      before(async () => {
+        previous = tf.getBackend();
+        await chooseBackend(backend);
+        onEnter();
+      });
+      after(async () => {
+        await chooseBackend(previous);
+      });
+      body(backend);
+    });
+  }
+}

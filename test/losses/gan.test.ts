@@ -3,7 +3,7 @@
  * test/reference/gan.json on each backend, MMagic's unit-test numbers (spec §14), errors, memory.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
   bceWithLogits,
@@ -21,7 +21,7 @@ import {
   LOSSES,
   ShapeError,
 } from '../../src/index.ts';
-import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
+import { describeOnEachBackend } from '../helpers/backend.ts';
 import { loadCases, type RefTensor, toTensor } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
 
@@ -80,30 +80,20 @@ function checkCase(c: GanCase): void {
   });
 }
 
-for (const backend of REFERENCE_BACKENDS) {
-  describe(`gan.json PyTorch reference cases on ${backend}`, () => {
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend();
-      await chooseBackend(backend);
+describeOnEachBackend(`gan.json PyTorch reference cases`, () => {
+  for (const type of [
+    'GANLoss',
+    'GANLossComps',
+    'GaussianBlur',
+    'DiscShiftLoss',
+    'disc_shift_loss',
+  ]) {
+    const some = cases.filter((c) => c.type === type);
+    test(`${type}: ${some.length} cases`, () => {
+      for (const c of some) tf.tidy(() => checkCase(c));
     });
-    after(async () => {
-      await chooseBackend(previous);
-    });
-    for (const type of [
-      'GANLoss',
-      'GANLossComps',
-      'GaussianBlur',
-      'DiscShiftLoss',
-      'disc_shift_loss',
-    ]) {
-      const some = cases.filter((c) => c.type === type);
-      test(`${type}: ${some.length} cases`, () => {
-        for (const c of some) tf.tidy(() => checkCase(c));
-      });
-    }
-  });
-}
+  }
+});
 
 describe('GANLoss and GANLossComps', () => {
   before(async () => {

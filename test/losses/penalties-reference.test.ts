@@ -7,10 +7,9 @@
  * PyTorch float64.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
-  chooseBackend,
   GenPathRegularizer,
   genPathRegularizer,
   gradientPenaltyLoss,
@@ -20,7 +19,7 @@ import {
   type PathGenerator,
   r1GradientPenaltyLoss,
 } from '../../src/index.ts';
-import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
+import { describeOnEachBackend } from '../helpers/backend.ts';
 import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
@@ -236,18 +235,9 @@ function scaler(s: number | undefined): LossScaler | null {
 const penalties = readReference<RefFile<PenaltyCase | PathCase>>('penalties.json');
 const adv = readReference<RefFile<AdvCase>>('adv.json');
 
-for (const backend of REFERENCE_BACKENDS) {
-  describe(`PyTorch reference cases of the penalties on ${backend}`, () => {
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend();
-      await chooseBackend(backend);
-      worstRatio = 0;
-    });
-    after(async () => {
-      await chooseBackend(previous);
-    });
-
+describeOnEachBackend(
+  `PyTorch reference cases of the penalties`,
+  (backend) => {
     const gpCases = penalties.cases.filter((c): c is PenaltyCase => 'net' in c);
     for (const type of [
       'gradient_penalty_loss',
@@ -276,8 +266,11 @@ for (const backend of REFERENCE_BACKENDS) {
       );
       assert.ok(worstRatio <= 1, 'worst error within tolerance');
     });
-  });
-}
+  },
+  () => {
+    worstRatio = 0;
+  },
+);
 
 function checkPenaltyCase(c: PenaltyCase): void {
   const net = penalties.nets[c.net];

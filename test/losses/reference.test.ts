@@ -2,10 +2,10 @@
  * Every case of test/reference/*.json (made by test/reference/generate.py with PyTorch, MMagic's
  * formulas) on each backend: the output and the gradient w.r.t. every listed argument.
  */
-import { after, before, describe, test } from 'node:test';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { chooseBackend, LOSSES, tvLoss } from '../../src/index.ts';
-import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
+import { LOSSES, tvLoss } from '../../src/index.ts';
+import { describeOnEachBackend } from '../helpers/backend.ts';
 import { loadCases, type RefCase, toTensor } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
@@ -47,21 +47,11 @@ function checkCase(c: RefCase): void {
 
 const FILES = ['pixelwise.json', 'composition.json', 'gradient.json'];
 
-for (const backend of REFERENCE_BACKENDS) {
-  describe(`PyTorch reference cases on ${backend}`, () => {
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend();
-      await chooseBackend(backend);
+describeOnEachBackend(`PyTorch reference cases`, () => {
+  for (const file of FILES) {
+    const cases = loadCases(file);
+    test(`${file}: ${cases.length} cases`, () => {
+      for (const c of cases) tf.tidy(() => checkCase(c));
     });
-    after(async () => {
-      await chooseBackend(previous);
-    });
-    for (const file of FILES) {
-      const cases = loadCases(file);
-      test(`${file}: ${cases.length} cases`, () => {
-        for (const c of cases) tf.tidy(() => checkCase(c));
-      });
-    }
-  });
-}
+  }
+});

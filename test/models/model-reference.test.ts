@@ -11,10 +11,9 @@
  * path regulariser's running mean, within 1e-5 + 5e-4·|want|, on each reference backend.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
-  chooseBackend,
   type DiscriminatorNet,
   type GANModelConfig,
   GANWithCustomizedLoss,
@@ -23,7 +22,7 @@ import {
   type LossDict,
   parseLosses,
 } from '../../src/index.ts';
-import { REFERENCE_BACKENDS } from '../helpers/backend.ts';
+import { describeOnEachBackend } from '../helpers/backend.ts';
 import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
@@ -192,19 +191,9 @@ async function checkModelCase(c: ModelCase): Promise<void> {
   assert.equal(leaked, 0, `${c.id}: ${leaked} tensor(s) leaked`);
 }
 
-for (const backend of REFERENCE_BACKENDS) {
-  describe(`PyTorch reference cases of parseLosses and GANWithCustomizedLoss on ${backend}`, () => {
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend();
-      await chooseBackend(backend);
-      worstRatio = 0;
-      worstWhere = '';
-    });
-    after(async () => {
-      await chooseBackend(previous);
-    });
-
+describeOnEachBackend(
+  `PyTorch reference cases of parseLosses and GANWithCustomizedLoss`,
+  (backend) => {
     test(`parseLosses: ${reference.parse_losses.length} dicts (total and every log value, in order)`, () => {
       for (const c of reference.parse_losses) checkParseCase(c);
     });
@@ -222,5 +211,9 @@ for (const backend of REFERENCE_BACKENDS) {
       );
       assert.ok(worstRatio <= 1, 'worst error within tolerance');
     });
-  });
-}
+  },
+  () => {
+    worstRatio = 0;
+    worstWhere = '';
+  },
+);
