@@ -96,7 +96,12 @@ export function parseOptions<S extends z.ZodType>(
         .join('\n');
     }
     const key = issue.path.map(String).join('.');
-    return `${owner}: option '${key}' ${expectation(issue)}, got ${describeValue(valueAt(cfg, issue.path))}`;
+    const given = valueAt(cfg, issue.path);
+    const hint =
+      issue.code === 'invalid_value' && typeof given === 'string'
+        ? didYouMean(given, issue.values.map(String))
+        : '';
+    return `${owner}: option '${key}' ${expectation(issue)}, got ${describeValue(given)}${hint ? `.${hint}` : ''}`;
   });
   throw new ConfigError(messages.join('\n'));
 }

@@ -78,6 +78,12 @@ describe('Registry', () => {
   test('option errors name the loss, the key, the expectation and the value', () => {
     assert.throws(() => new Toy({ scale: 0 }), /ToyLoss: option 'scale' must be >= 1, got 0/);
     assert.throws(
+      () => LOSSES.build({ type: 'L1Loss', reduction: 'meen' }),
+      (e: Error) =>
+        e.message ===
+        "L1Loss: option 'reduction' must be one of 'none'|'mean'|'sum', got 'meen'. Did you mean 'mean'?",
+    );
+    assert.throws(
       () => new Toy({ scale: 1.5 }),
       /ToyLoss: option 'scale' must be an integer, got 1.5/,
     );
