@@ -4,14 +4,15 @@
  */
 import { registerGradients } from './autodiff/index.ts';
 import { registerFusedKernels, registerWasmKernels } from './backends/index.ts';
-import { ensureBackend } from './core/backend.ts';
+import { startBackend } from './core/backend.ts';
+import './catalogue.ts';
 
-// Gradients and kernels first (registration needs no backend), then a ready backend, so that the
-// first tensor op after `import 'genloss'` works.
+// Gradients and kernels are registered on import, so that no user who forgets an init call gets
+// wrong second-order penalties; then the backend starts in the background (`await ready()`).
 registerGradients();
 registerWasmKernels();
 registerFusedKernels();
-await ensureBackend();
+startBackend();
 
 /** zod, as genloss uses it for option schemas (so a user's loss needs no separate install). */
 export { z } from 'zod';
@@ -35,6 +36,7 @@ export {
   WASM_KERNELS,
   withFusedKernel,
 } from './backends/index.ts';
+export type { BuiltinLossTypes } from './catalogue.ts';
 export {
   componentOptions,
   dataInfoOption,
@@ -57,7 +59,13 @@ export {
   type FaceNetwork,
 } from './components/face-id.ts';
 export { GeneratorPathRegularizerComps } from './components/gen-auxiliary.ts';
-export { BACKEND_ENV, BACKEND_PREFERENCE, chooseBackend, ensureBackend } from './core/backend.ts';
+export {
+  BACKEND_ENV,
+  BACKEND_PREFERENCE,
+  chooseBackend,
+  ensureBackend,
+  ready,
+} from './core/backend.ts';
 export { type ConfigFormat, formatOf, parseConfig } from './core/config.ts';
 export {
   type DataInfo,

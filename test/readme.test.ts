@@ -25,3 +25,20 @@ test('the README example runs as written', async () => {
   assert.match(logged.join('\n'), /^loss_charbonnier = 0\.\d{6}, \|grad\| = 0\.\d{6}$/);
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(tf.getBackend()));
 });
+
+test("the README's loss table is true: registered names are LOSSES', functions are exports", async () => {
+  const genloss = await import('../src/index.ts');
+  const readme = read('../README.md');
+  const rows = /\| family +\| registered names[^\n]*\n\|[- |]+\n((?:\|[^\n]*\n)+)/.exec(readme)?.[1];
+  assert.ok(rows, 'README has the loss table');
+  const registered: string[] = [];
+  for (const row of rows.trim().split('\n')) {
+    const [, , names, functions] = row.split('|');
+    const outside = (cell: string) => cell.replace(/\([^)]*\)/g, '');
+    registered.push(...[...outside(names).matchAll(/`(\w+)`/g)].map((m) => m[1]));
+    for (const [, name] of outside(functions).matchAll(/`(\w+)`/g)) {
+      assert.ok(name in genloss, `'${name}' in the functions column is exported by genloss`);
+    }
+  }
+  assert.deepEqual(registered.sort(), genloss.LOSSES.list());
+});

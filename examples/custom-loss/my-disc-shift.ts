@@ -13,7 +13,7 @@ const options = componentOptions({ loss_name: 'loss_my_disc_shift' }, {});
 export class MyDiscShiftLoss extends LossComponent<typeof options> {
   static override readonly lossType = 'MyDiscShiftLoss';
   static override readonly options = options;
-  protected readonly argNames = ['x'] as const;
+  static override readonly argNames = ['x'];
 
   protected compute({ x }: Record<string, unknown>): tf.Tensor {
     return myDiscShift(x as tf.Tensor, { weight: this.lossWeight, reduction: 'mean' });

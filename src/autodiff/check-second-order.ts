@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describeValue } from '../core/describe.ts';
 import { GenlossError } from '../core/errors.ts';
 import { Mulberry32 } from '../core/prng.ts';
+import { checkOptions, type Options } from '../core/validate.ts';
+import { safeGrads } from './safe-gradients.ts';
 
 /** Options of {@link checkSecondOrder}. */
 export interface SecondOrderCheckOptions {
@@ -53,9 +55,18 @@ export interface SecondOrderReport {
 export function checkSecondOrder(
   fn: (...xs: tf.Tensor[]) => tf.Tensor,
   inputs: tf.Tensor[],
-  options: SecondOrderCheckOptions = {},
+  options?: Options<SecondOrderCheckOptions>,
 ): SecondOrderReport {
-  const { eps = 1e-2, seed = 0, entries = Number.POSITIVE_INFINITY } = options;
+  const {
+    eps = 1e-2,
+    seed = 0,
+    entries = Number.POSITIVE_INFINITY,
+  } = checkOptions(
+    'checkSecondOrder',
+    3,
+    options,
+    'checkSecondOrder(fn, inputs, {eps, seed, entries})',
+  );
   validate(fn, inputs, eps, seed, entries);
   const rng = new Mulberry32(seed);
   const random = () => rng.next();
@@ -77,14 +88,10 @@ export function checkSecondOrder(
     return tf.add(tf.sum(tf.mul(s, y)), tf.mul(0.5, tf.sum(tf.square(y))));
   };
   const h = (...xs: tf.Tensor[]): tf.Scalar =>
-    tf.addN(
-      tf
-        .grads(f)(xs)
-        .map((g, i) => tf.sum(tf.mul(rs[i], g))),
-    ) as tf.Scalar;
+    tf.addN(safeGrads(f)(xs).map((g, i) => tf.sum(tf.mul(rs[i], g)))) as tf.Scalar;
   try {
-    const firstAnalytic = tf.tidy(() => tf.grads(f)(inputs)).map(readAndDispose);
-    const secondAnalytic = tf.tidy(() => tf.grads(h)(inputs)).map(readAndDispose);
+    const firstAnalytic = tf.tidy(() => safeGrads(f)(inputs)).map(readAndDispose);
+    const secondAnalytic = tf.tidy(() => safeGrads(h)(inputs)).map(readAndDispose);
     const firstNumeric: Float64Array[] = [];
     const secondNumeric: Float64Array[] = [];
     const probes = inputs.map((x, i) => {

@@ -21,6 +21,7 @@ import { zeroGradConfigs } from './gradients/zero.ts';
 
 export type { SecondOrderCheckOptions, SecondOrderReport } from './check-second-order.ts';
 export { checkSecondOrder } from './check-second-order.ts';
+export { freeTapeOnError, safeGrad, safeGrads, safeVariableGrads } from './safe-gradients.ts';
 export { stopGradient } from './stop-gradient.ts';
 
 /**

@@ -1,6 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import { LOSSES } from '../core/registry.ts';
 import { type CLIPLogitsFn, CLIPLoss } from '../losses/clip.ts';
 import type { CLIPModel } from '../nets/clip.ts';
 import { inputRangeOption } from '../nets/input-range.ts';
@@ -26,13 +25,14 @@ export type CLIPLossCompsOptions = z.input<ReturnType<typeof clipCompsOptions>>;
  * `parseLosses` means it). The math is `CLIPLoss.forward`'s (the component wraps one, `loss`).
  *
  * Arguments: `image` (N_img×H×W×3 in `input_range`) and `text` (N_text×77 token ids from
- * `clipTokenize`), e.g. `data_info: {image: 'fake_imgs', text: 'descriptions'}`. Config:
- * `loss_weight` 1.0, `data_info`, `clip_model`, `input_range` as `CLIPLoss`, and `loss_name`.
+ * `clipTokenize`), as MMagic's `net(image, text)`, e.g. `data_info: {image: 'fake_imgs', text:
+ * 'descriptions'}`. Config: `loss_weight` 1.0, `data_info`, `clip_model`, `input_range` as
+ * `CLIPLoss`, and `loss_name`.
  *
  * **`lossName()` is always `'clip_loss'`**, whatever `loss_name` says: MMagic's `loss_name()` is
- * a static method returning `'clip_loss'` (spec §13.9, mirrored so that a ported config logs and
- * sums the same key). `loss_name` is accepted, so MMagic configs port verbatim, and unused.
- * Unlike MMagic, the outputs dict may also be the single positional argument.
+ * a static method returning `'clip_loss'` (mirrored so that a ported config logs and sums the same
+ * key). `loss_name` is accepted, so MMagic configs port verbatim, and unused. Unlike MMagic, the
+ * outputs dict may also be the single positional argument.
  *
  * The model: pass it to the constructor (a loaded `CLIPModel` or any `(image, text) => logits`
  * function), or call `setModel`/`loadWeights`, or `loadCLIPWeights(comps.loss)` from
@@ -41,7 +41,7 @@ export type CLIPLossCompsOptions = z.input<ReturnType<typeof clipCompsOptions>>;
 export class CLIPLossComps extends LossComponent<ReturnType<typeof clipCompsOptions>> {
   static override readonly lossType = 'CLIPLossComps';
   static override readonly options = clipCompsOptions();
-  protected readonly argNames = ['image', 'text'] as const;
+  static override readonly argNames = ['image', 'text'];
 
   /** The wrapped loss (its `loss_weight` is the component's). */
   readonly loss: CLIPLoss;
@@ -75,13 +75,5 @@ export class CLIPLossComps extends LossComponent<ReturnType<typeof clipCompsOpti
   /** Frees the weights the wrapped loss loaded itself. */
   override dispose(): void {
     this.loss.dispose();
-  }
-}
-
-LOSSES.register(CLIPLossComps);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    CLIPLossComps: CLIPLossComps;
   }
 }

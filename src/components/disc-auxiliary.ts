@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { falseOnlyOption } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import {
   type Discriminator,
   discShiftLoss,
@@ -16,17 +15,19 @@ import { componentOptions, intervalOption, LossComponent } from './base.ts';
 const normModeOption = z.enum(NORM_MODES).default('pixel');
 
 /**
- * `DiscShiftLossComps` (MMagic): `loss_weight · x²`, **not reduced** (`parseLosses` takes its
- * mean). Argument: `x` (e.g. `data_info: {x: 'disc_pred_real'}`). Config: `loss_weight` 1.0,
- * `data_info`, `loss_name` `'loss_disc_shift'`.
+ * `DiscShiftLossComps` (MMagic): `loss_weight · pred²`, **not reduced** (`parseLosses` takes its
+ * mean). Argument: `pred` (MMagic's `disc_shift_loss(pred)`, e.g. `data_info: {pred:
+ * 'disc_pred_real'}`), also accepted as `x` (an alias). Config: `loss_weight` 1.0, `data_info`,
+ * `loss_name` `'loss_disc_shift'`.
  */
 export class DiscShiftLossComps extends LossComponent<ReturnType<typeof discShiftCompsOptions>> {
   static override readonly lossType = 'DiscShiftLossComps';
   static override readonly options = discShiftCompsOptions();
-  protected readonly argNames = ['x'] as const;
+  static override readonly argNames = ['pred'];
+  static override readonly argAliases = { x: 'pred' };
 
-  protected compute({ x }: Record<string, unknown>): tf.Tensor {
-    return discShiftLoss(x as tf.Tensor, { weight: this.lossWeight });
+  protected compute({ pred }: Record<string, unknown>): tf.Tensor {
+    return discShiftLoss(pred as tf.Tensor, { weight: this.lossWeight });
   }
 }
 
@@ -36,21 +37,16 @@ function discShiftCompsOptions() {
 
 /**
  * `GradientPenaltyLossComps` (MMagic): `loss_weight · gradientPenaltyLoss(discriminator,
- * real_data, fake_data, {mask, norm_mode, alpha})`. Arguments: `discriminator`, `real_data`,
- * `fake_data`, `mask` (optional), `alpha` (optional draw). Config: `loss_weight` 1.0,
- * `norm_mode` `'pixel'`, `data_info`, `loss_name` `'loss_gp'`. Unlike MMagic, `norm_mode` is
- * honoured in plain calls too.
+ * real_data, fake_data, {mask, norm_mode, alpha})`. Arguments: MMagic's `gradient_penalty_loss`
+ * ones, `discriminator`, `real_data`, `fake_data`, `mask` (optional), then `alpha` (a genloss
+ * addition: the optional interpolation draw, N×1×1×1); `norm_mode` is the config key. Config:
+ * `loss_weight` 1.0, `norm_mode` `'pixel'`, `data_info`, `loss_name` `'loss_gp'`. Unlike MMagic,
+ * `norm_mode` is honoured in plain calls too.
  */
 export class GradientPenaltyLossComps extends LossComponent<ReturnType<typeof gpCompsOptions>> {
   static override readonly lossType = 'GradientPenaltyLossComps';
   static override readonly options = gpCompsOptions();
-  protected readonly argNames = [
-    'discriminator',
-    'real_data',
-    'fake_data',
-    'mask',
-    'alpha',
-  ] as const;
+  static override readonly argNames = ['discriminator', 'real_data', 'fake_data', 'mask', 'alpha'];
 
   protected compute(args: Record<string, unknown>): tf.Tensor {
     const options = {
@@ -80,15 +76,16 @@ function gpCompsOptions() {
 /**
  * `R1GradientPenaltyComps` (MMagic): `loss_weight · r1GradientPenaltyLoss(discriminator,
  * real_data, {mask, norm_mode, loss_scaler})`, run every `interval` iterations (`null` on the
- * others; needs `data_info` and the outputs' `iteration`). Arguments: `discriminator`,
- * `real_data`, `mask`, `loss_scaler` (all but the first two optional). Config: `loss_weight` 1.0,
- * `norm_mode` `'pixel'`, `interval` 1, `data_info`, `use_apex_amp` (false only),
+ * others; needs `data_info` and the outputs' `iteration`). Arguments: MMagic's
+ * `r1_gradient_penalty_loss` ones, `discriminator`, `real_data`, `mask`, `loss_scaler` (all but
+ * the first two optional); `norm_mode` and `use_apex_amp` are config keys. Config: `loss_weight`
+ * 1.0, `norm_mode` `'pixel'`, `interval` 1, `data_info`, `use_apex_amp` (false only),
  * `loss_name` `'loss_r1_gp'`.
  */
 export class R1GradientPenaltyComps extends LossComponent<ReturnType<typeof r1CompsOptions>> {
   static override readonly lossType = 'R1GradientPenaltyComps';
   static override readonly options = r1CompsOptions();
-  protected readonly argNames = ['discriminator', 'real_data', 'mask', 'loss_scaler'] as const;
+  static override readonly argNames = ['discriminator', 'real_data', 'mask', 'loss_scaler'];
 
   protected compute(args: Record<string, unknown>): tf.Tensor {
     const options = {
@@ -115,16 +112,4 @@ function r1CompsOptions() {
     { loss_name: 'loss_r1_gp' },
     { norm_mode: normModeOption, interval: intervalOption, use_apex_amp: falseOnlyOption },
   );
-}
-
-LOSSES.register(DiscShiftLossComps);
-LOSSES.register(GradientPenaltyLossComps);
-LOSSES.register(R1GradientPenaltyComps);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    DiscShiftLossComps: DiscShiftLossComps;
-    GradientPenaltyLossComps: GradientPenaltyLossComps;
-    R1GradientPenaltyComps: R1GradientPenaltyComps;
-  }
 }

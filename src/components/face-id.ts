@@ -1,6 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import { LOSSES } from '../core/registry.ts';
 import { type FaceEmbeddingFn, FaceIdLoss } from '../losses/face-id.ts';
 import type { ArcFaceIRSE } from '../nets/arcface.ts';
 import type { DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
@@ -26,10 +25,11 @@ export type FaceIdLossCompsOptions = z.input<ReturnType<typeof faceIdCompsOption
  * `loss_weight · (1/N) Σ_i (1 − cos(f(pred_i), f(gt_i)))` (a scalar), f(gt) detached. The math is
  * `FaceIdLoss.forward`'s (the component wraps one, `loss`).
  *
- * Arguments: `pred`, `gt` (N×H×W×3 in `input_range`), e.g. `data_info: {pred: 'fake_imgs', gt:
- * 'real_imgs'}`. Config: `loss_weight` 1.0, `data_info`, `facenet`, `input_range` and `loss_name`
- * `'loss_id'`, as `FaceIdLoss` (so the default facenet is genloss's offline dlib network, not
- * MMagic's ArcFace). Unlike MMagic, the outputs dict may also be the single positional argument.
+ * Arguments: `pred`, `gt` (N×H×W×3 in `input_range`), as MMagic's `net(pred, gt)`, e.g.
+ * `data_info: {pred: 'fake_imgs', gt: 'real_imgs'}`. Config: `loss_weight` 1.0, `data_info`,
+ * `facenet`, `input_range` and `loss_name` `'loss_id'`, as `FaceIdLoss` (so the default facenet is
+ * genloss's offline dlib network, not MMagic's ArcFace). Unlike MMagic, the outputs dict may also
+ * be the single positional argument.
  *
  * The network: pass it to the constructor (any `(x) => embeddings` function, or a loaded
  * `ArcFaceIRSE`/`DlibFaceRecognitionNet`), or call `setNetwork`/`loadWeights`, or
@@ -38,7 +38,7 @@ export type FaceIdLossCompsOptions = z.input<ReturnType<typeof faceIdCompsOption
 export class FaceIdLossComps extends LossComponent<ReturnType<typeof faceIdCompsOptions>> {
   static override readonly lossType = 'FaceIdLossComps';
   static override readonly options = faceIdCompsOptions();
-  protected readonly argNames = ['pred', 'gt'] as const;
+  static override readonly argNames = ['pred', 'gt'];
 
   /** The wrapped loss (its `loss_weight` is the component's). */
   readonly loss: FaceIdLoss;
@@ -67,13 +67,5 @@ export class FaceIdLossComps extends LossComponent<ReturnType<typeof faceIdComps
   /** Frees the weights the wrapped loss loaded itself. */
   override dispose(): void {
     this.loss.dispose();
-  }
-}
-
-LOSSES.register(FaceIdLossComps);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    FaceIdLossComps: FaceIdLossComps;
   }
 }

@@ -1,7 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
 import { falseOnlyOption } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import {
   GenPathRegularizer,
   type PathGenerator,
@@ -17,8 +16,10 @@ import { componentOptions, intervalOption, LossComponent } from './base.ts';
  * mean `mean_path_length` is a `tf.Variable` the component owns (`buffers()`, freed by
  * `dispose()`), overwritten after every computed call.
  *
- * Arguments: `generator` (`{mapping, synthesis}`), `num_batches`, and the optional draws `noise`
- * and `loss_scaler`. Config: `loss_weight` 1.0, `pl_batch_shrink` 1, `decay` 0.01,
+ * Arguments: MMagic's `gen_path_regularizer` ones, `generator` (`{mapping, synthesis}`),
+ * `num_batches` and the optional `loss_scaler`, then `noise` (a genloss addition: the optional
+ * standard-normal draw, shaped like the images); `mean_path_length` is the module's own buffer and
+ * the other keyword arguments are config keys. Config: `loss_weight` 1.0, `pl_batch_shrink` 1, `decay` 0.01,
  * `pl_batch_size` null, `interval` 1, `data_info`, `sync_mean_buffer` and `use_apex_amp`
  * (false only), `loss_name` `'loss_path_regular'`. Unlike MMagic, plain calls use the module's
  * settings and running mean too.
@@ -28,7 +29,7 @@ export class GeneratorPathRegularizerComps extends LossComponent<
 > {
   static override readonly lossType = 'GeneratorPathRegularizerComps';
   static override readonly options = pathCompsOptions();
-  protected readonly argNames = ['generator', 'num_batches', 'noise', 'loss_scaler'] as const;
+  static override readonly argNames = ['generator', 'num_batches', 'loss_scaler', 'noise'];
   private readonly regularizer: GenPathRegularizer;
 
   constructor(cfg: z.input<ReturnType<typeof pathCompsOptions>> = {}) {
@@ -73,12 +74,4 @@ function pathCompsOptions() {
       use_apex_amp: falseOnlyOption,
     },
   );
-}
-
-LOSSES.register(GeneratorPathRegularizerComps);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    GeneratorPathRegularizerComps: GeneratorPathRegularizerComps;
-  }
 }

@@ -8,6 +8,9 @@ export const BACKEND_PREFERENCE = ['tensorflow', 'wasm', 'cpu'] as const;
 /** The environment variable that overrides the backend choice (`GENLOSS_BACKEND=cpu`). */
 export const BACKEND_ENV = 'GENLOSS_BACKEND';
 
+/** The backend start begun on import (see {@link ready}), or null before it. */
+let starting: Promise<string> | null = null;
+
 function envBackend(): string | undefined {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
     ?.env;
@@ -33,6 +36,12 @@ async function tryTfjsNode(): Promise<void> {
  * in the automatic order a backend that fails is skipped.
  */
 export async function chooseBackend(preferred?: string): Promise<string> {
+  // TF.js drops one of two backend initialisations that overlap: let the import-time one finish.
+  await starting?.catch(() => {});
+  return selectBackend(preferred);
+}
+
+async function selectBackend(preferred?: string): Promise<string> {
   const explicit = preferred ?? envBackend();
   if (explicit === 'tensorflow' || explicit === undefined) await tryTfjsNode();
   if (explicit !== undefined) {
@@ -58,11 +67,29 @@ export async function chooseBackend(preferred?: string): Promise<string> {
 
 /**
  * Makes sure a backend is active: keeps one already chosen (by the user, or by a library loaded
- * earlier), else runs `chooseBackend()`. genloss awaits this when it is imported, so that the
- * first tensor op after `import 'genloss'` never meets TF.js's "backend 'wasm' has not yet been
- * initialized" error.
+ * earlier), else runs `chooseBackend()`.
  */
 export async function ensureBackend(): Promise<string> {
+  await starting?.catch(() => {});
   const active = tf.engine().backendName;
-  return active ? active : chooseBackend();
+  return active ? active : selectBackend();
+}
+
+/**
+ * Resolves to the active backend's name once it can run ops. Importing genloss starts the
+ * backend (`ensureBackend()`) without waiting for it, so an import costs nothing and genloss can be
+ * `require`d from CommonJS; `await ready()` (or TF.js's own `await tf.ready()`) once before the
+ * first tensor op. genloss's own async entry points (the CLI, training, file loaders) await it.
+ * Before it resolves, a tensor op meets TF.js's "backend 'wasm' has not yet been initialized"
+ * error. Rejects with the `ConfigError` of `chooseBackend` when no backend starts.
+ */
+export async function ready(): Promise<string> {
+  starting ??= ensureBackend();
+  await starting;
+  return tf.getBackend();
+}
+
+/** Starts the backend in the background (see {@link ready}); a failure surfaces there. */
+export function startBackend(): void {
+  ready().catch(() => {});
 }

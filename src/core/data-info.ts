@@ -73,3 +73,61 @@ export function resolveDataInfo(
   }
   return args;
 }
+
+/**
+ * The arguments a loss reads through `data_info`: MMagic's argument names in positional order
+ * (genloss additions, such as an injectable random draw, last) and the other names it accepts for
+ * them (`aliases`: alias → argument name).
+ */
+export interface ArgumentSpec {
+  /** The argument names, in positional order. */
+  readonly names: readonly string[];
+  /** Accepted other names: alias → argument name. */
+  readonly aliases: Readonly<Record<string, string>>;
+}
+
+/** The arguments of `spec` for a message: `pred (alias: x), gt`. */
+export function describeArguments(spec: ArgumentSpec): string {
+  return spec.names
+    .map((name) => {
+      const aliases = Object.keys(spec.aliases).filter((a) => spec.aliases[a] === name);
+      return aliases.length > 0 ? `${name} (alias: ${aliases.join(', ')})` : name;
+    })
+    .join(', ');
+}
+
+/**
+ * Renames the keys of `given` (a `data_info`, or arguments given directly) to argument names: an
+ * argument name stays, an alias becomes the name it stands for. A key that is neither, or two keys
+ * for one argument, is a `DataInfoError` that lists the loss's arguments. `what` names the keys in
+ * the message (`'data_info key'`, `'argument'`).
+ */
+export function canonicalArguments<V>(
+  owner: string,
+  spec: ArgumentSpec,
+  given: Readonly<Record<string, V>>,
+  what: string,
+): Record<string, V> {
+  const out: Record<string, V> = {};
+  const from: Record<string, string> = {};
+  for (const [key, value] of Object.entries(given)) {
+    const name = spec.names.includes(key)
+      ? key
+      : Object.hasOwn(spec.aliases, key)
+        ? spec.aliases[key]
+        : undefined;
+    if (name === undefined) {
+      throw new DataInfoError(
+        `${owner}: ${what} '${key}' is not an argument of the loss; expected one of: ${describeArguments(spec)}`,
+      );
+    }
+    if (name in from) {
+      throw new DataInfoError(
+        `${owner}: argument '${name}' is given twice, as ${what}s '${from[name]}' and '${key}'`,
+      );
+    }
+    from[name] = key;
+    out[name] = value;
+  }
+  return out;
+}

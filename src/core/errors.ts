@@ -25,3 +25,19 @@ export class DataInfoError extends GenlossError {
 export class WeightsError extends GenlossError {
   override name = 'WeightsError';
 }
+
+/**
+ * A loss, or a running statistic a loss keeps, went NaN or infinite. `lossKey` names the loss and
+ * `log` holds the values logged when it happened (`GANWithCustomizedLoss` returns them for a step
+ * it skips). State the failed computation would have updated is left as it was.
+ */
+export class NonFiniteLossError extends GenlossError {
+  override name = 'NonFiniteLossError';
+  constructor(
+    message: string,
+    readonly lossKey: string,
+    readonly log: Readonly<Record<string, number>> = {},
+  ) {
+    super(message);
+  }
+}

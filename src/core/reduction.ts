@@ -2,7 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { describeValue } from './describe.ts';
 import { ConfigError } from './errors.ts';
 import { REDUCTIONS, type Reduction } from './options.ts';
-import { checkSameShape, checkTensor, checkWeight } from './validate.ts';
+import {
+  checkOptions,
+  checkSameShape,
+  checkTensor,
+  checkWeight,
+  type Options,
+} from './validate.ts';
 
 /** The ε in the masked-mean denominator, as MMagic. */
 export const MASK_EPS = 1e-12;
@@ -21,6 +27,7 @@ function checkReduction(owner: string, reduction: unknown): Reduction {
  * over all elements, `'sum'` the sum. Shapes: any → scalar (or unchanged for `'none'`).
  */
 export function reduceLoss(loss: tf.Tensor, reduction: Reduction): tf.Tensor {
+  checkTensor('reduceLoss', 'loss', loss);
   switch (checkReduction('reduceLoss', reduction)) {
     case 'none':
       return loss;
@@ -55,9 +62,20 @@ export interface MaskReduceOptions {
  */
 export function maskReduceLoss(
   loss: tf.Tensor,
-  { weight = null, reduction = 'mean', sample_wise = false }: MaskReduceOptions = {},
+  options?: Options<MaskReduceOptions>,
   owner = 'maskReduceLoss',
 ): tf.Tensor {
+  const {
+    weight = null,
+    reduction = 'mean',
+    sample_wise = false,
+  } = checkOptions(
+    'maskReduceLoss',
+    2,
+    options,
+    'maskReduceLoss(loss, {weight, reduction, sample_wise})',
+  );
+  checkTensor(owner, 'loss', loss);
   checkReduction(owner, reduction);
   if (weight === null || weight === undefined) return reduceLoss(loss, reduction);
   const w = checkWeight(owner, 'weight', weight, loss);
@@ -100,7 +118,7 @@ export type ElementwiseFn<E extends object> = (
 export type MaskedLossFn<E extends object> = (
   pred: tf.Tensor,
   target: tf.Tensor,
-  options?: MaskReduceOptions & Partial<E>,
+  options?: Options<MaskReduceOptions & Partial<E>>,
 ) => tf.Tensor;
 
 /**
@@ -116,11 +134,17 @@ export function maskedLoss<E extends object = object>(
   name: string = fn.name || 'maskedLoss',
   defaults: E = {} as E,
 ): MaskedLossFn<E> {
-  return (pred, target, options = {}) => {
+  const keys = ['weight', 'reduction', 'sample_wise', ...Object.keys(defaults)].join(', ');
+  return (pred, target, options) => {
+    const {
+      weight,
+      reduction = 'mean',
+      sample_wise = false,
+      ...extra
+    } = checkOptions(name, 3, options, `${name}(pred, target, {${keys}})`);
     const p = checkTensor(name, 'pred', pred);
     const t = checkTensor(name, 'target', target);
     checkSameShape(name, ['pred', p], ['target', t]);
-    const { weight, reduction = 'mean', sample_wise = false, ...extra } = options;
     checkReduction(name, reduction);
     if (weight !== null && weight !== undefined) checkWeight(name, 'weight', weight, p);
     const given = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
@@ -147,17 +171,18 @@ export interface WeightedLossOptions {
 /** A function of tensors, with optional {@link WeightedLossOptions} as an extra last argument. */
 export type WeightedLossFn<P extends tf.Tensor[]> = {
   (...inputs: P): tf.Tensor;
-  (...inputs: [...P, WeightedLossOptions]): tf.Tensor;
+  (...inputs: [...P, Options<WeightedLossOptions>]): tf.Tensor;
 };
 
 /**
  * Turns a loss function of tensors into a weighted one (mmgen/MMagic's `weighted_loss`, used by
  * `disc_shift_loss`): `reduce(fn(...inputs) · weight)` with `reduction` (`none|mean|sum`), and
  * with `avg_factor` a mean that divides the sum by it. The options object is an optional last
- * argument; `defaultReduction` is the reduction when none is given. Intermediates are freed.
+ * argument; `defaultReduction` is the reduction when none is given; `argNames` name the inputs
+ * in error messages (`input 0`, `input 1`, … by default). Intermediates are freed.
  *
  * ```ts
- * const discShift = weightedLoss((x: tf.Tensor) => tf.square(x), 'discShift', 'none');
+ * const discShift = weightedLoss((pred: tf.Tensor) => tf.square(pred), 'discShift', 'none', ['pred']);
  * discShift(pred, { weight: 0.1, reduction: 'mean' }); // 0.1 · mean(pred²)
  * ```
  */
@@ -165,6 +190,7 @@ export function weightedLoss<P extends tf.Tensor[]>(
   fn: (...inputs: P) => tf.Tensor,
   name: string = fn.name || 'weightedLoss',
   defaultReduction: Reduction = 'mean',
+  argNames: readonly string[] = [],
 ): WeightedLossFn<P> {
   return ((...args: unknown[]) => {
     const last = args[args.length - 1];
@@ -176,10 +202,15 @@ export function weightedLoss<P extends tf.Tensor[]>(
       weight = null,
       reduction = defaultReduction,
       avg_factor = null,
-    } = (hasOptions ? last : {}) as WeightedLossOptions;
+    } = checkOptions<WeightedLossOptions>(
+      name,
+      args.length,
+      hasOptions ? (last as WeightedLossOptions) : undefined,
+      `${name}(${argNames.length > 0 ? argNames.join(', ') : 'inputs…'}, {weight, reduction, avg_factor})`,
+    );
     checkReduction(name, reduction);
     inputs.forEach((x, i) => {
-      checkTensor(name, `input ${i}`, x);
+      checkTensor(name, argNames[i] ?? `input ${i}`, x);
     });
     if (avg_factor !== null && reduction !== 'mean') {
       throw new ConfigError(`${name}: 'avg_factor' needs reduction 'mean', got '${reduction}'`);

@@ -1,12 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeValue } from './describe.ts';
-import { ShapeError } from './errors.ts';
+import { ConfigError, ShapeError } from './errors.ts';
 
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /**
- * Checks that `value` is a float tensor (of one of `ranks`, when given) and returns it typed.
- * `owner` is the loss or function name and `arg` the argument name, both used in the message.
+ * Checks that `value` is a live, non-empty float tensor (of one of `ranks`, when given) and
+ * returns it typed. `owner` is the loss or function name and `arg` the argument name, both used
+ * in the message. A disposed tensor, or one with a zero-sized dimension (TF.js's wasm backend sums
+ * an empty tensor to a denormal instead of 0), is a `ShapeError` here rather than a wrong number
+ * or a crash deeper down.
  */
 export function checkTensor(
   owner: string,
@@ -16,6 +19,16 @@ export function checkTensor(
 ): tf.Tensor {
   if (!(value instanceof tf.Tensor)) {
     throw new ShapeError(`${owner}: '${arg}' must be a tf.Tensor, got ${describeValue(value)}`);
+  }
+  if (value.isDisposed) {
+    throw new ShapeError(
+      `${owner}: '${arg}' is a disposed tensor (freed by dispose() or by the tf.tidy that made it); pass a live one`,
+    );
+  }
+  if (value.size === 0) {
+    throw new ShapeError(
+      `${owner}: '${arg}' is empty (shape ${shapeText(value.shape)} has a zero-sized dimension); every dimension must be at least 1`,
+    );
   }
   if (value.dtype !== 'float32') {
     throw new ShapeError(`${owner}: '${arg}' must be float32, got ${describeValue(value)}`);
@@ -79,19 +92,41 @@ export function checkWeight(
   return w;
 }
 
-/** Checks that a dimension of a tensor has one of the allowed sizes. */
-export function checkDim(
+/**
+ * A call's options object, which must not be a tensor: `l1Loss(pred, target, weight)` (MMagic's
+ * positional form) is a compile-time error where the options type is `Options<T>`, since a
+ * tensor's `dataId` and `rankType` cannot be `never`.
+ */
+export type Options<T extends object> = T & {
+  readonly dataId?: never;
+  readonly rankType?: never;
+};
+
+/** Whether `value` is a plain `{...}` object (not a tensor, array, class instance or null). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks that the options argument of a genloss function is a plain object (or absent) and
+ * returns it. Anything else, typically a tensor passed in MMagic's positional form
+ * (`l1_loss(pred, target, weight)`), is a `ConfigError` showing `call`, genloss's form of the
+ * call, so that no argument is silently ignored.
+ */
+export function checkOptions<T extends object>(
   owner: string,
-  arg: string,
-  t: tf.Tensor,
-  axis: number,
-  sizes: readonly number[],
-  axisName: string,
-): void {
-  const size = t.shape[axis < 0 ? t.rank + axis : axis];
-  if (!sizes.includes(size)) {
-    throw new ShapeError(
-      `${owner}: '${arg}' must have ${sizes.join(' or ')} ${axisName}, got ${describeValue(t)}`,
+  position: number,
+  value: T | undefined,
+  call: string,
+): T {
+  if (value === undefined) return {} as T;
+  if (!isPlainObject(value)) {
+    throw new ConfigError(
+      `${owner}: argument ${position} must be an options object, got ${describeValue(value)}. ` +
+        `genloss takes MMagic's optional arguments by name in one object: ${call}`,
     );
   }
+  return value;
 }

@@ -5,7 +5,6 @@ import { describeValue } from '../core/describe.ts';
 import { GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { ganLoss } from './gan.ts';
 import {
@@ -241,5 +240,3 @@ function half(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 function advOptions() {
   return lossOptions({ loss_name: 'loss_adv' }, { loss_type: z.enum(ADV_LOSS_TYPES) });
 }
-
-LOSSES.register(AdvLoss);

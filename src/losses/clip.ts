@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ShapeError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkTensor } from '../core/validate.ts';
 import { CLIPModel } from '../nets/clip.ts';
 import { checkInputRange, inputRangeOption } from '../nets/input-range.ts';
@@ -88,7 +87,9 @@ export function clipPool(
  * `clip_model` {`in_size` 1024, `scale_factor` 7, `pool_size` 224, `clip_type` 'ViT-B/32'},
  * `loss_name` 'loss_clip'. genloss additions: `clip_model.weights` (path of the Hugging Face
  * `model.safetensors`; MMagic downloads OpenAI's weights), `clip_model.vision_heads`/`text_heads`
- * (12/8, not stored in the weights), `input_range` (default [−1, 1]), and a pluggable model.
+ * (12/8, not stored in the weights), `input_range` (checked when set; by default no range is, as
+ * MMagic's `CLIPLossModel.forward` pools the image and hands it to CLIP as it is), and a pluggable
+ * model.
  */
 export class CLIPLoss extends NetworkLoss<ReturnType<typeof clipOptions>, CLIPLogitsFn> {
   static override readonly lossType = 'CLIPLoss';
@@ -155,5 +156,3 @@ export class CLIPLoss extends NetworkLoss<ReturnType<typeof clipOptions>, CLIPLo
     });
   }
 }
-
-LOSSES.register(CLIPLoss);

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../core/errors.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
 import {
   charbonnierLoss,
@@ -84,16 +83,4 @@ export class CharbonnierCompLoss extends CompositionLoss {
   static override readonly lossType = 'CharbonnierCompLoss';
   static override readonly options = charbonnierOptions('loss_comp');
   protected readonly pixelLoss = charbonnierLoss;
-}
-
-LOSSES.register(L1CompositionLoss);
-LOSSES.register(MSECompositionLoss);
-LOSSES.register(CharbonnierCompLoss);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    L1CompositionLoss: L1CompositionLoss;
-    MSECompositionLoss: MSECompositionLoss;
-    CharbonnierCompLoss: CharbonnierCompLoss;
-  }
 }

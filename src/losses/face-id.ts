@@ -3,17 +3,16 @@ import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { WeightsError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkTensor } from '../core/validate.ts';
 import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
 import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
-import { inputRangeOption } from '../nets/input-range.ts';
+import { type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { l2Normalize } from '../nets/layers.ts';
 import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
 
-/** A face-identity network: image N×H×W×3 in [−1, 1] → N×D embeddings (normalised by the loss). */
+/** A face-identity network: image N×H×W×3 (as given to the loss) → N×D embeddings (normalised by the loss). */
 export type FaceEmbeddingFn = (x: tf.Tensor) => tf.Tensor;
 
 const facenetOption = z
@@ -52,7 +51,7 @@ export function faceIdDistance(embPred: tf.Tensor, embGt: tf.Tensor): tf.Tensor 
 
 /**
  * `FaceIdLoss` (MMagic): `loss_weight · (1/N) Σ_i (1 − cos(f(pred_i), f(gt_i)))`, with f(gt)
- * detached, for images in [−1, 1] (N×H×W×3).
+ * detached, for images N×H×W×3 (in [−1, 1] for both built-in networks).
  *
  * `facenet` selects f:
  * - `{type: 'ArcFace', ir_se50_weights}` — MMagic's network: ArcFace IR-SE50 on MMagic's crop
@@ -67,12 +66,17 @@ export function faceIdDistance(embPred: tf.Tensor, embGt: tf.Tensor): tf.Tensor 
  *
  * Config: `loss_weight` 1.0, `data_info` null (stored, unused: the data_info-driven component
  * `FaceIdLossComps` is separate), `facenet`, `loss_name` `'loss_id'`, and `input_range` (genloss;
- * default [−1, 1]). Load weights with `loadWeights` (or `loadFaceIdWeights` from `genloss/node`),
- * or pass any `(x) => embeddings` function.
+ * default: [−1, 1] with the dlib net, whose preprocessing maps that range to 0..255; none with
+ * ArcFace or a function, which get the image as it is, as in MMagic's `IDLossModel`). Load
+ * weights with `loadWeights` (or `loadFaceIdWeights` from `genloss/node`), or pass any
+ * `(x) => embeddings` function.
  */
 export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, FaceEmbeddingFn> {
   static override readonly lossType = 'FaceIdLoss';
   static override readonly options = faceIdOptions();
+
+  /** The range the installed network's preprocessing assumes (see {@link assumedRange}). */
+  private networkRange: InputRange = 'any';
 
   /** @param network a loaded `ArcFaceIRSE` / `DlibFaceRecognitionNet`, or any embedding function. */
   constructor(
@@ -83,11 +87,17 @@ export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, Fa
     if (network) this.setNetwork(network);
   }
 
+  /** [−1, 1] with the dlib net (`dlibInput` maps it to 0..255); none otherwise. */
+  protected override get assumedRange(): InputRange {
+    return this.networkRange;
+  }
+
   /**
    * Uses `network` (not owned). A loaded net gets its preprocessing (ArcFace: MMagic's crop;
    * dlib: 0..255 and 150×150); a function gets the image as given.
    */
   setNetwork(network: ArcFaceIRSE | DlibFaceRecognitionNet | FaceEmbeddingFn): void {
+    this.networkRange = network instanceof DlibFaceRecognitionNet ? [-1, 1] : 'any';
     if (network instanceof ArcFaceIRSE) {
       this.useNetwork((x) => network.embed(arcFaceCrop(x)));
     } else if (network instanceof DlibFaceRecognitionNet) {
@@ -147,5 +157,3 @@ export function dlibInput(x: tf.Tensor): tf.Tensor4D {
       : adaptiveAvgPool2d(scaled, [DLIB_FACE_SIZE, DLIB_FACE_SIZE]);
   });
 }
-
-LOSSES.register(FaceIdLoss);

@@ -5,9 +5,8 @@ import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { didYouMean } from '../core/suggest.ts';
-import { checkTensor } from '../core/validate.ts';
+import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 import { gaussianBlur } from '../ops/gaussian-blur.ts';
 
 /** Every adversarial loss type genloss knows (the union of MMagic's two sets). */
@@ -79,6 +78,14 @@ export function checkGanType(
   return ganType as GanType;
 }
 
+/** `target_is_real` and `is_disc` must be booleans: MMagic's truthiness would take `'no'` as true. */
+function checkBoolean(owner: string, arg: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new ConfigError(`${owner}: '${arg}' must be true or false, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
 function checkMask(owner: string, mask: unknown, input: tf.Tensor): tf.Tensor4D {
   if (mask === null || mask === undefined) {
     throw new ShapeError(
@@ -127,19 +134,26 @@ function checkMask(owner: string, mask: unknown, input: tf.Tensor): tf.Tensor4D 
 export function ganLoss(
   input: tf.Tensor,
   target_is_real: boolean,
-  {
+  options: Options<GanLossOptions>,
+  owner = 'ganLoss',
+): tf.Tensor {
+  const {
     gan_type,
     is_disc = false,
     real_label_val = 1,
     fake_label_val = 0,
     mask = null,
-  }: GanLossOptions,
-  owner = 'ganLoss',
-): tf.Tensor {
+  } = checkOptions(
+    'ganLoss',
+    3,
+    options,
+    'ganLoss(input, target_is_real, {gan_type, is_disc, real_label_val, fake_label_val, mask})',
+  );
   const type = checkGanType(owner, gan_type);
   const x = checkTensor(owner, 'input', input, type === 'smgan' ? 4 : undefined);
+  const real = checkBoolean(owner, 'target_is_real', target_is_real);
+  checkBoolean(owner, 'is_disc', is_disc);
   const m = type === 'smgan' ? checkMask(owner, mask, x) : null;
-  const real = Boolean(target_is_real);
   const label = real ? real_label_val : fake_label_val;
   return tf.tidy(() => {
     switch (type) {
@@ -275,6 +289,3 @@ export class GANLossComps extends GANLossBase {
     return this.weightedLoss(input, target_is_real, is_disc, null);
   }
 }
-
-LOSSES.register(GANLoss);
-LOSSES.register(GANLossComps);

@@ -3,8 +3,13 @@ import { fusedGradientLoss } from '../backends/index.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, type Reduction, reductionOption } from '../core/options.ts';
 import { maskReduceLoss } from '../core/reduction.ts';
-import { LOSSES } from '../core/registry.ts';
-import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
+import {
+  checkOptions,
+  checkSameShape,
+  checkTensor,
+  checkWeight,
+  type Options,
+} from '../core/validate.ts';
 import { sobel } from '../ops/sobel.ts';
 
 /** Options of {@link gradientLoss}. */
@@ -28,9 +33,15 @@ export interface GradientLossOptions {
 export function gradientLoss(
   pred: tf.Tensor,
   target: tf.Tensor,
-  { weight = null, reduction = 'mean' }: GradientLossOptions = {},
+  options?: Options<GradientLossOptions>,
   owner = 'gradientLoss',
 ): tf.Tensor {
+  const { weight = null, reduction = 'mean' } = checkOptions(
+    'gradientLoss',
+    3,
+    options,
+    'gradientLoss(pred, target, {weight, reduction})',
+  );
   const p = checkTensor(owner, 'pred', pred, 4) as tf.Tensor4D;
   const t = checkTensor(owner, 'target', target, 4) as tf.Tensor4D;
   checkSameShape(owner, ['pred', p], ['target', t]);
@@ -76,12 +87,4 @@ function gradientOptions() {
     { loss_name: 'loss_gradient' },
     { reduction: reductionOption.default('mean') },
   );
-}
-
-LOSSES.register(GradientLoss);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    GradientLoss: GradientLoss;
-  }
 }

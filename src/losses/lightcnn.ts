@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
+import { ConfigError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { inputRangeOption } from '../nets/input-range.ts';
 import { LightCNNFeatures } from '../nets/lightcnn.ts';
 import type { TensorSource } from '../nets/weights.ts';
@@ -16,7 +16,7 @@ function lightCNNOptions() {
   return lossOptions(
     { loss_name: 'loss_feature' },
     {
-      pretrained: z.string().min(1),
+      pretrained: z.string().min(1).optional(),
       criterion: z.enum(['l1', 'mse']).default('l1'),
       input_range: inputRangeOption,
     },
@@ -30,12 +30,12 @@ export type LightCNNFeatureLossOptions = z.input<ReturnType<typeof lightCNNOptio
  * `LightCNNFeatureLoss` (MMagic, DIC): `loss_weight · crit(F(pred), detach(F(gt)))` with F the
  * LightCNN-9 feature stack, crit mean |·| (`'l1'`) or mean (·)² (`'mse'`).
  *
- * Config: `pretrained` (required: where the converted LightCNN weights are; MMagic loads it with
+ * Config: `pretrained` (where the converted LightCNN weights are; MMagic loads it with
  * `load_checkpoint`, genloss reads a safetensors file: `loss.loadWeights(bytes)` or
- * `loadLightCNNWeights(loss)` from `genloss/node`), `loss_weight` 1.0, `criterion` `'l1'`.
- * genloss additions: `input_range` (default [−1, 1]: DIC feeds images normalised around 0),
- * a pluggable network, and a clear `WeightsError` instead of MMagic's silently random weights when
- * none are loaded.
+ * `loadLightCNNWeights(loss)` from `genloss/node`; required unless a network is passed),
+ * `loss_weight` 1.0, `criterion` `'l1'`. genloss additions: `input_range` (checked when set; by
+ * default no range is, as MMagic feeds the images to LightCNN as they are), a pluggable network,
+ * and a clear `WeightsError` instead of MMagic's silently random weights when none are loaded.
  */
 export class LightCNNFeatureLoss extends NetworkLoss<
   ReturnType<typeof lightCNNOptions>,
@@ -44,10 +44,19 @@ export class LightCNNFeatureLoss extends NetworkLoss<
   static override readonly lossType = 'LightCNNFeatureLoss';
   static override readonly options = lightCNNOptions();
 
-  /** @param network a loaded `LightCNNFeatures` or any `(x) => features` function. */
+  /**
+   * @param cfg MMagic's config keys; `pretrained` may be left out when `network` is given.
+   * @param network a loaded `LightCNNFeatures` or any `(x) => features` function.
+   */
   constructor(cfg: LightCNNFeatureLossOptions, network?: LightCNNFeatures | ImageFeatureFn) {
     super(cfg);
-    if (network) this.setNetwork(network);
+    if (network) {
+      this.setNetwork(network);
+    } else if (this.cfg.pretrained === undefined) {
+      throw new ConfigError(
+        "LightCNNFeatureLoss: option 'pretrained' must be a string, got undefined (the path of the LightCNN weights; leave it out only when passing a network)",
+      );
+    }
   }
 
   /** Uses `network` (not owned by the loss). */
@@ -58,7 +67,7 @@ export class LightCNNFeatureLoss extends NetworkLoss<
   /** Loads LightCNN weights (safetensors bytes or a `TensorSource`); the loss owns them. */
   loadWeights(
     weights: ArrayBuffer | ArrayBufferView | TensorSource,
-    source = this.cfg.pretrained,
+    source = this.cfg.pretrained ?? 'LightCNN weights',
   ): void {
     const net = LightCNNFeatures.load(weightsSource(weights, source));
     this.setNetwork(net);
@@ -75,7 +84,7 @@ export class LightCNNFeatureLoss extends NetworkLoss<
       ['pred', pred],
       ['gt', gt],
       () =>
-        `LightCNNFeatureLoss: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
+        `LightCNNFeatureLoss: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained ?? 'not set'}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
     );
     return tf.tidy(() =>
       tf.mul(
@@ -85,5 +94,3 @@ export class LightCNNFeatureLoss extends NetworkLoss<
     );
   }
 }
-
-LOSSES.register(LightCNNFeatureLoss);

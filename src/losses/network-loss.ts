@@ -27,9 +27,22 @@ export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule
   private network: F | null = null;
   private owned: { dispose(): void } | null = null;
 
-  /** The range the images must lie in (`input_range`, default [−1, 1]). */
+  /**
+   * The range the images must lie in: `input_range` when the config sets it, else the range the
+   * loss itself assumes ({@link assumedRange}).
+   */
   get inputRange(): InputRange {
-    return (this.cfg as { input_range?: InputRange }).input_range ?? [-1, 1];
+    return (this.cfg as { input_range?: InputRange }).input_range ?? this.assumedRange;
+  }
+
+  /**
+   * The range the loss's own preprocessing assumes. `'any'` (no check) here: a loss that hands
+   * its images to the network as they are assumes none, as MMagic's `LightCNNFeatureLoss.forward`,
+   * `IDLossModel.extract_feats` (ArcFace) and `CLIPLossModel.forward` do. A loss that maps pixel
+   * values from a fixed range overrides it.
+   */
+  protected get assumedRange(): InputRange {
+    return 'any';
   }
 
   /** Runs `network` from now on, freeing the network the loss owned. */
@@ -52,7 +65,7 @@ export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule
 
   /**
    * Checks the two images of `forward` (`[name, value]` each), in this order: N×H×W×C tensors of
-   * one shape, a network (`requireNetwork(missing)`), both in `inputRange`.
+   * one shape, a network (`requireNetwork(missing)`), both in `inputRange` (unless it is `'any'`).
    *
    * @returns the two images and the network.
    */

@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
-import { ConfigError, ShapeError } from '../core/errors.ts';
+import { ConfigError, NonFiniteLossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
-import { checkTensor } from '../core/validate.ts';
+import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 import { checkLossScaler, inputGradient, type LossScaler } from './penalties.ts';
 
 /** The path regulariser's own config keys, with MMagic's defaults (module and component). */
@@ -113,16 +113,22 @@ export function genPathRegularizer(
   generator: PathGenerator,
   num_batches: number,
   mean_path_length: number | tf.Tensor,
-  {
+  options?: Options<GenPathRegularizerOptions>,
+  owner = OWNER,
+): PathRegularizerResult {
+  const {
     pl_batch_shrink = 1,
     decay = 0.01,
     weight = 1,
     pl_batch_size = null,
     loss_scaler = null,
     noise = null,
-  }: GenPathRegularizerOptions = {},
-  owner = OWNER,
-): PathRegularizerResult {
+  } = checkOptions(
+    'genPathRegularizer',
+    4,
+    options,
+    'genPathRegularizer(generator, num_batches, mean_path_length, {pl_batch_shrink, decay, weight, pl_batch_size, loss_scaler, noise})',
+  );
   if (
     generator === null ||
     typeof generator !== 'object' ||
@@ -202,7 +208,9 @@ export interface PathRegularizerDraws {
  * The path-length regulariser as a module with its state (what MMagic's
  * `GeneratorPathRegularizerComps` and `StyleGAN2` keep): `forward(generator, num_batches)` returns
  * `loss_weight · genPathRegularizer(...)[0]` and overwrites `meanPathLength` — a non-trainable
- * scalar `tf.Variable`, 0 at first — with the new running mean. `dispose()` frees it.
+ * scalar `tf.Variable`, 0 at first — with the new running mean. `dispose()` frees it. A call whose
+ * path lengths are not finite (a generator that output NaN) raises `NonFiniteLossError` and leaves
+ * the running mean as it was, so that one bad batch does not make every later call NaN.
  *
  * Config: `loss_weight` 1.0, `pl_batch_shrink` 1, `decay` 0.01, `pl_batch_size` null,
  * `loss_name` `'loss_path_regular'`. The function's `weight` stays 1, as in MMagic's module.
@@ -225,12 +233,19 @@ export class GenPathRegularizer extends LossModule<ReturnType<typeof pathOptions
    * @param num_batches the training batch size.
    * @param draws optional `noise` (n×H×W×C) and `loss_scaler`.
    * @returns the scalar `loss_weight · penalty`.
+   * @throws NonFiniteLossError when the new running mean is not finite (`meanPathLength` unchanged).
    */
   forward(
     generator: PathGenerator,
     num_batches: number,
-    { noise = null, loss_scaler = null }: PathRegularizerDraws = {},
+    draws?: Options<PathRegularizerDraws>,
   ): tf.Tensor {
+    const { noise = null, loss_scaler = null } = checkOptions(
+      this.lossType,
+      3,
+      draws,
+      `${this.lossType}.forward(generator, num_batches, {noise, loss_scaler})`,
+    );
     const { pl_batch_shrink, decay, pl_batch_size } = this.cfg;
     return tf.tidy(() => {
       // A copy, so that the tape does not see the variable change under it.
@@ -242,8 +257,18 @@ export class GenPathRegularizer extends LossModule<ReturnType<typeof pathOptions
         { pl_batch_shrink, decay, pl_batch_size, loss_scaler, noise },
         this.lossType,
       );
+      const loss = tf.mul(penalty, this.lossWeight);
+      const mean = pathMean.dataSync()[0];
+      if (!Number.isFinite(mean)) {
+        const name = this.lossName();
+        throw new NonFiniteLossError(
+          `${this.lossType}: 'mean_path_length' must stay finite, got ${mean} from non-finite path lengths; it was left at ${previous.dataSync()[0]}`,
+          name,
+          { [name]: loss.dataSync()[0] },
+        );
+      }
       this.meanPathLength.assign(pathMean);
-      return tf.mul(penalty, this.lossWeight);
+      return loss;
     });
   }
 

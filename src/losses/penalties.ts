@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { safeGrad } from '../autodiff/safe-gradients.ts';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, GenlossError, ShapeError } from '../core/errors.ts';
@@ -7,8 +8,13 @@ import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
 import { weightedLoss } from '../core/reduction.ts';
-import { LOSSES } from '../core/registry.ts';
-import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
+import {
+  checkOptions,
+  checkSameShape,
+  checkTensor,
+  checkWeight,
+  type Options,
+} from '../core/validate.ts';
 
 /** A discriminator: any function from an N×H×W×C batch to a tensor (a score per sample, a patch map…). */
 export type Discriminator = (x: tf.Tensor) => tf.Tensor;
@@ -31,7 +37,8 @@ export type NormMode = (typeof NORM_MODES)[number];
 /**
  * `∂ f(x) / ∂x` with the computation kept on the tape (PyTorch's `autograd.grad(...,
  * create_graph=True)`), so that an enclosing `tf.grads`/`tf.variableGrads` differentiates it
- * again. TF.js's own errors are rethrown naming `owner`.
+ * again. TF.js's own errors are rethrown naming `owner`; a failing `f` leaves no tensors behind
+ * (`safeGrad`).
  */
 export function inputGradient(
   owner: string,
@@ -40,7 +47,7 @@ export function inputGradient(
   x: tf.Tensor,
 ): tf.Tensor {
   try {
-    return tf.grad(f)(x);
+    return safeGrad(f)(x);
   } catch (error) {
     if (error instanceof GenlossError) throw error;
     const message = error instanceof Error ? error.message : String(error);
@@ -168,9 +175,19 @@ export function gradientPenaltyLoss(
   discriminator: Discriminator,
   real_data: tf.Tensor,
   fake_data: tf.Tensor,
-  { mask = null, norm_mode = 'pixel', alpha = null }: GradientPenaltyOptions = {},
+  options?: Options<GradientPenaltyOptions>,
   owner = 'gradientPenaltyLoss',
 ): tf.Tensor {
+  const {
+    mask = null,
+    norm_mode = 'pixel',
+    alpha = null,
+  } = checkOptions(
+    'gradientPenaltyLoss',
+    4,
+    options,
+    'gradientPenaltyLoss(discriminator, real_data, fake_data, {mask, norm_mode, alpha})',
+  );
   checkFunction(owner, 'discriminator', discriminator);
   const real = checkTensor(owner, 'real_data', real_data, 4);
   const fake = checkTensor(owner, 'fake_data', fake_data, 4);
@@ -230,9 +247,19 @@ export interface R1GradientPenaltyOptions {
 export function r1GradientPenaltyLoss(
   discriminator: Discriminator,
   real_data: tf.Tensor,
-  { mask = null, norm_mode = 'pixel', loss_scaler = null }: R1GradientPenaltyOptions = {},
+  options?: Options<R1GradientPenaltyOptions>,
   owner = 'r1GradientPenaltyLoss',
 ): tf.Tensor {
+  const {
+    mask = null,
+    norm_mode = 'pixel',
+    loss_scaler = null,
+  } = checkOptions(
+    'r1GradientPenaltyLoss',
+    3,
+    options,
+    'r1GradientPenaltyLoss(discriminator, real_data, {mask, norm_mode, loss_scaler})',
+  );
   checkFunction(owner, 'discriminator', discriminator);
   const real = checkTensor(owner, 'real_data', real_data, 4);
   const mode = checkNormMode(owner, norm_mode);
@@ -250,13 +277,18 @@ export function r1GradientPenaltyLoss(
 }
 
 /**
- * Disc-shift loss (MMagic `disc_shift_loss`, PGGAN's drift penalty), a `weightedLoss`: `x²`,
- * element-wise and not reduced by default; `discShiftLoss(x, {weight, reduction})` scales and
+ * Disc-shift loss (MMagic `disc_shift_loss`, PGGAN's drift penalty), a `weightedLoss`: `pred²`,
+ * element-wise and not reduced by default; `discShiftLoss(pred, {weight, reduction})` scales and
  * reduces it.
  *
- * @param x any shape (typically the discriminator's predictions).
+ * @param pred any shape (typically the discriminator's predictions).
  */
-export const discShiftLoss = weightedLoss((x: tf.Tensor) => tf.square(x), 'discShiftLoss', 'none');
+export const discShiftLoss = weightedLoss(
+  (pred: tf.Tensor) => tf.square(pred),
+  'discShiftLoss',
+  'none',
+  ['pred'],
+);
 
 /**
  * `DiscShiftLoss` (MMagic): `loss_weight · mean(x²)`. Config: `loss_weight` **0.1** (MMagic's
@@ -322,6 +354,3 @@ export class GradientPenaltyLoss extends LossModule<ReturnType<typeof gradientPe
 function gradientPenaltyOptions() {
   return lossOptions({ loss_name: 'loss_gp' }, { norm_mode: z.enum(NORM_MODES).default('pixel') });
 }
-
-LOSSES.register(DiscShiftLoss);
-LOSSES.register(GradientPenaltyLoss);

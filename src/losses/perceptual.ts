@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkTensor } from '../core/validate.ts';
 import { type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
@@ -116,8 +115,9 @@ export type PerceptualLossOptions = z.input<ReturnType<typeof perceptualOptions>
  * `style_weight` 1, `norm_img` true, `pretrained` `'torchvision://vgg19'`, `criterion` `'l1'`
  * (`l1|mse`).
  *
- * genloss additions: `loss_weight` (1) multiplies both parts; `input_range` (default [−1, 1]
- * with `norm_img`, else [0, 1]) is checked on both images; the network is pluggable.
+ * genloss additions: `loss_weight` (1) multiplies both parts; `input_range` is checked on both
+ * images (default: the range MMagic assumes, [−1, 1] with `norm_img`, else [0, 1] with
+ * `use_input_norm`, else no check); the network is pluggable.
  * Unlike MMagic, `pretrained` is honoured: the weights come from the file you load (no download):
  * `loss.loadWeights(bytes)` in any environment, or `loadPerceptualWeights(loss)` from
  * `genloss/node` which reads `pretrained` as a path. A `FeatureFn` may replace the VGG.
@@ -133,7 +133,9 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
   constructor(cfg: PerceptualLossOptions, network?: VGGFeatures | FeatureFn) {
     super(cfg);
     const { vgg_type, pretrained, layer_weights, layer_weights_style } = this.cfg;
-    if (pretrained.startsWith('torchvision://') && !pretrained.includes(vgg_type)) {
+    // MMagic's `PerceptualVGG` assertion, on the weights the loss is to load: a network passed
+    // here replaces them.
+    if (!network && pretrained.startsWith('torchvision://') && !pretrained.includes(vgg_type)) {
       throw new ConfigError(
         `PerceptualLoss: 'pretrained' ${pretrained} does not match vgg_type '${vgg_type}'`,
       );
@@ -157,9 +159,13 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
     return [...keys];
   }
 
-  /** The range the images must lie in (`input_range`, or from `norm_img`). */
-  override get inputRange(): InputRange {
-    return this.cfg.input_range ?? (this.cfg.norm_img ? [-1, 1] : [0, 1]);
+  /**
+   * The range MMagic's `PerceptualLoss` assumes: [−1, 1] with `norm_img` (which maps it to
+   * [0, 1]), else [0, 1] with `use_input_norm` (ImageNet statistics are for [0, 1]), else none.
+   */
+  protected override get assumedRange(): InputRange {
+    const { norm_img, use_input_norm } = this.cfg;
+    return norm_img ? [-1, 1] : use_input_norm ? [0, 1] : 'any';
   }
 
   /** Uses `network` (not owned: the caller disposes a `VGGFeatures` it passes). */
@@ -226,5 +232,3 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
     return [parts.percep ?? null, parts.style ?? null];
   }
 }
-
-LOSSES.register(PerceptualLoss);

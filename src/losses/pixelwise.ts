@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { withFusedKernel } from '../backends/index.ts';
+import { describeValue } from '../core/describe.ts';
 import { ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, reductionOption } from '../core/options.ts';
 import { type MaskedLossFn, maskedLoss } from '../core/reduction.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor, checkWeight } from '../core/validate.ts';
 
 /**
@@ -138,6 +138,11 @@ export class MaskedTVLoss extends LossModule<ReturnType<typeof lossOptions>> {
     }
     const m = checkWeight('MaskedTVLoss', 'mask', mask, p);
     const [n, h, w, c] = p.shape as number[];
+    if (h < 2 || w < 2) {
+      throw new ShapeError(
+        `MaskedTVLoss: 'pred' needs H ≥ 2 and W ≥ 2 (it differences neighbouring rows and columns), got ${describeValue(p)}`,
+      );
+    }
     const mc = m.shape[3] as number;
     return tf.tidy(() => {
       const rows = l1Loss(p.slice([0, 0, 0, 0], [n, h - 1, w, c]), p.slice([0, 1, 0, 0]), {
@@ -202,20 +207,4 @@ export class PSNRLoss extends LossModule<ReturnType<typeof psnrOptions>> {
 
 function psnrOptions() {
   return lossOptions({ loss_name: 'loss_psnr' }, { toY: z.boolean().default(false) });
-}
-
-LOSSES.register(L1Loss);
-LOSSES.register(MSELoss);
-LOSSES.register(CharbonnierLoss);
-LOSSES.register(MaskedTVLoss);
-LOSSES.register(PSNRLoss);
-
-declare module '../core/registry.ts' {
-  interface LossTypeMap {
-    L1Loss: L1Loss;
-    MSELoss: MSELoss;
-    CharbonnierLoss: CharbonnierLoss;
-    MaskedTVLoss: MaskedTVLoss;
-    PSNRLoss: PSNRLoss;
-  }
 }

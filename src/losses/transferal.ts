@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
-import { LOSSES } from '../core/registry.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { resizeBicubic } from '../ops/resize.ts';
 import { featureDistance } from './perceptual.ts';
@@ -28,7 +27,7 @@ export type TransferalPerceptualLossOptions = z.input<ReturnType<typeof transfer
  * loss = loss_weight · Σ_i crit(maps_i · soft_i, textures_i · soft_i)
  * ```
  *
- * As in MMagic (spec §13.5): the sigmoid is applied at level 0 only (the upsampled levels use the
+ * As in MMagic's `TransferalPerceptualLoss.forward`: the sigmoid is applied at level 0 only (the upsampled levels use the
  * raw map), and without attention only the first 3 levels count. Bicubic is PyTorch's (A = −0.75,
  * align_corners false). Config: `loss_weight` 1.0, `use_attention` true, `criterion` `'mse'`
  * (`l1|mse`). The maps are features, so no input range applies.
@@ -88,5 +87,3 @@ export class TransferalPerceptualLoss extends LossModule<ReturnType<typeof trans
     });
   }
 }
-
-LOSSES.register(TransferalPerceptualLoss);

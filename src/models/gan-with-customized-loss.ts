@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
+import '../catalogue.ts';
 import { z } from 'zod';
+import { safeVariableGrads } from '../autodiff/safe-gradients.ts';
 import { LossComponent } from '../components/base.ts';
 import type { OutputsDict } from '../core/data-info.ts';
-import { ConfigError, GenlossError } from '../core/errors.ts';
+import { ConfigError, GenlossError, NonFiniteLossError } from '../core/errors.ts';
 import type { LossModule } from '../core/module.ts';
 import { falseOnlyOption, parseOptions } from '../core/options.ts';
 import { SeedGenerator } from '../core/random.ts';
@@ -20,6 +22,8 @@ const lossListSchema = z
   .union([lossConfigSchema, z.array(lossConfigSchema)])
   .nullable()
   .default(null);
+
+export { NonFiniteLossError } from '../core/errors.ts';
 
 /**
  * StyleGAN2's `loss_config` keys, verbatim, with MMagic's code defaults: R1 every `r1_interval`
@@ -40,7 +44,7 @@ export const styleGAN2LossConfig = z.strictObject({
 
 /** The JSON part of the model's config (the networks are given as objects beside it). */
 export const ganModelOptions = z.strictObject({
-  gan_loss: lossConfigSchema,
+  gan_loss: lossConfigSchema.nullable().default(null),
   disc_auxiliary_loss: lossListSchema,
   gen_auxiliary_loss: lossListSchema,
   loss_config: styleGAN2LossConfig.nullable().default(null),
@@ -72,23 +76,16 @@ export interface TrainData {
 /** What one step logs: `loss` (the discriminator total), then every loss by name; `skipped` is 1 on a skipped step. */
 export type LogVars = Record<string, number>;
 
+/**
+ * The GAN loss of a StyleGAN2 `loss_config` without `gan_loss`: MMagic's `StyleGAN2` hard-codes the
+ * non-saturating logistic loss, `softplus(D(fake))`, `softplus(−D(real))` for D and
+ * `softplus(−D(fake))` for G, each a batch mean — `GANLossComps` with `wgan-logistic-ns`.
+ */
+const STYLEGAN2_GAN_LOSS: BuildConfig = { type: 'GANLossComps', gan_type: 'wgan-logistic-ns' };
+
 /** The GAN loss interface the model calls (`GANLoss`, `GANLossComps`). */
 interface GanLossModule extends LossModule {
   forward(input: tf.Tensor, target_is_real: boolean, is_disc?: boolean): tf.Tensor;
-}
-
-/** A loss whose value went NaN or infinite. */
-export class NonFiniteLossError extends GenlossError {
-  override name = 'NonFiniteLossError';
-  constructor(
-    readonly phase: 'discriminator' | 'generator',
-    readonly lossKey: string,
-    readonly log: LogVars,
-  ) {
-    super(
-      `${OWNER}: ${phase} loss '${lossKey}' is ${log[lossKey]} (not finite); the step was undone`,
-    );
-  }
 }
 
 function asList(cfg: BuildConfig | BuildConfig[] | null): BuildConfig[] {
@@ -129,10 +126,20 @@ function lazyRatio(components: readonly LossComponent[]): number {
  *    outputs (summed under its `lossName()`; `null` skipped).
  * 2. **Generator phase**, when `(iteration + 1) % discriminator_steps === 0`, `generator_steps`
  *    times, D frozen. Outputs: `gen`, `disc`, `fake_imgs`, `disc_pred_fake_g`, `iteration`,
- *    `batch_size`, `loss_scaler`. Losses: `loss_disc_fake_g = gan_loss(D(fake), true)` (with its
- *    `loss_weight`) and each `gen_auxiliary_loss` component.
+ *    `batch_size`, `loss_scaler`. Losses: the GAN term `gan_loss(D(fake), true)` (with its
+ *    `loss_weight`) under `genGanLossKey`, then each `gen_auxiliary_loss` component.
  *
- * Each phase optimises `parseLosses(losses).loss` (the sum of keys containing `loss`). StyleGAN2's
+ * Each phase optimises `parseLosses(losses).loss` (the sum of keys containing `loss`). The logged
+ * keys are MMagic's for each setup:
+ *
+ * - BaseGAN (`gan_loss`, no `loss_config`): D `loss_disc_fake`, `loss_disc_real`, then the
+ *   components' `lossName()`s; G `loss_disc_fake_g`, then the components' (MMagic
+ *   `BaseGAN._get_disc_loss`, `_get_gen_loss`).
+ * - StyleGAN2 (`loss_config`): D `loss_disc_fake`, `loss_disc_real`, `loss_r1_gp`; G `loss_gen`,
+ *   `loss_path_regular` (MMagic `StyleGAN2.disc_loss`, `gen_loss`), the regularisers on their lazy
+ *   iterations only. `gan_loss` defaults to `GANLossComps` `wgan-logistic-ns` (the softplus terms
+ *   MMagic's StyleGAN2 hard-codes); auxiliary components, if any, follow the GAN terms.
+ *
  * `loss_config` adds R1 and path-length components with lazy intervals; `lazy_reg_correction`
  * applies StyleGAN2-ADA's `lr·r`, `β^r` (r = k/(k+1)) to the optimizers. A step is atomic: an
  * exception, or a non-finite loss, undoes it — weights, optimizer state and loss buffers are put
@@ -147,6 +154,8 @@ export class GANWithCustomizedLoss {
   readonly genAuxiliaryLosses: LossComponent[];
   readonly optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
   readonly cfg: z.output<typeof ganModelOptions>;
+  /** The generator's GAN term's log key: `loss_gen` with a `loss_config` (StyleGAN2), else `loss_disc_fake_g` (BaseGAN). */
+  readonly genGanLossKey: 'loss_gen' | 'loss_disc_fake_g';
   /** The 0-based iteration of the next step. */
   iteration = 0;
   private readonly disc: (x: tf.Tensor) => tf.Tensor;
@@ -157,11 +166,18 @@ export class GANWithCustomizedLoss {
     this.generator = toGenerator(OWNER, generator, rng);
     this.discriminator = toDiscriminator(OWNER, discriminator);
     this.disc = (x) => this.discriminator.apply(x);
-    const gan = LOSSES.build(this.cfg.gan_loss as BuildConfig) as GanLossModule;
-    this.ganLoss = gan;
+    const lc = this.cfg.loss_config;
+    const ganCfg =
+      (this.cfg.gan_loss as BuildConfig | null) ?? (lc === null ? null : STYLEGAN2_GAN_LOSS);
+    if (ganCfg === null) {
+      throw new ConfigError(
+        `${OWNER}: option 'gan_loss' must be a loss config ({type: ...}) when there is no loss_config (StyleGAN2's loss_config defaults it), got null`,
+      );
+    }
+    this.ganLoss = LOSSES.build(ganCfg) as GanLossModule;
+    this.genGanLossKey = lc === null ? 'loss_disc_fake_g' : 'loss_gen';
     const discCfgs = asList(this.cfg.disc_auxiliary_loss as BuildConfig[] | null);
     const genCfgs = asList(this.cfg.gen_auxiliary_loss as BuildConfig[] | null);
-    const lc = this.cfg.loss_config;
     if (lc !== null) {
       discCfgs.push({
         type: 'R1GradientPenaltyComps',
@@ -280,7 +296,9 @@ export class GANWithCustomizedLoss {
         fake_imgs: fake,
         disc_pred_fake_g: predFake,
       };
-      const losses: LossDict = { loss_disc_fake_g: this.ganLoss.forward(predFake, true, false) };
+      const losses: LossDict = {
+        [this.genGanLossKey]: this.ganLoss.forward(predFake, true, false),
+      };
       return addComponents(losses, this.genAuxiliaryLosses, outputs);
     });
   }
@@ -295,7 +313,7 @@ export class GANWithCustomizedLoss {
     build: () => LossDict,
   ): LogVars {
     const kept: Record<string, tf.Tensor> = {};
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = safeVariableGrads(() => {
       const { loss, log_vars } = parseLosses(build());
       for (const [key, v] of Object.entries(log_vars)) kept[key] = tf.keep(tf.clone(v));
       return loss;
@@ -307,7 +325,11 @@ export class GANWithCustomizedLoss {
     const bad = keys.find((k) => !Number.isFinite(log[k]));
     if (bad !== undefined) {
       tf.dispose(grads);
-      throw new NonFiniteLossError(phase, bad, log);
+      throw new NonFiniteLossError(
+        `${OWNER}: ${phase} loss '${bad}' is ${log[bad]} (not finite); the step was undone`,
+        bad,
+        log,
+      );
     }
     this.optimizers[phase].applyGradients(grads);
     tf.dispose(grads);

@@ -7,8 +7,9 @@ export type InputRange = readonly [number, number] | 'any';
 
 /**
  * The `input_range` option of the pretrained-feature losses (a genloss addition): the range the
- * loss expects its images in, `[lo, hi]`, or `'any'` to skip the check. Left out, each loss uses
- * its own default (for example `[-1, 1]` for `PerceptualLoss` with `norm_img`).
+ * loss expects its images in, `[lo, hi]`, or `'any'` to skip the check. Left out, each loss checks
+ * the range its own preprocessing assumes, if any (`[-1, 1]` for `PerceptualLoss` with
+ * `norm_img`; none for a loss that hands its images to the network as they are).
  */
 export const inputRangeOption = z
   .union([z.tuple([z.number(), z.number()]), z.literal('any')])

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.ts';
-import { checkTensor } from '../core/validate.ts';
+import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 
 /** `[along H, along W]`. */
 export type Pair = [number, number];
@@ -77,10 +77,13 @@ export function gaussianKernel2d(kernel_size: Pair, sigma: Pair): number[][] {
  */
 export function gaussianBlur(
   x: tf.Tensor,
-  options: GaussianBlurOptions = {},
+  options?: Options<GaussianBlurOptions>,
   owner = 'gaussianBlur',
 ): tf.Tensor4D {
-  const { kernel_size, sigma } = checkBlurOptions(owner, options);
+  const { kernel_size, sigma } = checkBlurOptions(
+    owner,
+    checkOptions('gaussianBlur', 2, options, 'gaussianBlur(x, {kernel_size, sigma})'),
+  );
   const input = checkTensor(owner, 'x', x, 4) as tf.Tensor4D;
   const c = input.shape[3];
   const [kh, kw] = kernel_size;
@@ -107,8 +110,11 @@ export class GaussianBlur {
   readonly kernel_size: Pair;
   readonly sigma: Pair;
 
-  constructor(options: GaussianBlurOptions = {}) {
-    const checked = checkBlurOptions('GaussianBlur', options);
+  constructor(options?: Options<GaussianBlurOptions>) {
+    const checked = checkBlurOptions(
+      'GaussianBlur',
+      checkOptions('GaussianBlur', 1, options, 'new GaussianBlur({kernel_size, sigma})'),
+    );
     this.kernel_size = checked.kernel_size;
     this.sigma = checked.sigma;
   }

@@ -1,10 +1,6 @@
 import { z } from 'zod';
+import { ganModelOptions } from '../models/gan-with-customized-loss.ts';
 
-const lossConfig = z.looseObject({ type: z.string() });
-const lossList = z
-  .union([lossConfig, z.array(lossConfig)])
-  .nullable()
-  .default(null);
 const netConfig = z.looseObject({ type: z.string() });
 
 /** The embedded procedural dataset: coloured shapes (see `shapesDataset`). */
@@ -29,19 +25,9 @@ export const folderDataOptions = z.strictObject({
 export const trainConfigOptions = z.strictObject({
   custom_imports: z.array(z.string()).default([]),
   backend: z.string().optional(),
-  model: z.strictObject({
-    generator: netConfig,
-    discriminator: netConfig,
-    gan_loss: lossConfig,
-    disc_auxiliary_loss: lossList,
-    gen_auxiliary_loss: lossList,
-    loss_config: z.record(z.string(), z.unknown()).nullable().default(null),
-    optimizers: z.strictObject({ generator: z.unknown(), discriminator: z.unknown() }),
-    discriminator_steps: z.int().min(1).default(1),
-    generator_steps: z.int().min(1).default(1),
-    skip_nonfinite: z.boolean().default(false),
-    lazy_reg_correction: z.boolean().default(false),
-  }),
+  model: ganModelOptions
+    .omit({ seed: true })
+    .extend({ generator: netConfig, discriminator: netConfig }),
   data: z.discriminatedUnion('type', [shapesDataOptions, folderDataOptions]),
   train: z.strictObject({
     iters: z.int().min(1),

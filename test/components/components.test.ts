@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
+  CLIPLossComps,
   DataInfoError,
   DiscShiftLossComps,
+  FaceIdLossComps,
   GeneratorPathRegularizerComps,
   GradientPenaltyLossComps,
   gradientPenaltyLoss,
   LOSSES,
+  type LossComponent,
   R1GradientPenaltyComps,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
@@ -20,7 +23,7 @@ const identity = (x: tf.Tensor) => x;
 
 describe('the data_info protocol (one base for every component)', () => {
   const shift = () =>
-    new DiscShiftLossComps({ loss_weight: 2, data_info: { x: 'disc_pred_real' } });
+    new DiscShiftLossComps({ loss_weight: 2, data_info: { pred: 'disc_pred_real' } });
 
   test('the outputs dict, positional or as {outputs_dict}, fills the arguments', () => {
     tf.tidy(() => {
@@ -37,14 +40,15 @@ describe('the data_info protocol (one base for every component)', () => {
       (e: Error) =>
         e instanceof DataInfoError &&
         e.message ===
-          "DiscShiftLossComps: data_info argument 'x' needs output 'disc_pred_real', which the outputs dict does not have. Available: disc_pred_fake, iteration",
+          "DiscShiftLossComps: data_info argument 'pred' needs output 'disc_pred_real', which the outputs dict does not have. Available: disc_pred_fake, iteration",
     );
   });
 
   test('an argument given directly and through data_info is an error', () => {
     assert.throws(
-      () => shift().forward({ outputs_dict: { disc_pred_real: tf.zeros([1]) }, x: tf.zeros([1]) }),
-      /DiscShiftLossComps: argument 'x' is given twice/,
+      () =>
+        shift().forward({ outputs_dict: { disc_pred_real: tf.zeros([1]) }, pred: tf.zeros([1]) }),
+      /DiscShiftLossComps: argument 'pred' is given twice/,
     );
   });
 
@@ -62,12 +66,12 @@ describe('the data_info protocol (one base for every component)', () => {
       assertClose(m.forward(tf.tensor1d([3])) as tf.Tensor, [9]);
       assert.throws(
         () => m.forward(tf.zeros([1]), tf.zeros([1])),
-        /takes at most 1 arguments \(x\), got 2/,
+        /takes at most 1 arguments \(pred\), got 2/,
       );
     });
   });
 
-  test('DiscShiftLossComps is not reduced (spec §14: a (2,10) input stays 2-D)', () => {
+  test("DiscShiftLossComps is not reduced (a (2,10) input stays 2-D, as in MMagic's unit test)", () => {
     tf.tidy(() => {
       const out = new DiscShiftLossComps().forward(uniform([2, 10], 1)) as tf.Tensor;
       assert.equal(out.rank, 2);
@@ -83,6 +87,105 @@ describe('the data_info protocol (one base for every component)', () => {
   });
 });
 
+describe("argument names: MMagic's, aliases declared once in LossComponent", () => {
+  /**
+   * Each component with MMagic's argument names (`disc_shift_loss(pred)`, …) in order, genloss
+   * additions last, and how an error lists them.
+   */
+  const mmagicArgs: [new (cfg?: object) => LossComponent, string[], string][] = [
+    [DiscShiftLossComps, ['pred'], 'pred (alias: x)'],
+    [
+      GradientPenaltyLossComps,
+      ['discriminator', 'real_data', 'fake_data', 'mask', 'alpha'],
+      'discriminator, real_data, fake_data, mask, alpha',
+    ],
+    [
+      R1GradientPenaltyComps,
+      ['discriminator', 'real_data', 'mask', 'loss_scaler'],
+      'discriminator, real_data, mask, loss_scaler',
+    ],
+    [
+      GeneratorPathRegularizerComps,
+      ['generator', 'num_batches', 'loss_scaler', 'noise'],
+      'generator, num_batches, loss_scaler, noise',
+    ],
+    [FaceIdLossComps, ['pred', 'gt'], 'pred, gt'],
+    [CLIPLossComps, ['image', 'text'], 'image, text'],
+  ];
+
+  test("every component's arguments are MMagic's names (genloss additions last)", () => {
+    for (const [Comps, names] of mmagicArgs) {
+      const dataInfo = Object.fromEntries(names.map((n) => [n, `out_${n}`]));
+      const m = new Comps({ data_info: dataInfo });
+      assert.deepEqual(m.argumentSpec.names, names, Comps.name);
+      assert.deepEqual(m.dataInfo, dataInfo, Comps.name);
+      m.dispose();
+    }
+  });
+
+  test("DiscShiftLossComps reads MMagic's data_info {pred}; 'x' is an alias for pred", () => {
+    tf.tidy(() => {
+      const outputs = { disc_pred_real: tf.tensor2d([[1, -2]]) };
+      const byName = new DiscShiftLossComps({ data_info: { pred: 'disc_pred_real' } });
+      assertClose(byName.forward(outputs) as tf.Tensor, tf.tensor2d([[1, 4]]));
+      const byAlias = LOSSES.build({
+        type: 'DiscShiftLossComps',
+        data_info: { x: 'disc_pred_real' },
+      });
+      assert.deepEqual(byAlias.dataInfo, { pred: 'disc_pred_real' });
+      assertClose(byAlias.forward(outputs) as tf.Tensor, tf.tensor2d([[1, 4]]));
+      assert.deepEqual(byAlias.argumentSpec.aliases, { x: 'pred' });
+      const direct = new DiscShiftLossComps({ data_info: {} });
+      assertClose(direct.forward({ outputs_dict: {}, x: tf.tensor1d([3]) }) as tf.Tensor, [9]);
+    });
+    assert.throws(
+      () => new DiscShiftLossComps({ data_info: { pred: 'disc_pred_real', x: 'disc_pred_fake' } }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        e.message ===
+          "DiscShiftLossComps: argument 'pred' is given twice, as data_info keys 'pred' and 'x'",
+    );
+  });
+
+  test('a data_info key that is no argument is a DataInfoError at construction, listing the arguments', () => {
+    assert.throws(
+      () =>
+        LOSSES.build({ type: 'DiscShiftLossComps', data_info: { prediction: 'disc_pred_real' } }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        e.message ===
+          "DiscShiftLossComps: data_info key 'prediction' is not an argument of the loss; expected one of: pred (alias: x)",
+    );
+    for (const [Comps, names, listing] of mmagicArgs) {
+      assert.throws(
+        () => new Comps({ data_info: { [names[0]]: 'a', weight: 'b' } }),
+        (e: Error) =>
+          e instanceof DataInfoError &&
+          e.message ===
+            `${Comps.name}: data_info key 'weight' is not an argument of the loss; expected one of: ${listing}`,
+        Comps.name,
+      );
+    }
+  });
+
+  test('an extra argument given beside the outputs dict must be an argument too', () => {
+    const r1 = new R1GradientPenaltyComps({
+      data_info: { discriminator: 'disc', real_data: 'real_imgs' },
+    });
+    assert.throws(
+      () =>
+        r1.forward({
+          outputs_dict: { disc: identity, real_imgs: tf.ones([1, 2, 2, 3]) },
+          norm_mode: 'HWC',
+        }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        e.message ===
+          "R1GradientPenaltyComps: keyword 'norm_mode' is not an argument of the loss; expected one of: discriminator, real_data, mask, loss_scaler",
+    );
+  });
+});
+
 describe('interval gating', () => {
   const r1 = () =>
     new R1GradientPenaltyComps({
@@ -90,7 +193,7 @@ describe('interval gating', () => {
       data_info: { discriminator: 'disc', real_data: 'real_imgs' },
     });
 
-  test('R1 with interval 2 runs at even iterations and returns null at odd ones (spec §14)', () => {
+  test("R1 with interval 2 runs at even iterations and returns null at odd ones (MMagic's unit test)", () => {
     tf.tidy(() => {
       const outputs = { disc: identity, real_imgs: tf.ones([1, 2, 2, 3]) };
       assert.equal(r1().forward({ ...outputs, iteration: 3 }), null);
@@ -127,7 +230,7 @@ describe('interval gating', () => {
 });
 
 describe('GradientPenaltyLossComps', () => {
-  test('identity discriminator: 10·(√3 − 1)² = 5.358983 (spec §14)', () => {
+  test("identity discriminator: 10·(√3 − 1)² = 5.358983 (MMagic's unit test)", () => {
     tf.tidy(() => {
       const x = tf.fill([1, 6, 6, 3], 2);
       const m = new GradientPenaltyLossComps({ loss_weight: 10 });
@@ -167,8 +270,8 @@ describe('GradientPenaltyLossComps', () => {
       /R1GradientPenaltyComps: option 'use_apex_amp' must be one of false, got true/,
     );
     assert.throws(
-      () => LOSSES.build({ type: 'DiscShiftLossComps', data_info: { x: 3 } }),
-      /DiscShiftLossComps: option 'data_info.x' must be a string, got 3/,
+      () => LOSSES.build({ type: 'DiscShiftLossComps', data_info: { pred: 3 } }),
+      /DiscShiftLossComps: option 'data_info.pred' must be a string, got 3/,
     );
   });
 });

@@ -17,10 +17,14 @@ import {
 import { useTestBackend } from '../helpers/backend.ts';
 import { assertClose, uniform } from '../helpers/tensors.ts';
 
-before(useTestBackend);
+/** The face network's weights, made once the backend is ready. */
+let projection: tf.Tensor;
+before(async () => {
+  await useTestBackend();
+  projection = uniform([4 * 4 * 3, 5], 7, -1, 1);
+});
 
 /** A face "network": a fixed linear map of the flattened image to 5-d embeddings. */
-const projection = uniform([4 * 4 * 3, 5], 7, -1, 1);
 const tinyFacenet = (x: tf.Tensor) => tf.matMul(tf.reshape(x, [x.shape[0], -1]), projection);
 
 /** A CLIP "model": 100 · cos(mean-pooled image colour, the first 3 token ids). */
@@ -50,7 +54,7 @@ describe('FaceIdLossComps', () => {
     });
   });
 
-  test('FaceIdLossComps (w=2.5, outputs_dict) returns a 0-d tensor (spec §14)', () => {
+  test("FaceIdLossComps (w=2.5, outputs_dict) returns a 0-d tensor (MMagic's unit test)", () => {
     tf.tidy(() => {
       const comps = LOSSES.build({
         type: 'FaceIdLossComps',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { z } from 'zod';
 import {
+  type BuiltinLossTypes,
   ConfigError,
   L1Loss,
   LOSSES,
@@ -22,7 +23,41 @@ function toyOptions() {
   );
 }
 
+/** The names of built-in losses whose built type has no `forward` method: must be none. */
+type WithoutForward = {
+  [K in keyof BuiltinLossTypes]: BuiltinLossTypes[K] extends { forward: unknown } ? never : K;
+}[keyof BuiltinLossTypes];
+const everyBuiltTypeHasForward: [WithoutForward] extends [never] ? true : false = true;
+
 describe('Registry', () => {
+  test('every registered class is typed by LOSSES.build from the class itself', () => {
+    assert.equal(everyBuiltTypeHasForward, true);
+    // Each line is a type error (TS2339) unless build's type for that name is the class.
+    const typed = [
+      LOSSES.build({ type: 'GANLoss', gan_type: 'vanilla' }).forward,
+      LOSSES.build({ type: 'GANLossComps', gan_type: 'hinge' }).forward,
+      LOSSES.build({ type: 'DiscShiftLoss' }).forward,
+      LOSSES.build({ type: 'GradientPenaltyLoss' }).forward,
+      LOSSES.build({ type: 'AdvLoss', loss_type: 'gan' }).forward,
+      LOSSES.build({ type: 'TransferalPerceptualLoss' }).forward,
+    ];
+    for (const forward of typed) assert.equal(typeof forward, 'function');
+    for (const name of LOSSES.list()) {
+      assert.equal(typeof LOSSES.get(name).prototype.forward, 'function', name);
+    }
+    const networkLosses: (keyof BuiltinLossTypes)[] = [
+      'PerceptualLoss',
+      'CLIPLoss',
+      'FaceIdLoss',
+      'LightCNNFeatureLoss',
+    ];
+    const registered: string[] = LOSSES.list();
+    for (const name of networkLosses) assert.ok(registered.includes(name));
+    const forwardOf = (built: BuiltinLossTypes[(typeof networkLosses)[number]]) => built.forward;
+    assert.equal(typeof forwardOf, 'function');
+  });
+
+
   test('build one config, or an array of configs', () => {
     const one = LOSSES.build({ type: 'L1Loss', loss_weight: 2 });
     assert.ok(one instanceof L1Loss);

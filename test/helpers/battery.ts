@@ -58,6 +58,30 @@ export function runBattery(spec: BatterySpec): void {
     tf.dispose(args);
   });
 
+  test(`${spec.type}: an empty or disposed tensor argument is a ShapeError naming it`, () => {
+    const module = build();
+    const args = spec.args();
+    const before = tf.memory().numTensors;
+    args.forEach((arg, i) => {
+      const empty = tf.zeros([0, ...arg.shape.slice(1)]);
+      const withEmpty = args.map((a, j) => (j === i ? empty : a));
+      assert.throws(() => module.forward(...withEmpty), {
+        name: 'ShapeError',
+        message: /^\w+: '[a-z_]+' is empty \(shape \[0,/,
+      });
+      empty.dispose();
+      const disposed = arg.clone();
+      disposed.dispose();
+      const withDisposed = args.map((a, j) => (j === i ? disposed : a));
+      assert.throws(() => module.forward(...withDisposed), {
+        name: 'ShapeError',
+        message: /^\w+: '[a-z_]+' is a disposed tensor/,
+      });
+    });
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose(args);
+  });
+
   test(`${spec.type}: lossName() is the configured loss_name`, () => {
     const m = build({ loss_name: 'loss_custom' }) as unknown as { lossName(): string };
     assert.equal(m.lossName(), 'loss_custom');

@@ -70,7 +70,7 @@ describe('LightCNNFeatureLoss', () => {
     ]);
   });
 
-  test('errors: criterion, missing pretrained, no weights, input range; no leaks', () => {
+  test('errors: criterion, missing pretrained, no weights, a declared input range; no leaks', () => {
     assert.throws(
       () => new LightCNNFeatureLoss({ pretrained: 'x', criterion: 'l2' as 'l1' }),
       ConfigError,
@@ -85,7 +85,7 @@ describe('LightCNNFeatureLoss', () => {
       () => bare.forward(x, x),
       /no LightCNN weights loaded \(pretrained: light_cnn_feature.safetensors\)/,
     );
-    const loss = new LightCNNFeatureLoss({ pretrained: 'p' });
+    const loss = new LightCNNFeatureLoss({ pretrained: 'p', input_range: [-1, 1] });
     loss.loadWeights(weightsFixture('lightcnn_small.safetensors'));
     const big = tf.mul(x, 255);
     assert.throws(
@@ -97,5 +97,28 @@ describe('LightCNNFeatureLoss', () => {
     assertNoLeak(() => tf.grad((t: tf.Tensor) => loss.forward(t, x))(x), 3);
     loss.dispose();
     tf.dispose([x, big, zeros]);
+  });
+
+  test('a passed network needs no pretrained; images in any range unless input_range is set', () => {
+    const net = (t: tf.Tensor) => tf.mean(t, [1, 2]);
+    const pred = tf.fill([1, 4, 4, 3], 200);
+    const gt = tf.fill([1, 4, 4, 3], 100);
+    const loss = new LightCNNFeatureLoss({}, net);
+    assert.equal(loss.cfg.pretrained, undefined);
+    // MMagic's forward hands the images to LightCNN as they are: 0..255 is accepted.
+    const value = loss.forward(pred, gt);
+    assertClose(value, 100);
+    assert.throws(
+      () => new LightCNNFeatureLoss({}),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /option 'pretrained' must be a string, got undefined \(the path of the LightCNN weights; leave it out only when passing a network\)/.test(
+          e.message,
+        ),
+    );
+    const ranged = new LightCNNFeatureLoss({ input_range: [0, 1] }, net);
+    assert.throws(() => ranged.forward(pred, gt), /'pred' must be an image in \[0, 1\]/);
+    assertNoLeak(() => loss.forward(pred, gt), 3);
+    tf.dispose([pred, gt, value]);
   });
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { safeVariableGrads } from '../../src/autodiff/safe-gradients.ts';
 import {
   ConfigError,
   chooseBackend,
@@ -20,12 +21,14 @@ import {
   gradientPenaltyLoss,
   LOSSES,
   manualSeed,
+  NonFiniteLossError,
   type PathGenerator,
   pathBatchSize,
   r1GradientPenaltyLoss,
   SeedGenerator,
   ShapeError,
 } from '../../src/index.ts';
+import { dcganDiscriminator } from '../../src/train/nets.ts';
 import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
 
 const identity = (x: tf.Tensor) => x;
@@ -506,6 +509,123 @@ describe('path-length regulariser', () => {
     });
     assertNoLeak(() => genPathRegularizer(G, 2, 0.1));
     module.dispose();
+    tf.dispose(vars);
+  });
+
+  test('a NaN path length raises NonFiniteLossError before the update: the mean stays, later calls are finite', () => {
+    const { G, vars } = tinyGenerator(11);
+    const nanG: PathGenerator = {
+      mapping: G.mapping,
+      synthesis: (latent) => tf.mul(G.synthesis(latent), Number.NaN),
+    };
+    const module = new GenPathRegularizer({ decay: 0.5 });
+    tf.dispose(module.forward(G, 2));
+    const mean = module.meanPathLength.dataSync()[0];
+    assert.ok(Number.isFinite(mean) && mean > 0);
+    const count = tf.memory().numTensors;
+    for (const withGrads of [false, true]) {
+      assert.throws(
+        () =>
+          withGrads
+            ? safeVariableGrads(() => module.forward(nanG, 2) as tf.Scalar, vars)
+            : module.forward(nanG, 2),
+        (e: Error) =>
+          e instanceof NonFiniteLossError &&
+          e.lossKey === 'loss_path_regular' &&
+          e.message ===
+            `GenPathRegularizer: 'mean_path_length' must stay finite, got NaN from non-finite path lengths; it was left at ${mean}`,
+      );
+      assert.equal(module.meanPathLength.dataSync()[0], mean);
+      assert.equal(tf.memory().numTensors, count, 'no tensor leaked by the failed call');
+    }
+    const next = module.forward(G, 2);
+    assert.ok(Number.isFinite(next.dataSync()[0]));
+    assert.ok(Number.isFinite(module.meanPathLength.dataSync()[0]));
+    next.dispose();
+    module.dispose();
+    tf.dispose(vars);
+  });
+});
+
+describe('penalties leave no tensors behind when the network throws', () => {
+  before(async () => {
+    await chooseBackend('cpu');
+  });
+
+  /** A `tf.layers` DCGAN discriminator for 8×8×3 images. */
+  function dcgan(): { D: (x: tf.Tensor) => tf.Tensor; net: tf.LayersModel } {
+    const net = dcganDiscriminator({
+      type: 'DCGANDiscriminator',
+      in_size: 8,
+      base_channels: 4,
+      seed: 2,
+    });
+    return { D: (x) => net.apply(x) as tf.Tensor, net };
+  }
+
+  /** Asserts that `call` throws a `GenlossError` matching `want` 100 times, leaving numTensors as it was. */
+  function assertFailsWithoutLeak(call: () => unknown, want: (e: Error) => boolean): void {
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 100; i++) assert.throws(call, want);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked by 100 failed calls');
+  }
+
+  test('a DCGAN discriminator fed the wrong image size: 100 failing R1 and GP calls leak nothing', () => {
+    const { D, net } = dcgan();
+    const right = tf.zeros([2, 8, 8, 3]);
+    const wrong = tf.zeros([2, 16, 16, 3]);
+    tf.dispose(r1GradientPenaltyLoss(D, right));
+    const tfError = (owner: string) => (e: Error) =>
+      e instanceof GenlossError &&
+      e.message.startsWith(`${owner}: TF.js could not differentiate 'discriminator': `);
+    assertFailsWithoutLeak(() => r1GradientPenaltyLoss(D, wrong), tfError('r1GradientPenaltyLoss'));
+    assertFailsWithoutLeak(
+      () => gradientPenaltyLoss(D, wrong, wrong),
+      tfError('gradientPenaltyLoss'),
+    );
+    assertNoLeak(() => r1GradientPenaltyLoss(D, right));
+    net.dispose();
+    tf.dispose([right, wrong]);
+  });
+
+  test('an int32 discriminator output is a ShapeError naming the argument; 100 failing calls leak nothing', () => {
+    const { D, net } = dcgan();
+    const intD = (x: tf.Tensor) => tf.cast(D(x), 'int32');
+    const x = tf.zeros([2, 8, 8, 3]);
+    const shapeError = (owner: string) => (e: Error) =>
+      e instanceof ShapeError &&
+      e.message ===
+        `${owner}: 'discriminator' must return a float32 tf.Tensor, got a int32 tensor of shape [2, 1]`;
+    assertFailsWithoutLeak(
+      () => r1GradientPenaltyLoss(intD, x),
+      shapeError('r1GradientPenaltyLoss'),
+    );
+    assertFailsWithoutLeak(
+      () => gradientPenaltyLoss(intD, x, x),
+      shapeError('gradientPenaltyLoss'),
+    );
+    net.dispose();
+    x.dispose();
+  });
+
+  test('a generator that throws mid-synthesis: 100 failing path-regulariser calls leak nothing', () => {
+    const { G, vars } = tinyGenerator(13);
+    const failing: PathGenerator = {
+      mapping: G.mapping,
+      synthesis: (latent) => {
+        tf.tanh(G.synthesis(latent));
+        throw new Error('synthesis failed');
+      },
+    };
+    tf.dispose(genPathRegularizer(G, 2, 0));
+    assertFailsWithoutLeak(
+      () => genPathRegularizer(failing, 2, 0),
+      (e: Error) =>
+        e instanceof GenlossError &&
+        /genPathRegularizer: TF.js could not differentiate 'generator.synthesis': synthesis failed/.test(
+          e.message,
+        ),
+    );
     tf.dispose(vars);
   });
 });

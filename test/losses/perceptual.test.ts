@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
+  CLIPLoss,
   ConfigError,
+  FaceIdLoss,
   gramMatrix,
   LOSSES,
   PerceptualLoss,
@@ -18,6 +20,7 @@ import {
   vggLayers,
   WeightsError,
 } from '../../src/index.ts';
+import { loadFaceApiRecognitionNet } from '../../src/node.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { loadCases, type RefTensor, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
@@ -277,5 +280,78 @@ describe('TransferalPerceptualLoss', () => {
     assert.throws(() => loss.forward([a], a, [a]), /'soft_attention' must be N×h×w×1/);
     assertNoLeak(() => loss.forward([a, b], soft, [a, b]), 3);
     tf.dispose([soft, a, b]);
+  });
+});
+
+describe('input ranges of the network losses', () => {
+  before(async () => {
+    await useTestBackend();
+  });
+
+  /** N×4×4×3 filled with `v`. */
+  const image = (v: number) => tf.fill([1, 4, 4, 3], v);
+  const features = (x: tf.Tensor) => ({ '2': tf.mean(x, [1, 2]) });
+
+  /** The values of `[percep, style]`, which it frees. */
+  function values(parts: (tf.Tensor | null)[]): number[] {
+    const out = parts.map((t) => t?.dataSync()[0] ?? Number.NaN);
+    tf.dispose(parts.filter((t) => t !== null));
+    return out;
+  }
+
+  test('PerceptualLoss checks the range MMagic assumes: [-1, 1] with norm_img, [0, 1] with use_input_norm, else none', () => {
+    const [lo, hi, big] = [image(-1), image(1), image(200)];
+    const loss = (cfg: { norm_img: boolean; use_input_norm: boolean }) =>
+      new PerceptualLoss({ layer_weights: { '2': 1 }, style_weight: 0, ...cfg }, features);
+    // Neither normalisation: MMagic feeds the images to the VGG as they are.
+    const raw = loss({ norm_img: false, use_input_norm: false });
+    assert.deepEqual(values(raw.forward(lo, hi)), [2, Number.NaN]);
+    assert.deepEqual(values(raw.forward(big, lo)), [201, Number.NaN]);
+    assert.throws(
+      () => loss({ norm_img: false, use_input_norm: true }).forward(lo, hi),
+      /'x' must be an image in \[0, 1\], got values in \[-1, -1\]/,
+    );
+    assert.throws(
+      () => loss({ norm_img: true, use_input_norm: false }).forward(big, hi),
+      /'x' must be an image in \[-1, 1\], got values in \[200, 200\]/,
+    );
+    tf.dispose([lo, hi, big]);
+  });
+
+  test('FaceIdLoss checks [-1, 1] only with the dlib net, whose preprocessing maps it to 0..255; CLIPLoss checks none', async () => {
+    const [big, hi] = [image(200), image(1)];
+    const embed = (x: tf.Tensor) => tf.mean(x, [1, 2]);
+    const value = new FaceIdLoss({}, embed).forward(big, big);
+    assertClose(value, 0, { atol: 1e-6 });
+    const dlib = await loadFaceApiRecognitionNet();
+    assert.throws(
+      () => new FaceIdLoss({}, dlib).forward(big, hi),
+      (e: Error) =>
+        e instanceof ShapeError &&
+        /'pred' must be an image in \[-1, 1\], got values in \[200, 200\]/.test(e.message),
+    );
+    dlib.dispose();
+    const text = tf.zeros([2, 77], 'int32');
+    const clip = new CLIPLoss({ clip_model: { in_size: 4, pool_size: 4 } }, (i, t) =>
+      tf.zeros([i.shape[0], t.shape[0]]),
+    );
+    const logits = clip.forward(big, text);
+    assert.deepEqual(logits.shape, [1, 2]);
+    tf.dispose([big, hi, value, text, logits]);
+  });
+
+  test('a network passed to PerceptualLoss needs no pretrained matching vgg_type', () => {
+    const x = image(0.5);
+    const loss = new PerceptualLoss(
+      { layer_weights: { '2': 1 }, vgg_type: 'vgg16', style_weight: 0 },
+      features,
+    );
+    assert.equal(loss.cfg.pretrained, 'torchvision://vgg19');
+    assert.deepEqual(values(loss.forward(x, x)), [0, Number.NaN]);
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '2': 1 }, vgg_type: 'vgg16' }),
+      /'pretrained' torchvision:\/\/vgg19 does not match vgg_type 'vgg16'/,
+    );
+    x.dispose();
   });
 });

@@ -26,7 +26,7 @@ function build(extra: Partial<GANModelConfig> = {}) {
     discriminator,
     gan_loss: { type: 'GANLossComps', gan_type: 'hinge' },
     disc_auxiliary_loss: [
-      { type: 'DiscShiftLossComps', loss_weight: 0.001, data_info: { x: 'disc_pred_real' } },
+      { type: 'DiscShiftLossComps', loss_weight: 0.001, data_info: { pred: 'disc_pred_real' } },
       {
         type: 'GradientPenaltyLossComps',
         loss_weight: 10,
@@ -45,6 +45,23 @@ function build(extra: Partial<GANModelConfig> = {}) {
 
 const real = () => tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 42);
 
+/** A model from a StyleGAN2 `loss_config` alone, as MMagic's StyleGAN2 config gives it. */
+function buildStyleGAN2(loss_config: Record<string, unknown>) {
+  const generator = tinyGenerator();
+  const discriminator = tinyDiscriminator();
+  const model = new GANWithCustomizedLoss({
+    generator,
+    discriminator,
+    loss_config,
+    optimizers: { generator: adam, discriminator: adam },
+  });
+  const free = () => {
+    model.dispose();
+    tf.dispose([...generator.variables, ...discriminator.variables]);
+  };
+  return { model, free };
+}
+
 /** Everything a failed step must leave alone. */
 async function state(m: GANWithCustomizedLoss) {
   const opt = async (o: tf.Optimizer) =>
@@ -61,7 +78,7 @@ async function state(m: GANWithCustomizedLoss) {
 }
 
 describe('GANWithCustomizedLoss', () => {
-  test('a D+G step logs every component by lossName() and updates both networks', async () => {
+  test("BaseGAN setup: a D+G step logs MMagic's BaseGAN keys, components by lossName(), and updates both networks", async () => {
     const { model, free } = build({
       gen_auxiliary_loss: {
         type: 'GeneratorPathRegularizerComps',
@@ -89,6 +106,44 @@ describe('GANWithCustomizedLoss', () => {
     assert.equal(model.iteration, 1);
     x.dispose();
     free();
+  });
+
+  test("StyleGAN2 setup (loss_config): MMagic's StyleGAN2 keys, loss_gen for the generator", async () => {
+    const { model, free } = buildStyleGAN2({ r1_interval: 2, g_reg_interval: 2 });
+    const x = real();
+    const keys: string[][] = [];
+    for (let it = 0; it < 2; it++) keys.push(Object.keys(await model.trainStep({ real_imgs: x })));
+    assert.deepEqual(keys, [
+      ['loss', 'loss_disc_fake', 'loss_disc_real', 'loss_r1_gp', 'loss_gen', 'loss_path_regular'],
+      ['loss', 'loss_disc_fake', 'loss_disc_real', 'loss_gen'],
+    ]);
+    assert.equal(model.genGanLossKey, 'loss_gen');
+    x.dispose();
+    free();
+  });
+
+  test("a StyleGAN2 loss_config alone builds MMagic's GAN loss (wgan-logistic-ns); without either, a ConfigError", () => {
+    const { model, free } = buildStyleGAN2({});
+    assert.equal(model.ganLoss.lossType, 'GANLossComps');
+    assert.equal(model.ganLoss.cfg.gan_type, 'wgan-logistic-ns');
+    assert.equal(model.ganLoss.lossWeight, 1);
+    assert.deepEqual(
+      model.discAuxiliaryLosses.map((c) => [c.lossType, c.lossWeight, c.interval]),
+      [['R1GradientPenaltyComps', 80, 16]],
+    );
+    assert.deepEqual(
+      model.genAuxiliaryLosses.map((c) => [c.lossType, c.lossWeight, c.interval]),
+      [['GeneratorPathRegularizerComps', 8, 4]],
+    );
+    free();
+    assert.throws(
+      () => build({ gan_loss: null }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /GANWithCustomizedLoss: option 'gan_loss' must be a loss config .* when there is no loss_config/.test(
+          e.message,
+        ),
+    );
   });
 
   test('no tensor leaks per step', async () => {
@@ -132,7 +187,8 @@ describe('GANWithCustomizedLoss', () => {
       ),
       'yaml',
     ) as Record<string, unknown>;
-    const { model, free } = build({ ...cfg, disc_auxiliary_loss: null } as Partial<GANModelConfig>);
+    const { model, free } = buildStyleGAN2(cfg.loss_config as Record<string, unknown>);
+    assert.deepEqual(Object.keys(cfg), ['loss_config']);
     const [r1] = model.discAuxiliaryLosses;
     const [pl] = model.genAuxiliaryLosses as GeneratorPathRegularizerComps[];
     assert.deepEqual(
@@ -181,7 +237,7 @@ describe('GANWithCustomizedLoss', () => {
         {
           type: 'DiscShiftLossComps',
           loss_name: 'loss_g_shift',
-          data_info: { x: 'missing_output' },
+          data_info: { pred: 'missing_output' },
         },
       ],
     });
@@ -229,6 +285,22 @@ describe('GANWithCustomizedLoss', () => {
       free();
     }
     nan.dispose();
+  });
+
+  test('a data_info key that is no argument of the loss fails when the model is built', () => {
+    assert.throws(
+      () =>
+        build({
+          disc_auxiliary_loss: {
+            type: 'GradientPenaltyLossComps',
+            data_info: { discriminator: 'disc', real: 'real_imgs', fake_data: 'fake_imgs' },
+          },
+        }),
+      (e: Error) =>
+        e instanceof DataInfoError &&
+        e.message ===
+          "GradientPenaltyLossComps: data_info key 'real' is not an argument of the loss; expected one of: discriminator, real_data, fake_data, mask, alpha",
+    );
   });
 
   test('bad configs are ConfigErrors naming the part', () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Reduction } from '../../core/options.ts';
 import { maskDenominator } from '../../core/reduction.ts';
-import { weightFits } from '../../core/validate.ts';
+import { isPlainObject, type Options, weightFits } from '../../core/validate.ts';
 import {
   type FusedLoss,
   PIXEL_LOSS_GRADIENTS,
@@ -33,14 +34,14 @@ export function registerFusedKernels(): void {
 /** Options of {@link fusedPixelLoss}: those of `maskReduceLoss`, plus Charbonnier's `eps`. */
 export interface FusedPixelLossOptions {
   weight?: tf.Tensor | null;
-  reduction?: 'none' | 'mean' | 'sum';
+  reduction?: Reduction;
   sample_wise?: boolean;
   /** Charbonnier's ε (default 1e-12); ignored by L1 and MSE. */
   eps?: number;
 }
 
 function isFloatTensor(t: unknown): t is tf.Tensor {
-  return t instanceof tf.Tensor && t.dtype === 'float32' && !t.isDisposed;
+  return t instanceof tf.Tensor && t.dtype === 'float32' && !t.isDisposed && t.size > 0;
 }
 
 /**
@@ -57,17 +58,15 @@ export function fusedPixelLoss(
   loss: FusedLoss,
   pred: tf.Tensor,
   target: tf.Tensor,
-  {
-    weight = null,
-    reduction = 'mean',
-    sample_wise = false,
-    eps = 1e-12,
-  }: FusedPixelLossOptions = {},
+  options: Options<FusedPixelLossOptions> = {},
 ): tf.Tensor | null {
+  if (!isPlainObject(options as unknown)) return null;
+  let { weight = null } = options;
+  const { reduction = 'mean', sample_wise = false, eps = 1e-12 } = options;
   if (reduction !== 'mean' && reduction !== 'sum') return null;
   if (tf.getKernel(PIXEL_LOSS_SUM, tf.getBackend()) === undefined) return null;
   if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank === 0) return null;
-  if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
+  if (!tf.util.arraysEqual(pred.shape, target.shape)) return null;
   if (weight !== null && weight !== undefined) {
     if (!isFloatTensor(weight) || !weightFits(weight, pred)) return null;
   } else {
@@ -88,7 +87,7 @@ export function fusedPixelLoss(
 type MaskedFn = (
   pred: tf.Tensor,
   target: tf.Tensor,
-  options?: FusedPixelLossOptions & Record<string, unknown>,
+  options?: Options<FusedPixelLossOptions>,
 ) => tf.Tensor;
 
 /**
@@ -99,7 +98,7 @@ type MaskedFn = (
  * @example `export const l1Loss = withFusedKernel('l1', maskedLoss((p, t) => tf.abs(tf.sub(p, t))))`
  */
 export function withFusedKernel<F extends MaskedFn>(loss: FusedLoss, fallback: F): F {
-  const fused = ((pred, target, options = {}) =>
+  const fused = ((pred, target, options) =>
     fusedPixelLoss(loss, pred, target, options) ?? fallback(pred, target, options)) as F;
   return fused;
 }
@@ -107,7 +106,7 @@ export function withFusedKernel<F extends MaskedFn>(loss: FusedLoss, fallback: F
 /** Options of {@link fusedGradientLoss}: those of `gradientLoss`. */
 export interface FusedGradientLossOptions {
   weight?: tf.Tensor | null;
-  reduction?: 'none' | 'mean' | 'sum';
+  reduction?: Reduction;
 }
 
 /**
@@ -120,12 +119,15 @@ export interface FusedGradientLossOptions {
 export function fusedGradientLoss(
   pred: tf.Tensor,
   target: tf.Tensor,
-  { weight = null, reduction = 'mean' }: FusedGradientLossOptions = {},
+  options: Options<FusedGradientLossOptions> = {},
 ): tf.Tensor | null {
+  if (!isPlainObject(options as unknown)) return null;
+  let { weight = null } = options;
+  const { reduction = 'mean' } = options;
   if (reduction !== 'mean' && reduction !== 'sum') return null;
   if (tf.getKernel(SOBEL_L1_SUM, tf.getBackend()) === undefined) return null;
   if (!isFloatTensor(pred) || !isFloatTensor(target) || pred.rank !== 4) return null;
-  if (!tf.util.arraysEqual(pred.shape, target.shape) || pred.size === 0) return null;
+  if (!tf.util.arraysEqual(pred.shape, target.shape)) return null;
   if (weight !== null && weight !== undefined) {
     if (!isFloatTensor(weight) || !weightFits(weight, pred)) return null;
   } else {
