@@ -88,6 +88,5 @@ for (const family of FAMILIES) {
 }
 
 declare module './core/registry.ts' {
-  // biome-ignore lint/suspicious/noEmptyInterface: the built-in entries, merged into the user-extensible map.
   interface LossTypeMap extends BuiltinLossTypes {}
 }

@@ -19,10 +19,14 @@ export { z } from 'zod';
 
 export {
   checkSecondOrder,
+  freeTapeOnError,
   PATCHED_GRADIENTS,
   registerGradients,
   type SecondOrderCheckOptions,
   type SecondOrderReport,
+  safeGrad,
+  safeGrads,
+  safeVariableGrads,
   stopGradient,
 } from './autodiff/index.ts';
 export {

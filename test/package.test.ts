@@ -56,7 +56,7 @@ test('import returns before the backend is ready; await ready() then computes', 
     `import * as tf from '@tensorflow/tfjs';
      import { ready } from 'genloss';
      let before = 'ran';
-     try { tf.zeros([1]); } catch (e) { before = /await tf.ready\(\)/.test(e.message) ? 'not ready' : e.message; }
+     try { tf.zeros([1]); } catch (e) { before = /await tf.ready()/.test(e.message) ? 'not ready' : e.message; }
      await ready();
      console.log(before, tf.getBackend(), tf.zeros([2]).size);`,
     'module',

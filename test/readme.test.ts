@@ -29,7 +29,9 @@ test('the README example runs as written', async () => {
 test("the README's loss table is true: registered names are LOSSES', functions are exports", async () => {
   const genloss = await import('../src/index.ts');
   const readme = read('../README.md');
-  const rows = /\| family +\| registered names[^\n]*\n\|[- |]+\n((?:\|[^\n]*\n)+)/.exec(readme)?.[1];
+  const rows = /\| family +\| registered names[^\n]*\n\|[- |]+\n((?:\|[^\n]*\n)+)/.exec(
+    readme,
+  )?.[1];
   assert.ok(rows, 'README has the loss table');
   const registered: string[] = [];
   for (const row of rows.trim().split('\n')) {

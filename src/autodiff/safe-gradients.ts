@@ -45,7 +45,10 @@ export function freeTapeOnError<T extends tf.TensorContainer>(run: () => T): T {
   }
 }
 
-/** `tf.grad(f)` that leaves no tensors behind when `f` or its gradient throws ({@link freeTapeOnError}). */
+/**
+ * `tf.grad(f)` that leaves no tensors behind when `f` or its gradient throws
+ * ({@link freeTapeOnError}).
+ */
 export function safeGrad(
   f: (x: tf.Tensor) => tf.Tensor,
 ): (x: tf.Tensor, dy?: tf.Tensor) => tf.Tensor {
@@ -53,7 +56,10 @@ export function safeGrad(
   return (x, dy) => freeTapeOnError(() => g(x, dy));
 }
 
-/** `tf.grads(f)` that leaves no tensors behind when `f` or its gradient throws ({@link freeTapeOnError}). */
+/**
+ * `tf.grads(f)` that leaves no tensors behind when `f` or its gradient throws
+ * ({@link freeTapeOnError}).
+ */
 export function safeGrads(
   f: (...args: tf.Tensor[]) => tf.Tensor,
 ): (args: tf.Tensor[], dy?: tf.Tensor) => tf.Tensor[] {

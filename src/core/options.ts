@@ -14,6 +14,35 @@ export type Reduction = (typeof REDUCTIONS)[number];
  */
 export const falseOnlyOption = z.literal(false).default(false);
 
+/**
+ * The message of an argument outside its allowed values, in the words `parseOptions` uses for
+ * config keys: `${owner}: '${arg}' must be one of 'a'|'b', got 'c'. Did you mean …?`.
+ */
+export function choiceMessage(
+  owner: string,
+  arg: string,
+  value: unknown,
+  allowed: readonly string[],
+): string {
+  const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
+  return `${owner}: '${arg}' must be one of ${allowed.map((v) => describeValue(v)).join('|')}, got ${describeValue(value)}.${hint}`;
+}
+
+/**
+ * Checks a function argument against its allowed values (the config-key counterpart is the
+ * option's `z.enum` in `parseOptions`); a `ConfigError` with {@link choiceMessage} otherwise.
+ */
+export function checkChoice<T extends string>(
+  owner: string,
+  arg: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+    return value as T;
+  throw new ConfigError(choiceMessage(owner, arg, value, allowed));
+}
+
 /** The zod schema of the `reduction` key. */
 export const reductionOption = z.enum(REDUCTIONS);
 

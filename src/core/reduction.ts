@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeValue } from './describe.ts';
 import { ConfigError } from './errors.ts';
-import { REDUCTIONS, type Reduction } from './options.ts';
+import { checkChoice, REDUCTIONS, type Reduction } from './options.ts';
 import {
   checkOptions,
   checkSameShape,
@@ -13,14 +12,8 @@ import {
 /** The ε in the masked-mean denominator, as MMagic. */
 export const MASK_EPS = 1e-12;
 
-function checkReduction(owner: string, reduction: unknown): Reduction {
-  if (!REDUCTIONS.includes(reduction as Reduction)) {
-    throw new ConfigError(
-      `${owner}: 'reduction' must be one of ${REDUCTIONS.join('|')}, got ${describeValue(reduction)}`,
-    );
-  }
-  return reduction as Reduction;
-}
+const checkReduction = (owner: string, reduction: unknown): Reduction =>
+  checkChoice(owner, 'reduction', reduction, REDUCTIONS);
 
 /**
  * Reduces a loss tensor (MMagic `reduce_loss`): `'none'` returns `loss` itself, `'mean'` the mean

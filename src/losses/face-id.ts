@@ -12,7 +12,7 @@ import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
 
-/** A face-identity network: image N×H×W×3 (as given to the loss) → N×D embeddings (normalised by the loss). */
+/** A face-identity network: image N×H×W×3 (as given) → N×D embeddings (normalised by the loss). */
 export type FaceEmbeddingFn = (x: tf.Tensor) => tf.Tensor;
 
 const facenetOption = z

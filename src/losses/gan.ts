@@ -4,8 +4,7 @@ import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
-import { lossOptions } from '../core/options.ts';
-import { didYouMean } from '../core/suggest.ts';
+import { choiceMessage, lossOptions } from '../core/options.ts';
 import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 import { gaussianBlur } from '../ops/gaussian-blur.ts';
 
@@ -58,24 +57,22 @@ export function bceWithLogits(x: tf.Tensor, target: number | tf.Tensor): tf.Tens
   );
 }
 
-/** Throws a `ConfigError` naming the closest allowed types when `ganType` is not among `allowed`. */
+/**
+ * Checks `gan_type` against the types `allowed` by a class (MMagic's `GANLoss` and `GANLossComps`
+ * accept different sets): a `ConfigError` suggesting the closest allowed type, and naming the
+ * class that has it when the type belongs to the other one.
+ */
 export function checkGanType(
   owner: string,
   ganType: unknown,
   allowed: readonly string[] = GAN_TYPES,
 ): GanType {
-  if (typeof ganType !== 'string' || !allowed.includes(ganType)) {
-    const hint = typeof ganType === 'string' ? didYouMean(ganType, allowed) : '';
-    const elsewhere =
-      typeof ganType === 'string' && (GAN_TYPES as readonly string[]).includes(ganType)
-        ? ` ('${ganType}' is a type of ${ganType === 'wgan-logistic-ns' ? 'GANLossComps' : 'GANLoss'}.)`
-        : '';
-    throw new ConfigError(
-      `${owner}: 'gan_type' must be one of ${allowed.map((t) => `'${t}'`).join('|')}, got ` +
-        `${describeValue(ganType)}.${hint}${elsewhere}`,
-    );
-  }
-  return ganType as GanType;
+  if (typeof ganType === 'string' && allowed.includes(ganType)) return ganType as GanType;
+  const elsewhere =
+    typeof ganType === 'string' && (GAN_TYPES as readonly string[]).includes(ganType)
+      ? ` ('${ganType}' is a type of ${ganType === 'wgan-logistic-ns' ? 'GANLossComps' : 'GANLoss'}.)`
+      : '';
+  throw new ConfigError(choiceMessage(owner, 'gan_type', ganType, allowed) + elsewhere);
 }
 
 /** `target_is_real` and `is_disc` must be booleans: MMagic's truthiness would take `'no'` as true. */
@@ -221,7 +218,7 @@ export abstract class GANLossBase extends LossModule<GanOptionsSchema> {
   constructor(cfg: z.input<GanOptionsSchema>) {
     const cls = new.target as unknown as { lossType: string; ganTypes: readonly string[] };
     const given = (cfg as { gan_type?: unknown } | null | undefined)?.gan_type;
-    // Checked before the schema so that a misspelt type gets a "did you mean".
+    // Checked before the schema, which knows only this class's types, to name the other class.
     if (given !== undefined) checkGanType(cls.lossType, given, cls.ganTypes);
     super(cfg);
   }

@@ -27,9 +27,9 @@ export type TransferalPerceptualLossOptions = z.input<ReturnType<typeof transfer
  * loss = loss_weight · Σ_i crit(maps_i · soft_i, textures_i · soft_i)
  * ```
  *
- * As in MMagic's `TransferalPerceptualLoss.forward`: the sigmoid is applied at level 0 only (the upsampled levels use the
- * raw map), and without attention only the first 3 levels count. Bicubic is PyTorch's (A = −0.75,
- * align_corners false). Config: `loss_weight` 1.0, `use_attention` true, `criterion` `'mse'`
+ * As in MMagic's `TransferalPerceptualLoss.forward`: the sigmoid is applied at level 0 only (the
+ * upsampled levels use the raw map), and without attention only the first 3 levels count. Bicubic
+ * is PyTorch's (A = −0.75, align_corners false). Config: `loss_weight` 1.0, `use_attention` true, `criterion` `'mse'`
  * (`l1|mse`). The maps are features, so no input range applies.
  */
 export class TransferalPerceptualLoss extends LossModule<ReturnType<typeof transferalOptions>> {

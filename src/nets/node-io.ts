@@ -102,6 +102,11 @@ export async function loadLightCNNWeights(
   loss: LightCNNFeatureLoss,
   path = loss.cfg.pretrained,
 ): Promise<void> {
+  if (path === undefined) {
+    throw new WeightsError(
+      "LightCNNFeatureLoss: 'pretrained' is not set; pass the path of the LightCNN weights converted to safetensors (docs/weights.md)",
+    );
+  }
   loss.loadWeights(await loadSafetensorsFile(path));
 }
 

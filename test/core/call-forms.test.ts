@@ -37,9 +37,9 @@ before(async () => {
 
 const optionsError = (call: string) => ({
   name: 'ConfigError',
-  message: new RegExp(`must be an options object, got a float32 tensor.*${escape(call)}`),
+  message: new RegExp(`must be an options object, got a float32 tensor.*${escapeRegExp(call)}`),
 });
-const escape = (s: string) => s.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&');
 
 describe('a tensor where an options object belongs is refused, naming the right call', () => {
   test('l1Loss, mseLoss, charbonnierLoss (MMagic l1_loss(pred, target, weight))', () => {

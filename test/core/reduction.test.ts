@@ -166,7 +166,7 @@ describe('weightedLoss', () => {
       const x = tf.ones([2]);
       assert.throws(
         () => discShift(x, { reduction: 'avg' as 'mean' }),
-        /discShift: 'reduction' must be one of none\|mean\|sum/,
+        /discShift: 'reduction' must be one of 'none'\|'mean'\|'sum', got 'avg'/,
       );
       assert.throws(
         () => discShift(x, { reduction: 'sum', avg_factor: 2 }),

@@ -57,7 +57,6 @@ describe('Registry', () => {
     assert.equal(typeof forwardOf, 'function');
   });
 
-
   test('build one config, or an array of configs', () => {
     const one = LOSSES.build({ type: 'L1Loss', loss_weight: 2 });
     assert.ok(one instanceof L1Loss);

@@ -97,6 +97,7 @@ describe('CLIPLoss', () => {
     );
     const loss = new CLIPLoss({
       clip_model: { in_size: 32, pool_size: 32, vision_heads: 2, text_heads: 2 },
+      input_range: [-1, 1],
     });
     const img = uniform([1, 32, 32, 3], 2, -1, 1);
     const text = tf.tensor2d([[62, 5, 63, ...new Array(74).fill(0)]], [1, 77], 'int32');

@@ -134,7 +134,10 @@ describe('FaceIdLoss with ArcFace IR-SE', () => {
 
   test('config and call errors', () => {
     assert.throws(() => new FaceIdLoss({ facenet: { type: 'Arcface' } as never }), ConfigError);
-    const loss = new FaceIdLoss({ facenet: { type: 'ArcFace', ir_se50_weights: null } });
+    const loss = new FaceIdLoss({
+      facenet: { type: 'ArcFace', ir_se50_weights: null },
+      input_range: [-1, 1],
+    });
     const x = uniform([1, 16, 16, 3], 1, -1, 1);
     assert.throws(() => loss.forward(x, x), /no ArcFace weights loaded \(ir_se50_weights: null\)/);
     loss.loadWeights(weightsFixture('arcface_small.safetensors'));
