@@ -2,16 +2,11 @@
  * genloss: MMagic's loss system for generative image models, on TensorFlow.js. Browser-safe
  * entry point (no Node built-ins); `genloss/node` adds file loading.
  */
-import { registerGradients } from './autodiff/index.ts';
-import { registerFusedKernels, registerWasmKernels } from './backends/index.ts';
 import { startBackend } from './core/backend.ts';
-import './catalogue.ts';
+import './register.ts';
 
-// Gradients and kernels are registered on import, so that no user who forgets an init call gets
-// wrong second-order penalties; then the backend starts in the background (`await ready()`).
-registerGradients();
-registerWasmKernels();
-registerFusedKernels();
+// Gradients, kernels and losses are registered on import (src/register.ts); then the backend
+// starts in the background (`await ready()`).
 startBackend();
 
 /** zod, as genloss uses it for option schemas (so a user's loss needs no separate install). */
@@ -85,6 +80,7 @@ export {
   ShapeError,
   WeightsError,
 } from './core/errors.ts';
+export { checkInputRange, type InputRange, inputRangeOption } from './core/input-range.ts';
 export { type LossClass, LossModule } from './core/module.ts';
 export {
   describeOptions,
@@ -119,6 +115,18 @@ export {
   Registry,
   type RegistryEntry,
 } from './core/registry.ts';
+export {
+  type DecodedTensor,
+  halfToFloat,
+  parseSafetensors,
+  SAFETENSORS_DTYPES,
+  SAFETENSORS_MAX_HEADER,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  SafetensorsFile,
+} from './io/safetensors.ts';
+export { type TensorSource, tensorMapSource } from './io/tensor-source.ts';
+export { type ManifestGroup, type ManifestWeight, TfjsWeights } from './io/tfjs-weights.ts';
 export {
   ADV_LOSS_TYPES,
   ADV_POOL_SIZE,
@@ -172,7 +180,6 @@ export {
 export {
   checkFunction,
   checkLossScaler,
-  checkNormMode,
   type Discriminator,
   DiscShiftLoss,
   discShiftLoss,
@@ -184,10 +191,12 @@ export {
   type LossScaler,
   NORM_MODES,
   type NormMode,
+  normModeOption,
   type R1GradientPenaltyOptions,
   r1GradientPenaltyLoss,
 } from './losses/penalties.ts';
 export {
+  FEATURE_CRITERIA,
   type FeatureCriterion,
   type FeatureFn,
   featureDistance,
@@ -234,7 +243,7 @@ export {
   generatorFromLayers,
   toDiscriminator,
   toGenerator,
-} from './models/nets.ts';
+} from './models/net-adapters.ts';
 export {
   buildOptimizer,
   OPTIMIZER_TYPES,
@@ -250,20 +259,8 @@ export {
   DLIB_FACE_SIZE,
   DlibFaceRecognitionNet,
 } from './nets/face-recognition.ts';
-export { checkInputRange, type InputRange, inputRangeOption } from './nets/input-range.ts';
 export { l2Normalize } from './nets/layers.ts';
 export { LIGHTCNN_LAYERS, LightCNNFeatures, maxFeatureMap } from './nets/lightcnn.ts';
-export {
-  type DecodedTensor,
-  halfToFloat,
-  parseSafetensors,
-  SAFETENSORS_DTYPES,
-  SAFETENSORS_MAX_HEADER,
-  type SafetensorsDtype,
-  type SafetensorsEntry,
-  SafetensorsFile,
-} from './nets/safetensors.ts';
-export { type ManifestGroup, type ManifestWeight, TfjsWeights } from './nets/tfjs-weights.ts';
 export {
   VGGFeatures,
   type VGGLayer,
@@ -272,7 +269,7 @@ export {
   vggIndex,
   vggLayers,
 } from './nets/vgg.ts';
-export { LoadedNet, type TensorSource, tensorMapSource, WeightReader } from './nets/weights.ts';
+export { LoadedNet, WeightReader } from './nets/weights.ts';
 export {
   checkBlurOptions,
   GaussianBlur,

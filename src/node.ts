@@ -1,11 +1,9 @@
 /**
- * genloss for Node.js: everything of the browser entry point, plus loading configs from files.
+ * genloss for Node.js: everything of the browser entry point, plus loading configs and network
+ * weights from files (src/node/).
  */
-import { readFile } from 'node:fs/promises';
-import { formatOf, parseConfig } from './core/config.ts';
-import { ConfigError } from './core/errors.ts';
-
 export * from './index.ts';
+export { loadConfigFile } from './node/config.ts';
 export {
   faceApiModelDir,
   loadCLIPWeights,
@@ -17,16 +15,4 @@ export {
   loadSafetensorsFile,
   loadTfjsWeightsFile,
   readWeightsFile,
-} from './nets/node-io.ts';
-
-/** Reads a `.json`, `.yaml` or `.yml` config file into plain objects. */
-export async function loadConfigFile(path: string): Promise<unknown> {
-  const format = formatOf(path);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${path}: cannot read config file (${(err as Error).message})`);
-  }
-  return parseConfig(text, format, path);
-}
+} from './node/weights.ts';

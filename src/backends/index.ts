@@ -5,6 +5,8 @@
 export {
   type FusedGradientLossOptions,
   type FusedLoss,
+  type FusedLossName,
+  type FusedLossOptions,
   type FusedPixelLossOptions,
   fusedGradientLoss,
   fusedPixelLoss,

@@ -2,10 +2,16 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { startBackend } from '../core/backend.ts';
 import { GenlossError } from '../core/errors.ts';
-import { loadConfigFile } from '../node.ts';
+import { loadConfigFile } from '../node/config.ts';
+import '../register.ts';
 import { listLosses } from './list.ts';
 import { checkConfig, importCustom, runTraining } from './train.ts';
+
+// As importing genloss does: register gradients, kernels and losses (src/register.ts), then start
+// the backend in the background.
+startBackend();
 
 const positiveInt = (value: string) => {
   const n = Number(value);

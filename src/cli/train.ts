@@ -5,13 +5,13 @@ import cliProgress from 'cli-progress';
 import { chooseBackend } from '../core/backend.ts';
 import { parseOptions } from '../core/options.ts';
 import type { LogVars } from '../models/gan-with-customized-loss.ts';
-import { loadConfigFile } from '../node.ts';
+import { loadCheckpoint, saveCheckpoint } from '../node/checkpoint-file.ts';
+import { loadConfigFile } from '../node/config.ts';
+import { imageFolderDataset, imageGridPng } from '../node/images.ts';
 import { configDigest } from '../train/checkpoint.ts';
 import { type TrainConfig, trainConfigOptions } from '../train/config.ts';
 import { type ImageDataset, shapesDataset } from '../train/datasets.ts';
 import { Trainer } from '../train/trainer.ts';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint-file.ts';
-import { imageFolderDataset, imageGridPng } from './images.ts';
 import { lossPlotSvg } from './plot.ts';
 import { reportHtml } from './report.ts';
 

@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
+import { inputRangeOption } from '../core/input-range.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { type CLIPLogitsFn, CLIPLoss } from '../losses/clip.ts';
 import type { CLIPModel } from '../nets/clip.ts';
-import { inputRangeOption } from '../nets/input-range.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import { componentOptions, LossComponent } from './base.ts';
 
 /** The name `CLIPLossComps.lossName()` always returns (MMagic's static `loss_name()`). */

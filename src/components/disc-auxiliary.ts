@@ -1,18 +1,15 @@
-import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
+import type * as tf from '@tensorflow/tfjs';
 import { falseOnlyOption } from '../core/options.ts';
 import {
   type Discriminator,
   discShiftLoss,
   gradientPenaltyLoss,
   type LossScaler,
-  NORM_MODES,
   type NormMode,
+  normModeOption,
   r1GradientPenaltyLoss,
 } from '../losses/penalties.ts';
 import { componentOptions, intervalOption, LossComponent } from './base.ts';
-
-const normModeOption = z.enum(NORM_MODES).default('pixel');
 
 /**
  * `DiscShiftLossComps` (MMagic): `loss_weight · pred²`, **not reduced** (`parseLosses` takes its
@@ -54,16 +51,13 @@ export class GradientPenaltyLossComps extends LossComponent<ReturnType<typeof gp
       norm_mode: this.cfg.norm_mode as NormMode,
       alpha: (args.alpha as tf.Tensor | null | undefined) ?? null,
     };
-    return tf.tidy(() =>
-      tf.mul(
-        gradientPenaltyLoss(
-          args.discriminator as Discriminator,
-          args.real_data as tf.Tensor,
-          args.fake_data as tf.Tensor,
-          options,
-          this.lossType,
-        ),
-        this.lossWeight,
+    return this.scaled(() =>
+      gradientPenaltyLoss(
+        args.discriminator as Discriminator,
+        args.real_data as tf.Tensor,
+        args.fake_data as tf.Tensor,
+        options,
+        this.lossType,
       ),
     );
   }
@@ -93,15 +87,12 @@ export class R1GradientPenaltyComps extends LossComponent<ReturnType<typeof r1Co
       norm_mode: this.cfg.norm_mode as NormMode,
       loss_scaler: (args.loss_scaler as LossScaler | null | undefined) ?? null,
     };
-    return tf.tidy(() =>
-      tf.mul(
-        r1GradientPenaltyLoss(
-          args.discriminator as Discriminator,
-          args.real_data as tf.Tensor,
-          options,
-          this.lossType,
-        ),
-        this.lossWeight,
+    return this.scaled(() =>
+      r1GradientPenaltyLoss(
+        args.discriminator as Discriminator,
+        args.real_data as tf.Tensor,
+        options,
+        this.lossType,
       ),
     );
   }

@@ -1,10 +1,10 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
+import { inputRangeOption } from '../core/input-range.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { type FaceEmbeddingFn, FaceIdLoss } from '../losses/face-id.ts';
 import type { ArcFaceIRSE } from '../nets/arcface.ts';
 import type { DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
-import { inputRangeOption } from '../nets/input-range.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import { componentOptions, LossComponent } from './base.ts';
 
 /** A face network `FaceIdLossComps` (like `FaceIdLoss`) accepts. */

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
 import { type OptionsSchema, parseOptions } from './options.ts';
 
@@ -38,6 +38,11 @@ export abstract class LossModule<S extends OptionsSchema = OptionsSchema> {
   /** `loss_weight`: the factor applied to the result. */
   get lossWeight(): number {
     return (this.cfg as { loss_weight: number }).loss_weight;
+  }
+
+  /** `loss_weight · compute()`, with `compute`'s intermediates freed. */
+  protected scaled(compute: () => tf.Tensor): tf.Tensor {
+    return tf.tidy(() => tf.mul(compute(), this.lossWeight));
   }
 
   /** The key under which a model logs this loss (`loss_name`). */

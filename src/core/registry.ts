@@ -21,7 +21,7 @@ export interface LossTypeMap {}
 /** The instance type `build` returns for `type` K: the mapped class, else the registry's `T`. */
 export type Built<M, K, T> = K extends keyof M ? M[K] : T;
 
-/** A registered class, described for listings: its name, doc line and options. */
+/** A registered class, described for listings: its name and options. */
 export interface RegistryEntry {
   name: string;
   options: OptionInfo[];

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
-import { describeValue } from '../core/describe.ts';
 import { GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
-import { checkSameShape, checkTensor } from '../core/validate.ts';
+import { checkOptions, checkSameShape, checkTensor, type Options } from '../core/validate.ts';
 import { ganLoss } from './gan.ts';
 import {
+  callDiscriminator,
   checkFunction,
   type Discriminator,
   type GradientPenaltyDraws,
@@ -127,29 +127,26 @@ export class AdvLoss extends LossModule<ReturnType<typeof advOptions>> {
     fakeB: tf.Tensor,
     realB: tf.Tensor,
     model = 'discriminator',
-    { alpha = null }: GradientPenaltyDraws = {},
+    draws?: Options<GradientPenaltyDraws>,
   ): tf.Tensor {
     const owner = `AdvLoss(${this.cfg.loss_type})`;
+    const { alpha = null } = checkOptions(
+      owner,
+      5,
+      draws,
+      'AdvLoss.forward(net, fakeB, realB, model, {alpha})',
+    );
     checkFunction(owner, 'net', net);
     const fake = checkTensor(owner, 'fakeB', fakeB, 4);
     const real = checkTensor(owner, 'realB', realB, 4);
     checkSameShape(owner, ['realB', real], ['fakeB', fake]);
     const isDisc = model === 'discriminator';
-    return tf.tidy(() => {
-      const D = (x: tf.Tensor) => {
-        const out = net(x);
-        if (!(out instanceof tf.Tensor) || out.dtype !== 'float32') {
-          throw new ShapeError(
-            `${owner}: 'net' must return a float32 tf.Tensor, got ${describeValue(out)}`,
-          );
-        }
-        return out;
-      };
-      const loss = isDisc
+    const D = (x: tf.Tensor) => callDiscriminator(owner, net, x, 'net');
+    return this.scaled(() =>
+      isDisc
         ? this.discriminatorLoss(D, fake, real, alpha, owner)
-        : this.generatorLoss(D, fake, real);
-      return tf.mul(loss, this.lossWeight);
-    });
+        : this.generatorLoss(D, fake, real),
+    );
   }
 
   private discriminatorLoss(

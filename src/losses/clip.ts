@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ShapeError } from '../core/errors.ts';
+import { checkInputRange, inputRangeOption } from '../core/input-range.ts';
 import { lossOptions } from '../core/options.ts';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { CLIPModel } from '../nets/clip.ts';
-import { checkInputRange, inputRangeOption } from '../nets/input-range.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import {
   avgPoolResample,
   composeResample,
@@ -150,9 +150,8 @@ export class CLIPLoss extends NetworkLoss<ReturnType<typeof clipOptions>, CLIPLo
         );
       }
     }
-    return tf.tidy(() => {
-      const pooled = clipPool(img, in_size, scale_factor, pool_size);
-      return tf.mul(tf.sub(1, tf.div(model(pooled, text), 100)), this.lossWeight);
-    });
+    return this.scaled(() =>
+      tf.sub(1, tf.div(model(clipPool(img, in_size, scale_factor, pool_size), text), 100)),
+    );
   }
 }

@@ -2,13 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { WeightsError } from '../core/errors.ts';
+import { type InputRange, inputRangeOption } from '../core/input-range.ts';
 import { lossOptions } from '../core/options.ts';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { ArcFaceIRSE, arcFaceCrop } from '../nets/arcface.ts';
 import { DLIB_FACE_SIZE, DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
-import { type InputRange, inputRangeOption } from '../nets/input-range.ts';
 import { l2Normalize } from '../nets/layers.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
 
@@ -140,9 +140,7 @@ export class FaceIdLoss extends NetworkLoss<ReturnType<typeof faceIdOptions>, Fa
         ? `FaceIdLoss: no ArcFace weights loaded (ir_se50_weights: ${facenet.ir_se50_weights}); convert IR-SE50 to safetensors (docs/weights.md) and call loss.loadWeights(bytes) or loadFaceIdWeights(loss) from genloss/node`
         : 'FaceIdLoss: no dlib face-recognition weights loaded; call loadFaceIdWeights(loss) from genloss/node (reads them from @vladmandic/face-api) or loss.loadWeights(TfjsWeights.parse(manifest, bin))';
     });
-    return tf.tidy(() =>
-      tf.mul(faceIdDistance(net(p), stopGradient(net(stopGradient(g)))), this.lossWeight),
-    );
+    return this.scaled(() => faceIdDistance(net(p), stopGradient(net(stopGradient(g)))));
   }
 }
 

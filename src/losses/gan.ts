@@ -267,8 +267,10 @@ export class GANLoss extends GANLossBase {
 }
 
 /**
- * `GANLossComps` (MMagic), without `data_info` for now: the same loss as `GANLoss` over the types
- * `vanilla|lsgan|wgan|wgan-logistic-ns|hinge`, no mask. Config as `GANLoss` plus `loss_name`
+ * `GANLossComps` (MMagic): the same loss as `GANLoss` over the types
+ * `vanilla|lsgan|wgan|wgan-logistic-ns|hinge`, no mask. Like MMagic's, it takes no `data_info`:
+ * its `forward(input, target_is_real, is_disc)` is called directly by the model
+ * (mmagic/models/losses/loss_comps/gan_loss_comps.py). Config as `GANLoss` plus `loss_name`
  * (`'loss_gan'`).
  */
 export class GANLossComps extends GANLossBase {

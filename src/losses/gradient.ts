@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedGradientLoss } from '../backends/index.ts';
+import { withFusedKernel } from '../backends/index.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, type Reduction, reductionOption } from '../core/options.ts';
 import { maskReduceLoss } from '../core/reduction.ts';
@@ -24,40 +24,42 @@ export interface GradientLossOptions {
  * Sobel gradient loss (MMagic `GradientLoss` without its weight):
  * `maskReduce(|kx∗pred − kx∗target|, weight) + maskReduce(|ky∗pred − ky∗target|, weight)`,
  * with the Sobel kernels kx, ky applied per channel, zero padding 1. MMagic accepts only C = 1;
- * any C works here, and C = 1 gives MMagic's numbers.
+ * any C works here, and C = 1 gives MMagic's numbers. Runs in the fused Sobel kernels where they
+ * apply (src/backends/fused), else as the op chain on `sobel`.
  *
  * @param pred N×H×W×C.
  * @param target N×H×W×C.
  * @returns a scalar, or N×H×W×C for `'none'`.
  */
-export function gradientLoss(
-  pred: tf.Tensor,
-  target: tf.Tensor,
-  options?: Options<GradientLossOptions>,
-  owner = 'gradientLoss',
-): tf.Tensor {
-  const { weight = null, reduction = 'mean' } = checkOptions(
-    'gradientLoss',
-    3,
-    options,
-    'gradientLoss(pred, target, {weight, reduction})',
-  );
-  const p = checkTensor(owner, 'pred', pred, 4) as tf.Tensor4D;
-  const t = checkTensor(owner, 'target', target, 4) as tf.Tensor4D;
-  checkSameShape(owner, ['pred', p], ['target', t]);
-  if (weight !== null) checkWeight(owner, 'weight', weight, p);
-  const fused = fusedGradientLoss(p, t, { weight, reduction });
-  if (fused) return fused;
-  return tf.tidy(() => {
-    // The Sobel filter is linear, so kx∗pred − kx∗target = kx∗(pred − target): one conv, not two.
-    const [gx, gy] = sobel(tf.sub(p, t));
-    const options = { weight, reduction };
-    return tf.add(
-      maskReduceLoss(tf.abs(gx), options, owner),
-      maskReduceLoss(tf.abs(gy), options, owner),
+export const gradientLoss = withFusedKernel(
+  'gradient',
+  (
+    pred: tf.Tensor,
+    target: tf.Tensor,
+    options?: Options<GradientLossOptions>,
+    owner = 'gradientLoss',
+  ): tf.Tensor => {
+    const { weight = null, reduction = 'mean' } = checkOptions(
+      'gradientLoss',
+      3,
+      options,
+      'gradientLoss(pred, target, {weight, reduction})',
     );
-  });
-}
+    const p = checkTensor(owner, 'pred', pred, 4) as tf.Tensor4D;
+    const t = checkTensor(owner, 'target', target, 4) as tf.Tensor4D;
+    checkSameShape(owner, ['pred', p], ['target', t]);
+    if (weight !== null) checkWeight(owner, 'weight', weight, p);
+    return tf.tidy(() => {
+      // The Sobel filter is linear, so kx∗pred − kx∗target = kx∗(pred − target): one conv, not two.
+      const [gx, gy] = sobel(tf.sub(p, t));
+      const options = { weight, reduction };
+      return tf.add(
+        maskReduceLoss(tf.abs(gx), options, owner),
+        maskReduceLoss(tf.abs(gy), options, owner),
+      );
+    });
+  },
+);
 
 /**
  * `GradientLoss` (MMagic): `loss_weight · gradientLoss(pred, target, weight)`.
@@ -73,11 +75,8 @@ export class GradientLoss extends LossModule<ReturnType<typeof gradientOptions>>
    * @param weight optional N×H×W×1 or N×H×W×C.
    */
   forward(pred: tf.Tensor, target: tf.Tensor, weight?: tf.Tensor | null): tf.Tensor {
-    return tf.tidy(() =>
-      tf.mul(
-        gradientLoss(pred, target, { weight, reduction: this.cfg.reduction }, 'GradientLoss'),
-        this.lossWeight,
-      ),
+    return this.scaled(() =>
+      gradientLoss(pred, target, { weight, reduction: this.cfg.reduction }, this.lossType),
     );
   }
 }

@@ -1,13 +1,13 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError } from '../core/errors.ts';
+import { inputRangeOption } from '../core/input-range.ts';
 import { lossOptions } from '../core/options.ts';
-import { inputRangeOption } from '../nets/input-range.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { LightCNNFeatures } from '../nets/lightcnn.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
-import { featureDistance } from './perceptual.ts';
+import { FEATURE_CRITERIA, featureDistance } from './perceptual.ts';
 
 /** A feature network for the feature losses: image N×H×W×3 → features (any shape). */
 export type ImageFeatureFn = (x: tf.Tensor) => tf.Tensor;
@@ -17,7 +17,7 @@ function lightCNNOptions() {
     { loss_name: 'loss_feature' },
     {
       pretrained: z.string().min(1).optional(),
-      criterion: z.enum(['l1', 'mse']).default('l1'),
+      criterion: z.enum(FEATURE_CRITERIA).default('l1'),
       input_range: inputRangeOption,
     },
   );
@@ -86,11 +86,8 @@ export class LightCNNFeatureLoss extends NetworkLoss<
       () =>
         `LightCNNFeatureLoss: no LightCNN weights loaded (pretrained: ${this.cfg.pretrained ?? 'not set'}); call loss.loadWeights(bytes) or loadLightCNNWeights(loss) from genloss/node`,
     );
-    return tf.tidy(() =>
-      tf.mul(
-        featureDistance(net(p), stopGradient(net(stopGradient(g))), this.cfg.criterion),
-        this.lossWeight,
-      ),
+    return this.scaled(() =>
+      featureDistance(net(p), stopGradient(net(stopGradient(g))), this.cfg.criterion),
     );
   }
 }

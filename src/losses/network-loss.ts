@@ -1,11 +1,11 @@
 import type * as tf from '@tensorflow/tfjs';
 import { WeightsError } from '../core/errors.ts';
+import { checkInputRange, type InputRange } from '../core/input-range.ts';
 import { LossModule } from '../core/module.ts';
 import type { OptionsSchema } from '../core/options.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
-import { checkInputRange, type InputRange } from '../nets/input-range.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
-import type { TensorSource } from '../nets/weights.ts';
+import { parseSafetensors } from '../io/safetensors.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 
 /** `weights` as a `TensorSource`: bytes are parsed as a safetensors file named `source`. */
 export function weightsSource(

@@ -5,7 +5,7 @@ import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, GenlossError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
-import { lossOptions } from '../core/options.ts';
+import { checkChoice, lossOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
 import { weightedLoss } from '../core/reduction.ts';
 import {
@@ -33,6 +33,9 @@ export interface LossScaler {
 export const NORM_MODES = ['pixel', 'HWC'] as const;
 /** `'pixel'`: L2 over the channel axis per pixel; `'HWC'`: L2 over each whole sample. */
 export type NormMode = (typeof NORM_MODES)[number];
+
+/** The zod schema of the `norm_mode` key: `'pixel'` (default) or `'HWC'`. */
+export const normModeOption = z.enum(NORM_MODES).default('pixel');
 
 /**
  * `∂ f(x) / ∂x` with the computation kept on the tape (PyTorch's `autograd.grad(...,
@@ -69,16 +72,6 @@ export function checkFunction(owner: string, arg: string, value: unknown): void 
   }
 }
 
-/** Checks a `norm_mode` value; `ConfigError` suggesting the allowed ones otherwise. */
-export function checkNormMode(owner: string, normMode: unknown): NormMode {
-  if (!NORM_MODES.includes(normMode as NormMode)) {
-    throw new ConfigError(
-      `${owner}: 'norm_mode' must be one of ${NORM_MODES.map((m) => `'${m}'`).join('|')}, got ${describeValue(normMode)}`,
-    );
-  }
-  return normMode as NormMode;
-}
-
 /** Checks a `loss_scaler`: null/undefined or an object with `scale(t)` and `getScale()`. */
 export function checkLossScaler(owner: string, scaler: unknown): LossScaler | null {
   if (scaler === null || scaler === undefined) return null;
@@ -91,11 +84,17 @@ export function checkLossScaler(owner: string, scaler: unknown): LossScaler | nu
   return scaler as LossScaler;
 }
 
-function callDiscriminator(owner: string, discriminator: Discriminator, x: tf.Tensor): tf.Tensor {
+/** `discriminator(x)`, which must be a float32 tensor: a `ShapeError` naming `arg` otherwise. */
+export function callDiscriminator(
+  owner: string,
+  discriminator: Discriminator,
+  x: tf.Tensor,
+  arg = 'discriminator',
+): tf.Tensor {
   const out = discriminator(x);
   if (!(out instanceof tf.Tensor) || out.dtype !== 'float32') {
     throw new ShapeError(
-      `${owner}: 'discriminator' must return a float32 tf.Tensor, got ${describeValue(out)}`,
+      `${owner}: '${arg}' must return a float32 tf.Tensor, got ${describeValue(out)}`,
     );
   }
   return out;
@@ -192,7 +191,7 @@ export function gradientPenaltyLoss(
   const real = checkTensor(owner, 'real_data', real_data, 4);
   const fake = checkTensor(owner, 'fake_data', fake_data, 4);
   checkSameShape(owner, ['real_data', real], ['fake_data', fake]);
-  const mode = checkNormMode(owner, norm_mode);
+  const mode = checkChoice(owner, 'norm_mode', norm_mode, NORM_MODES);
   const m = mask === null || mask === undefined ? null : checkWeight(owner, 'mask', mask, real);
   const n = real.shape[0];
   if (alpha !== null && alpha !== undefined) {
@@ -262,7 +261,7 @@ export function r1GradientPenaltyLoss(
   );
   checkFunction(owner, 'discriminator', discriminator);
   const real = checkTensor(owner, 'real_data', real_data, 4);
-  const mode = checkNormMode(owner, norm_mode);
+  const mode = checkChoice(owner, 'norm_mode', norm_mode, NORM_MODES);
   const m = mask === null || mask === undefined ? null : checkWeight(owner, 'mask', mask, real);
   const scaler = checkLossScaler(owner, loss_scaler);
   return tf.tidy(() => {
@@ -339,18 +338,21 @@ export class GradientPenaltyLoss extends LossModule<ReturnType<typeof gradientPe
     real_data: tf.Tensor,
     fake_data: tf.Tensor,
     mask: tf.Tensor | null = null,
-    { alpha = null }: GradientPenaltyDraws = {},
+    draws?: Options<GradientPenaltyDraws>,
   ): tf.Tensor {
+    const { alpha = null } = checkOptions(
+      this.lossType,
+      5,
+      draws,
+      `${this.lossType}.forward(discriminator, real_data, fake_data, mask, {alpha})`,
+    );
     const options = { mask, norm_mode: this.cfg.norm_mode, alpha };
-    return tf.tidy(() =>
-      tf.mul(
-        gradientPenaltyLoss(discriminator, real_data, fake_data, options, 'GradientPenaltyLoss'),
-        this.lossWeight,
-      ),
+    return this.scaled(() =>
+      gradientPenaltyLoss(discriminator, real_data, fake_data, options, this.lossType),
     );
   }
 }
 
 function gradientPenaltyOptions() {
-  return lossOptions({ loss_name: 'loss_gp' }, { norm_mode: z.enum(NORM_MODES).default('pixel') });
+  return lossOptions({ loss_name: 'loss_gp' }, { norm_mode: normModeOption });
 }

@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
-import { lossOptions } from '../core/options.ts';
+import { type InputRange, inputRangeOption } from '../core/input-range.ts';
+import { checkChoice, lossOptions } from '../core/options.ts';
 import { checkTensor } from '../core/validate.ts';
-import { type InputRange, inputRangeOption } from '../nets/input-range.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { VGGFeatures, type VGGType, vggIndex } from '../nets/vgg.ts';
-import type { TensorSource } from '../nets/weights.ts';
 import { NetworkLoss, weightsSource } from './network-loss.ts';
 import { l1Loss, mseLoss } from './pixelwise.ts';
 
@@ -14,19 +14,26 @@ import { l1Loss, mseLoss } from './pixelwise.ts';
 export type FeatureFn = (x: tf.Tensor) => Record<string, tf.Tensor>;
 
 /** The perceptual criteria: mean absolute (`'l1'`) or mean squared (`'mse'`) difference. */
-export type FeatureCriterion = 'l1' | 'mse';
+export const FEATURE_CRITERIA = ['l1', 'mse'] as const;
+/** A feature distance: `'l1'` or `'mse'`. */
+export type FeatureCriterion = (typeof FEATURE_CRITERIA)[number];
 
 /** ImageNet mean and std of torchvision's models, for inputs in [0, 1]. */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
-/** `mean|a − b|` or `mean (a − b)²` over every element (PyTorch `L1Loss`/`MSELoss`). */
+/**
+ * `mean|a − b|` (`'l1'`) or `mean (a − b)²` (`'mse'`) over every element (PyTorch
+ * `L1Loss`/`MSELoss`); any other criterion is a `ConfigError`.
+ */
 export function featureDistance(
   a: tf.Tensor,
   b: tf.Tensor,
   criterion: FeatureCriterion,
 ): tf.Tensor {
-  return criterion === 'l1' ? l1Loss(a, b) : mseLoss(a, b);
+  return checkChoice('featureDistance', 'criterion', criterion, FEATURE_CRITERIA) === 'l1'
+    ? l1Loss(a, b)
+    : mseLoss(a, b);
 }
 
 /**
@@ -89,7 +96,7 @@ function perceptualOptions() {
       style_weight: z.number().finite().default(1),
       norm_img: z.boolean().default(true),
       pretrained: z.string().default('torchvision://vgg19'),
-      criterion: z.enum(['l1', 'mse']).default('l1'),
+      criterion: z.enum(FEATURE_CRITERIA).default('l1'),
       input_range: inputRangeOption,
     },
   );

@@ -66,9 +66,7 @@ export abstract class MaskedPixelLoss extends LossModule<PixelwiseOptions> {
   /** `loss_weight · pixelLoss(x, y, {weight, reduction, sample_wise, eps})`. */
   protected weighted(x: tf.Tensor, y: tf.Tensor, weight?: tf.Tensor | null): tf.Tensor {
     const { reduction, sample_wise, eps } = this.cfg;
-    return tf.tidy(() =>
-      tf.mul(this.pixelLoss(x, y, { weight, reduction, sample_wise, eps }), this.lossWeight),
-    );
+    return this.scaled(() => this.pixelLoss(x, y, { weight, reduction, sample_wise, eps }));
   }
 }
 
@@ -144,14 +142,14 @@ export class MaskedTVLoss extends LossModule<ReturnType<typeof lossOptions>> {
       );
     }
     const mc = m.shape[3] as number;
-    return tf.tidy(() => {
+    return this.scaled(() => {
       const rows = l1Loss(p.slice([0, 0, 0, 0], [n, h - 1, w, c]), p.slice([0, 1, 0, 0]), {
         weight: m.slice([0, 0, 0, 0], [n, h - 1, w, mc]),
       });
       const cols = l1Loss(p.slice([0, 0, 0, 0], [n, h, w - 1, c]), p.slice([0, 0, 1, 0]), {
         weight: m.slice([0, 0, 0, 0], [n, h, w - 1, mc]),
       });
-      return tf.mul(tf.add(cols, rows), this.lossWeight);
+      return tf.add(cols, rows);
     });
   }
 }
@@ -198,9 +196,9 @@ export class PSNRLoss extends LossModule<ReturnType<typeof psnrOptions>> {
     const p = checkTensor('PSNRLoss', 'pred', pred, 4);
     const t = checkTensor('PSNRLoss', 'target', target, 4);
     checkSameShape('PSNRLoss', ['pred', p], ['target', t]);
-    return tf.tidy(() => {
+    return this.scaled(() => {
       const mse = tf.mean(tf.squaredDifference(p, t), [1, 2, 3]);
-      return tf.mul(tf.mean(tf.log(tf.add(mse, 1e-8))), TEN_OVER_LN10 * this.lossWeight);
+      return tf.mul(tf.mean(tf.log(tf.add(mse, 1e-8))), TEN_OVER_LN10);
     });
   }
 }

@@ -5,12 +5,15 @@ import { LossModule } from '../core/module.ts';
 import { lossOptions } from '../core/options.ts';
 import { checkSameShape, checkTensor } from '../core/validate.ts';
 import { resizeBicubic } from '../ops/resize.ts';
-import { featureDistance } from './perceptual.ts';
+import { FEATURE_CRITERIA, featureDistance } from './perceptual.ts';
 
 function transferalOptions() {
   return lossOptions(
     { loss_name: 'loss_transferal' },
-    { use_attention: z.boolean().default(true), criterion: z.enum(['l1', 'mse']).default('mse') },
+    {
+      use_attention: z.boolean().default(true),
+      criterion: z.enum(FEATURE_CRITERIA).default('mse'),
+    },
   );
 }
 
@@ -71,7 +74,7 @@ export class TransferalPerceptualLoss extends LossModule<ReturnType<typeof trans
       }
     }
     const { criterion } = this.cfg;
-    return tf.tidy(() => {
+    return this.scaled(() => {
       let total: tf.Tensor = tf.scalar(0);
       for (let i = 0; i < levels; i++) {
         let s: tf.Tensor | null = null;
@@ -83,7 +86,7 @@ export class TransferalPerceptualLoss extends LossModule<ReturnType<typeof trans
         const b = s ? tf.mul(textures[i], s) : textures[i];
         total = tf.add(total, featureDistance(a, b, criterion));
       }
-      return tf.mul(total, this.lossWeight);
+      return total;
     });
   }
 }

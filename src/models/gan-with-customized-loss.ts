@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import '../catalogue.ts';
+import '../register.ts';
 import { z } from 'zod';
 import { safeVariableGrads } from '../autodiff/safe-gradients.ts';
 import { LossComponent } from '../components/base.ts';
@@ -9,8 +9,13 @@ import type { LossModule } from '../core/module.ts';
 import { falseOnlyOption, parseOptions } from '../core/options.ts';
 import { SeedGenerator } from '../core/random.ts';
 import { type BuildConfig, LOSSES } from '../core/registry.ts';
-import { NORM_MODES } from '../losses/penalties.ts';
-import { type DiscriminatorNet, type GeneratorNet, toDiscriminator, toGenerator } from './nets.ts';
+import { normModeOption } from '../losses/penalties.ts';
+import {
+  type DiscriminatorNet,
+  type GeneratorNet,
+  toDiscriminator,
+  toGenerator,
+} from './net-adapters.ts';
 import { buildOptimizer } from './optimizers.ts';
 import { type LossDict, parseLosses } from './parse-losses.ts';
 import { takeSnapshot } from './snapshot.ts';
@@ -33,7 +38,7 @@ export { NonFiniteLossError } from '../core/errors.ts';
 export const styleGAN2LossConfig = z.strictObject({
   r1_loss_weight: z.number().finite().default(80),
   r1_interval: z.int().min(1).default(16),
-  norm_mode: z.enum(NORM_MODES).default('pixel'),
+  norm_mode: normModeOption,
   g_reg_interval: z.int().min(1).default(4),
   g_reg_weight: z.number().finite().default(8),
   pl_batch_shrink: z.int().min(1).default(2),
@@ -117,7 +122,8 @@ function lazyRatio(components: readonly LossComponent[]): number {
 
 /**
  * A GAN trained from loss components named in its config, with no model code per loss (MMagic's
- * BaseGAN with `loss_config`, the seed's "GAN model with customized loss"). Each `trainStep`:
+ * BaseGAN with `loss_config`; the `GANWithCustomizedLoss` example of MMagic's
+ * docs/en/howto/losses.md). Each `trainStep`:
  *
  * 1. **Discriminator phase**, every iteration. Outputs: `gen`, `disc`, `disc_pred_fake`,
  *    `disc_pred_real`, `fake_imgs`, `real_imgs`, `iteration`, `batch_size`, `loss_scaler`.

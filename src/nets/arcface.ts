@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { adaptiveAvgPool2d } from '../ops/pooling.ts';
 import { affine, conv2d, type FoldedNorm, l2Normalize, linear, prelu } from './layers.ts';
-import { expectWeights, LoadedNet, type TensorSource, WeightReader } from './weights.ts';
+import { expectWeights, LoadedNet, WeightReader } from './weights.ts';
 
 interface IRSEUnit {
   cin: number;

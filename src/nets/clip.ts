@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../core/errors.ts';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { l2Normalize, layerNorm, linear } from './layers.ts';
-import { expectWeights, LoadedNet, type TensorSource, WeightReader } from './weights.ts';
+import { expectWeights, LoadedNet, WeightReader } from './weights.ts';
 
 interface Dense {
   w: tf.Tensor;

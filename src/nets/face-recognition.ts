@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { avgPool2d, maxPool2d } from '../ops/pooling.ts';
-import { LoadedNet, type TensorSource, WeightReader } from './weights.ts';
+import { LoadedNet, WeightReader } from './weights.ts';
 
 /** The mean RGB that face-api subtracts (in 0..255) before dividing by 255. */
 export const DLIB_FACE_MEAN_RGB = [122.782, 117.001, 104.298] as const;

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { maxPool2d } from '../ops/pooling.ts';
 import { conv2d } from './layers.ts';
-import { expectWeights, LoadedNet, type TensorSource, WeightReader } from './weights.ts';
+import { expectWeights, LoadedNet, WeightReader } from './weights.ts';
 
 /** One layer of `LightCNN(3).features`: a MaxFeature conv or a 2×2 ceil-mode max-pool. */
 interface LightCNNLayer {

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.ts';
 import { checkTensor } from '../core/validate.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 import { maxPool2d } from '../ops/pooling.ts';
 import { conv2d } from './layers.ts';
-import { LoadedNet, type TensorSource, WeightReader } from './weights.ts';
+import { LoadedNet, WeightReader } from './weights.ts';
 
 /** The VGG variants of torchvision that PerceptualLoss uses. */
 export type VGGType = 'vgg16' | 'vgg19';

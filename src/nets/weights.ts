@@ -1,40 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { WeightsError } from '../core/errors.ts';
 import { didYouMean } from '../core/suggest.ts';
-import type { DecodedTensor } from './safetensors.ts';
-
-/**
- * Named tensors a network loads its weights from: a `SafetensorsFile`, `TfjsWeights`, or
- * `tensorMapSource(...)` over tensors the user already has.
- */
-export interface TensorSource {
-  /** Names the file or origin in error messages. */
-  readonly source: string;
-  names(): string[];
-  has(name: string): boolean;
-  read(name: string): DecodedTensor;
-}
-
-/** A `TensorSource` over a `{name: tf.Tensor}` map (for weights converted by the user). */
-export function tensorMapSource(
-  map: Record<string, tf.Tensor>,
-  source = 'tensor map',
-): TensorSource {
-  return {
-    source,
-    names: () => Object.keys(map),
-    has: (name) => name in map,
-    read: (name) => {
-      const t = map[name];
-      if (!t) throw new WeightsError(`${source}: no tensor named '${name}'`);
-      return {
-        dtype: t.dtype === 'float32' ? 'float32' : 'int32',
-        shape: t.shape.slice(),
-        values: t.dataSync() as Float32Array | Int32Array,
-      };
-    },
-  };
-}
+import type { DecodedTensor } from '../io/safetensors.ts';
+import type { TensorSource } from '../io/tensor-source.ts';
 
 const shapeText = (s: readonly (number | null)[]) =>
   `[${s.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;

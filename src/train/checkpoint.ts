@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, WeightsError } from '../core/errors.ts';
-import { parseSafetensors } from '../nets/safetensors.ts';
-import { encodeSafetensors } from '../nets/safetensors-writer.ts';
+import { parseSafetensors } from '../io/safetensors.ts';
+import { encodeSafetensors } from '../io/safetensors-writer.ts';
 import type { TrainState } from './trainer.ts';
 
 /** The format tag written into every checkpoint's metadata. */

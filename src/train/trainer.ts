@@ -6,10 +6,10 @@ import {
   GANWithCustomizedLoss,
   type LogVars,
 } from '../models/gan-with-customized-loss.ts';
-import { generatorFromLayers } from '../models/nets.ts';
+import { generatorFromLayers } from '../models/net-adapters.ts';
+import { buildNet } from './architectures.ts';
 import { type TrainConfig, trainConfigOptions } from './config.ts';
 import { BatchSampler, type ImageDataset } from './datasets.ts';
-import { buildNet } from './nets.ts';
 
 /** Everything a checkpoint holds: tensors by name, and JSON-able state. */
 export interface TrainState {

@@ -26,7 +26,7 @@ describe('reduceLoss', () => {
   });
 });
 
-describe('maskReduceLoss (spec §2, §14)', () => {
+describe("maskReduceLoss (MMagic's mask_reduce_loss, mmagic/models/losses/loss_wrapper.py)", () => {
   test('a 1- or C-channel weight: Σ(loss·w) / Σw over the expanded weight', () => {
     tf.tidy(() => {
       const loss = uniform([1, 4, 4, 3], 1);

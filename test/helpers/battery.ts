@@ -25,8 +25,9 @@ export interface BatterySpec {
 }
 
 /**
- * The battery every loss runs (STYLE.md): built from a config; module equals function (scaled by
- * loss_weight); gradient against central finite differences; no tensor leak over 100 calls.
+ * The common checks of a loss with a target (the pixel-wise, composition and gradient tests run
+ * it): built from a config; module equals function (scaled by loss_weight); gradient against
+ * central finite differences; no tensor leak over 100 calls.
  */
 export function runBattery(spec: BatterySpec): void {
   const build = (extra: Record<string, unknown> = {}) =>

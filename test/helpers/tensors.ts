@@ -58,6 +58,13 @@ export function assertNoLeak(fn: () => tf.TensorContainer, times = 100): void {
   assert.equal(tf.memory().numTensors, before, 'tensors leaked across calls');
 }
 
+/** Asserts that `call` throws an error matching `want` 100 times, leaving numTensors as it was. */
+export function assertFailsWithoutLeak(call: () => unknown, want: (e: Error) => boolean): void {
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 100; i++) assert.throws(call, want);
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked by 100 failed calls');
+}
+
 /**
  * Compares the analytic gradient of the scalar `f` w.r.t. `xs[argIndex]` with central finite
  * differences in float32 (step `eps`), element by element.

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedGenerator } from '../../src/index.ts';
-import type { DiscriminatorNet, GeneratorNet } from '../../src/models/nets.ts';
+import type { DiscriminatorNet, GeneratorNet } from '../../src/models/net-adapters.ts';
 
 /** Seeded weights in [−0.5, 0.5). */
 function weight(shape: number[], seed: number): tf.Variable {

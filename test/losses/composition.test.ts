@@ -20,7 +20,10 @@ const args = () =>
     return [alpha, fg, bg, merged];
   });
 
-/** MMagic's unit-test inputs (spec §14): α = 0.5·weight, fg = 0, bg = 4, ori_merged = 1. */
+/**
+ * MMagic's unit-test inputs (tests/test_models/test_losses/test_composition_loss.py):
+ * α = 0.5·weight, fg = 0, bg = 4, ori_merged = 1.
+ */
 function mmagicInputs() {
   const weight = tf.pad(tf.ones([1, 32, 32, 1]), [
     [0, 0],
@@ -53,7 +56,7 @@ describe('composition losses', () => {
     });
   });
 
-  test('spec §14 closed-form values', () => {
+  test("MMagic's unit-test values (test_composition_loss.py)", () => {
     tf.tidy(() => {
       const { weight, alpha, fg, bg, merged } = mmagicInputs();
       const mean = { L1CompositionLoss: 2.5, MSECompositionLoss: 7.0, CharbonnierCompLoss: 2.5 };

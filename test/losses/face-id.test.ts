@@ -24,7 +24,7 @@ import {
   faceApiModelDir,
   loadFaceApiRecognitionNet,
   loadFaceIdWeights,
-} from '../../src/nets/node-io.ts';
+} from '../../src/node/weights.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { loadCases, type NetworkCase, toTensor, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';

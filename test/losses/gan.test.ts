@@ -1,6 +1,9 @@
 /**
- * GANLoss, GANLossComps, GaussianBlur and DiscShiftLoss: the PyTorch reference cases of
- * test/reference/gan.json on each backend, MMagic's unit-test numbers (spec §14), errors, memory.
+ * GANLoss and GANLossComps (src/losses/gan.ts): the PyTorch reference cases of
+ * test/reference/gan.json on each backend (with its GaussianBlur and DiscShiftLoss cases), MMagic's
+ * unit-test numbers (tests/test_models/test_losses/test_gan_loss.py and
+ * test_loss_comps/test_gan_loss_comps.py), errors, memory. GaussianBlur's own tests are in
+ * test/ops/gaussian-blur.test.ts.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -16,8 +19,6 @@ import {
   type GanType,
   GaussianBlur,
   ganLoss,
-  gaussianBlur,
-  gaussianKernel2d,
   LOSSES,
   ShapeError,
 } from '../../src/index.ts';
@@ -100,21 +101,22 @@ describe('GANLoss and GANLossComps', () => {
     await chooseBackend('cpu');
   });
 
-  // Spec §14: loss_weight 2; columns (gen, real), (gen, fake), (disc, real), (disc, fake).
+  // MMagic's test_gan_loss.py / test_gan_loss_comps.py: loss_weight 2; columns (gen, real),
+  // (gen, fake), (disc, real), (disc, fake).
   const combos: [boolean, boolean][] = [
     [false, true],
     [false, false],
     [true, true],
     [true, false],
   ];
-  const section14: [GanType, number[]][] = [
+  const unitTestValues: [GanType, number[]][] = [
     ['vanilla', [0.6265233, 2.6265232, 0.3132616, 1.3132616]],
     ['lsgan', [2, 8, 1, 4]],
     ['wgan', [-4, 4, -2, 2]],
     ['hinge', [-4, -4, 0, 3]],
     ['smgan', [2, 8, 1, 3.786323]],
   ];
-  for (const [ganType, want] of section14) {
+  for (const [ganType, want] of unitTestValues) {
     test(`MMagic's unit-test values: ${ganType}`, () => {
       tf.tidy(() => {
         const input = ganType === 'vanilla' ? tf.ones([1, 1]) : tf.fill([1, 6, 6, 3], 2);
@@ -281,75 +283,5 @@ describe('GANLoss and GANLossComps', () => {
     assertNoLeak(() => tf.grad((t: tf.Tensor) => sm.forward(t, false, true, mask))(x));
     assertNoLeak(() => tf.grad((t: tf.Tensor) => vanilla.forward(t, true))(x));
     tf.dispose([x, mask]);
-  });
-});
-
-describe('GaussianBlur', () => {
-  before(async () => {
-    await chooseBackend('cpu');
-  });
-
-  test("MMagic's values: the default 71×71, σ 10 kernel on a 6×6 ones mask", () => {
-    tf.tidy(() => {
-      const out = new GaussianBlur().forward(tf.ones([1, 6, 6, 1]));
-      const v = out.dataSync();
-      assertClose(v[2 * 6 + 2], 0.05557, { atol: 1e-5, rtol: 0 });
-      assertClose(v[0], 0.05242, { atol: 1e-5, rtol: 0 });
-    });
-  });
-
-  test('kernel_size[0] and sigma[0] act along H', () => {
-    const k = gaussianKernel2d([5, 1], [1, 1]);
-    assert.equal(k.length, 5);
-    assert.equal(k[0].length, 1);
-    tf.tidy(() => {
-      const impulse = tf.buffer([1, 5, 5, 1]);
-      impulse.set(1, 0, 2, 2, 0);
-      const out = gaussianBlur(impulse.toTensor(), { kernel_size: [5, 1], sigma: [1, 1] });
-      const column = tf.slice(out, [0, 0, 2, 0], [1, 5, 1, 1]);
-      assertClose(tf.sum(column), 1, { atol: 1e-6 });
-      assertClose(tf.sum(out), 1, { atol: 1e-6 });
-    });
-  });
-
-  test('equals the direct 2-D depthwise convolution (separable passes are exact)', () => {
-    tf.tidy(() => {
-      const x = tf.randomUniform([2, 7, 6, 3], 0, 1, 'float32', 5);
-      const k = gaussianKernel2d([5, 3], [1.2, 0.8]);
-      const filter = tf.tile(tf.reshape(tf.tensor(k.flat()), [5, 3, 1, 1]), [1, 1, 3, 1]);
-      const direct = tf.depthwiseConv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same');
-      assertClose(gaussianBlur(x, { kernel_size: [5, 3], sigma: [1.2, 0.8] }), direct, {
-        atol: 1e-6,
-      });
-    });
-  });
-
-  test('errors (ConfigError at construction, ShapeError for the input)', () => {
-    assert.throws(
-      () => new GaussianBlur({ kernel_size: 71 as never, sigma: 2 as never }),
-      ConfigError,
-    );
-    assert.throws(
-      () => new GaussianBlur({ kernel_size: [70, 70] }),
-      /GaussianBlur: 'kernel_size' must be a pair \[kh, kw\] of odd positive integers.*got \[70,70\]/,
-    );
-    assert.throws(() => new GaussianBlur({ kernel_size: [3, -1] }), ConfigError);
-    assert.throws(() => new GaussianBlur({ sigma: [1, 0] }), /'sigma' must be a pair/);
-    const blur = new GaussianBlur({ kernel_size: [3, 3], sigma: [1, 1] });
-    assert.throws(() => blur.forward([[1, 2]] as never), ShapeError);
-    tf.tidy(() => {
-      assert.throws(
-        () => blur.forward(tf.ones([4, 4])),
-        (e: Error) =>
-          e instanceof ShapeError && /GaussianBlur: 'x' must have rank 4 \(NHWC\)/.test(e.message),
-      );
-    });
-  });
-
-  test('no tensor leaks over 100 calls', () => {
-    const x = tf.ones([1, 6, 6, 1]);
-    const blur = new GaussianBlur();
-    assertNoLeak(() => blur.forward(x));
-    x.dispose();
   });
 });

@@ -32,7 +32,7 @@ describe('GradientLoss', () => {
     });
   }
 
-  test('spec §14 closed-form values (C = 1)', () => {
+  test("MMagic's unit-test values (tests/test_models/test_losses/test_gradient_loss.py, C = 1)", () => {
     tf.tidy(() => {
       const weight = tf.pad(tf.ones([1, 32, 32, 1]), [
         [0, 0],

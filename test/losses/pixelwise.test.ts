@@ -53,7 +53,10 @@ function ladder(shape: number[], seed: number): tf.Tensor {
   );
 }
 
-/** MMagic's unit-test inputs (spec §14): a 1×64×64×1 weight with ones in the top-left 32×32. */
+/**
+ * MMagic's unit-test inputs (tests/test_models/test_losses/test_pixelwise_loss.py): a 1×64×64×1
+ * weight with ones in the top-left 32×32.
+ */
 function mmagicInputs() {
   const weight = tf.tidy(() =>
     tf.pad(tf.ones([1, 32, 32, 1]), [
@@ -91,7 +94,7 @@ describe('l1Loss, mseLoss, charbonnierLoss', () => {
       });
     });
 
-    test(`${type}: spec §14 closed-form values`, () => {
+    test(`${type}: MMagic's unit-test values (test_pixelwise_loss.py)`, () => {
       tf.tidy(() => {
         const { weight, pred, target } = mmagicInputs();
         const eps = type === 'CharbonnierLoss' ? { eps: 1e-12 } : {};
@@ -110,7 +113,7 @@ describe('l1Loss, mseLoss, charbonnierLoss', () => {
     });
   }
 
-  test('sample_wise mean counts a sample with an empty mask (spec §14: 0.5)', () => {
+  test("sample_wise mean counts a sample with an empty mask (MMagic's unit test: 0.5)", () => {
     tf.tidy(() => {
       const { weight } = mmagicInputs();
       const w = tf.concat([weight, tf.zeros([1, 64, 64, 1])]);
@@ -234,7 +237,7 @@ describe('MaskedTVLoss', () => {
   const args = () => [ladder([2, 5, 6, 3], 7), binaryMask([2, 5, 6, 1], 8)];
   runBattery({ type: 'MaskedTVLoss', args, gradArgs: [0] });
 
-  test('spec §14: a bar through a 2×2 mask gives 1.0', () => {
+  test("MMagic's unit test: a bar through a 2×2 mask gives 1.0", () => {
     tf.tidy(() => {
       const pred = tf.tensor4d(
         Array.from({ length: 36 }, (_, i) => (Math.floor(i / 6) === 3 ? 1 : 0)),
@@ -293,7 +296,7 @@ describe('tvLoss', () => {
 describe('PSNRLoss', () => {
   runBattery({ type: 'PSNRLoss', args: pair, gradArgs: [0, 1] });
 
-  test('spec §14: ones vs zeros gives 0, zeros vs zeros gives −80', () => {
+  test("MMagic's unit test: ones vs zeros gives 0, zeros vs zeros gives −80", () => {
     tf.tidy(() => {
       const m = new PSNRLoss();
       assertClose(m.forward(tf.ones([1, 8, 8, 3]), tf.zeros([1, 8, 8, 3])), 0, { atol: 1e-5 });

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch reference values for genloss: pixel-wise, composition and gradient losses.
 
-Independent float64 re-implementation of the formulas in
-shared/spec/mmagic-losses.md sections 2-5 (MMagic's loss_wrapper, pixelwise_loss,
-composition_loss, gradient_loss). Inputs are drawn in float32 (so every value is
+Independent float64 re-implementation (not MMagic code) of MMagic's
+mmagic/models/losses/loss_wrapper.py (reduce_loss, mask_reduce_loss), pixelwise_loss.py,
+composition_loss.py and gradient_loss.py. Inputs are drawn in float32 (so every value is
 exactly representable in both float32 and float64), the losses and gradients are
 computed in float64.
 
@@ -12,7 +12,8 @@ Run from the repository root:
     /usr/bin/python3 test/reference/generate.py
 
 It rewrites test/reference/{pixelwise,composition,gradient}.json deterministically,
-then checks MMagic's own unit-test numbers (spec section 14).
+then checks MMagic's own unit-test numbers (tests/test_models/test_losses/
+test_pixelwise_loss.py, test_composition_loss.py, test_gradient_loss.py).
 """
 
 import math
@@ -33,7 +34,7 @@ CH, CW = 3, 4  # composition cases (kept smaller: 4 inputs + 3 grads each)
 torch.set_default_dtype(torch.float64)
 
 # ---------------------------------------------------------------------------
-# Formulas (spec sections 2-5), written from the spec, float64.
+# Formulas (MMagic's loss_wrapper, pixelwise, composition and gradient losses), float64.
 # ---------------------------------------------------------------------------
 
 
@@ -48,7 +49,7 @@ def reduce(loss, reduction):
 
 
 def mask_reduce(loss, weight=None, reduction="mean", sample_wise=False):
-    """Spec section 2, mask_reduce_loss."""
+    """MMagic's mask_reduce_loss (mmagic/models/losses/loss_wrapper.py)."""
     if weight is None:
         return reduce(loss, reduction)
     assert weight.dim() == loss.dim()
@@ -382,7 +383,8 @@ def grad_case(cid, cfg, c, wk):
 
 
 # ---------------------------------------------------------------------------
-# MMagic's own unit-test numbers (spec section 14)
+# MMagic's own unit-test numbers (tests/test_models/test_losses/test_{pixelwise,composition,
+# gradient}_loss.py)
 # ---------------------------------------------------------------------------
 
 
@@ -391,7 +393,7 @@ def close(a, b, rel=1e-6, abs_=1e-9):
     return abs(a - b) <= max(abs_, rel * abs(b))
 
 
-def check_section14():
+def check_mmagic_unit_tests():
     weight = torch.zeros(1, 1, 64, 64)
     weight[0, 0, :32, :32] = 1.0
     pred = weight.clone()
@@ -449,7 +451,7 @@ def check_section14():
     out = gradient_loss({"loss_weight": 0.5, "reduction": "none"}, pred, target, weight)
     assert close(out.sum(), 252.0)
     assert close(gradient_loss({"loss_weight": 0.5, "reduction": "sum"}, pred, target, weight), 252.0)
-    print("section 14 checks: OK")
+    print("MMagic unit-test checks: OK")
 
 
 def main():
@@ -457,7 +459,7 @@ def main():
     write_cases(OUT_DIR, "pixelwise.json", GENERATOR, pixelwise_cases())
     write_cases(OUT_DIR, "composition.json", GENERATOR, composition_cases())
     write_cases(OUT_DIR, "gradient.json", GENERATOR, gradient_cases())
-    check_section14()
+    check_mmagic_unit_tests()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference values for genloss: adversarial losses, penalties, path regulariser.
 
-Independent float64 re-implementation of the formulas in shared/spec/mmagic-losses.md
-sections 6-8 (GANLoss, GANLossComps, GaussianBlur, AdvLoss, DiscShiftLoss, gradient
-penalty, R1, generator path-length regulariser). Inputs and network weights are drawn in
+Independent float64 re-implementation (not MMagic code) of MMagic's
+mmagic/models/losses/gan_loss.py (GANLoss, GaussianBlur, DiscShiftLoss, gradient_penalty_loss,
+r1_gradient_penalty_loss, gen_path_regularizer), loss_comps/gan_loss_comps.py (GANLossComps)
+and adv_loss.py (AdvLoss). Inputs and network weights are drawn in
 float32 (exactly representable in float32 and float64); everything is computed in float64,
 second-order gradients with torch.autograd.grad(..., create_graph=True).
 
@@ -12,7 +13,10 @@ Run from the repository root:
     /usr/bin/python3 test/reference/generate_gan.py
 
 It rewrites test/reference/{gan,penalties,adv}.json deterministically, then checks MMagic's
-own unit-test numbers (spec section 14) against this implementation.
+own unit-test numbers (tests/test_models/test_losses/test_gan_loss.py,
+test_loss_comps/test_gan_loss_comps.py, test_gradient_loss.py) and closed-form values
+(wgan-logistic-ns, GaussianBlur, GP and R1 with an identity discriminator) against this
+implementation.
 
 Networks are written as small layer lists ("nets" in the JSON) that the TypeScript tests
 interpret with TF.js ops. Weights are stored in TF.js layouts ("plain"): conv HWIO
@@ -41,7 +45,7 @@ tj = partial(tensor_json, digits=10)
 
 
 # ---------------------------------------------------------------------------
-# Spec section 6: GANLoss / GANLossComps / GaussianBlur
+# GANLoss / GANLossComps / GaussianBlur (gan_loss.py, loss_comps/gan_loss_comps.py)
 # ---------------------------------------------------------------------------
 
 
@@ -404,7 +408,7 @@ for _net in list(NETS.values()) + list(GENS.values()):
 
 
 # ---------------------------------------------------------------------------
-# Spec section 7: gradient penalty and R1
+# gradient penalty and R1 (gan_loss.py: gradient_penalty_loss, r1_gradient_penalty_loss)
 # ---------------------------------------------------------------------------
 
 
@@ -530,7 +534,7 @@ def penalty_cases():
 
 
 # ---------------------------------------------------------------------------
-# Spec section 8: path-length regulariser (several steps: EMA state)
+# path-length regulariser (gan_loss.py: gen_path_regularizer; several steps: EMA state)
 # ---------------------------------------------------------------------------
 
 
@@ -604,7 +608,7 @@ def path_cases():
 
 
 # ---------------------------------------------------------------------------
-# Spec section 6.3: AdvLoss (DeblurGANv2), with the RaGAN pools over several calls
+# AdvLoss (adv_loss.py, DeblurGANv2), with the RaGAN pools over several calls
 # ---------------------------------------------------------------------------
 
 
@@ -694,7 +698,8 @@ def adv_cases():
 
 
 # ---------------------------------------------------------------------------
-# MMagic's own unit-test numbers (spec section 14)
+# MMagic's own unit-test numbers (test_gan_loss.py, test_loss_comps/test_gan_loss_comps.py,
+# test_gradient_loss.py) and closed-form values
 # ---------------------------------------------------------------------------
 
 
@@ -702,7 +707,7 @@ def close(a, b, rel=1e-6):
     return abs(float(a) - b) <= rel * max(1.0, abs(b))
 
 
-def check_section14():
+def check_mmagic_unit_tests():
     in1 = torch.ones(1, 1)
     in2 = 2.0 * torch.ones(1, 3, 6, 6)
     mask = torch.ones(1, 3, 6, 6)
@@ -731,7 +736,7 @@ def check_section14():
     assert close(10.0 * gradient_penalty(ident, twos, twos, a, hole), 6.608983)
     assert close(r1_penalty(ident, twos.clone().requires_grad_(True), hole), 3.0)
     assert close(0.1 * (torch.tensor([0.1]) ** 2).mean(), 0.001)
-    print("section 14 checks: OK")
+    print("MMagic unit-test checks: OK")
 
 
 def main():
@@ -742,7 +747,7 @@ def main():
             for name, g in GENS.items()}
     write_cases(OUT_DIR, "penalties.json", GENERATOR, penalty_cases(), {"nets": nets, "generators": gens})
     write_cases(OUT_DIR, "adv.json", GENERATOR, adv_cases(), {"nets": nets})
-    check_section14()
+    check_mmagic_unit_tests()
 
 
 if __name__ == "__main__":

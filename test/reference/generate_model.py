@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch reference values for genloss's GAN model: parse_losses and full D+G train steps.
 
-Independent float64 re-implementation (not MMagic code) of shared/spec/mmagic-losses.md
-§6.2 (GANLossComps), §7 (DiscShiftLossComps, GradientPenaltyLossComps, R1GradientPenaltyComps),
-§8 (GeneratorPathRegularizerComps, MMagic's non-detached EMA), §11 (data_info, intervals) and
-§12 (mmengine parse_losses; BaseGAN's D phase then G phase), in the order of operations of
+Independent float64 re-implementation (not MMagic code) of MMagic's mmagic/models/losses/
+loss_comps/gan_loss_comps.py (GANLossComps), loss_comps/disc_auxiliary_loss_comps.py
+(DiscShiftLossComps, GradientPenaltyLossComps, R1GradientPenaltyComps),
+loss_comps/gen_auxiliary_loss_comps.py (GeneratorPathRegularizerComps, MMagic's non-detached
+EMA), with their data_info and intervals, of mmengine's BaseModel.parse_losses
+(mmengine/model/base_model/base_model.py) and of BaseGAN's D phase then G phase
+(mmagic/models/base_models/base_gan.py, train_step), in the order of operations of
 src/models/gan-with-customized-loss.ts (GANWithCustomizedLoss.trainStep):
 
 1. D phase, every iteration: fake = G(mapping(N)) without gradient to G;
@@ -49,7 +52,7 @@ num = partial(number, digits=10)
 
 
 # ---------------------------------------------------------------------------
-# mmengine BaseModel.parse_losses (spec §12.1)
+# mmengine BaseModel.parse_losses (mmengine/model/base_model/base_model.py)
 # ---------------------------------------------------------------------------
 
 
@@ -154,7 +157,7 @@ def init(rng, specs):
 
 
 # ---------------------------------------------------------------------------
-# Losses (spec §6.2, §7, §8) and data_info components (spec §11)
+# Losses and data_info components (MMagic's mmagic/models/losses/loss_comps/)
 # ---------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference values for genloss's perceptual and pretrained-feature losses.
 
-Independent float64 re-implementation of shared/spec/mmagic-losses.md sections 9 and 10
-(PerceptualVGG / PerceptualLoss / TransferalPerceptualLoss, LightCNNFeatureLoss, FaceIdLoss
-with ArcFace IR-SE, CLIPLoss) and of the torch ops they need (bicubic resize, adaptive average
+Independent float64 re-implementation (not MMagic code) of MMagic's mmagic/models/losses/
+perceptual_loss.py (PerceptualVGG / PerceptualLoss / TransferalPerceptualLoss),
+feature_loss.py (LightCNNFeatureLoss), face_id_loss.py (FaceIdLoss with ArcFace IR-SE) and
+clip_loss.py (CLIPLoss), and of the torch ops they need (bicubic resize, adaptive average
 pooling, max-pool ceil mode). The networks are small random networks with the real layer
 structure and parameter names but few channels; their weights are written, with PyTorch,
 to safetensors files (by hand: 8-byte little-endian header length, JSON header, raw data),
@@ -103,7 +104,7 @@ def write_json(name, cases, extra=None):
 
 
 # ---------------------------------------------------------------------------
-# Torch-compatible ops (spec section 15), float64
+# Torch-compatible ops (F.interpolate bicubic, F.adaptive_avg_pool2d, F.max_pool2d), float64
 # ---------------------------------------------------------------------------
 
 
@@ -143,7 +144,7 @@ def ops_cases():
 
 
 # ---------------------------------------------------------------------------
-# VGG (spec 9.1-9.2)
+# VGG (perceptual_loss.py: PerceptualVGG, PerceptualLoss)
 # ---------------------------------------------------------------------------
 
 VGG_CFG = {
@@ -208,7 +209,7 @@ def crit(a, b, kind):
 
 
 def perceptual(cfg, sd, x, gt):
-    """Returns (percep or None, style or None), spec 9.2."""
+    """Returns (percep or None, style or None), as MMagic's PerceptualLoss.forward."""
     kind = cfg.get("vgg_type", "vgg19")
     lw = cfg["layer_weights"]
     lws = cfg.get("layer_weights_style") or lw
@@ -273,7 +274,7 @@ def perceptual_cases():
             (g2,) = torch.autograd.grad((g1 ** 2).sum(), [xr2])
             case["grads2"] = {"x": enc(g2)}
         cases.append(case)
-    # Transferal (spec 9.3): no network.
+    # TransferalPerceptualLoss (perceptual_loss.py): no network.
     for use_attention, levels, criterion, w in [(True, 3, "mse", 1.0), (True, 2, "l1", 0.5), (False, 4, "mse", 1e-2), (False, 2, "l1", 1.0)]:
         cid = f"TransferalPerceptualLoss/attention={str(use_attention).lower()}/levels={levels}/{criterion}"
         n, h, w0 = 2, 2, 3
@@ -305,7 +306,7 @@ def perceptual_cases():
 
 
 # ---------------------------------------------------------------------------
-# LightCNN (spec 10, DIC)
+# LightCNN (feature_loss.py, mmagic/models/editors/dic/light_cnn.py; DIC)
 # ---------------------------------------------------------------------------
 
 # (features index, out channels, kernel, padding); None is a 2x2 ceil-mode max-pool.
@@ -370,7 +371,7 @@ def lightcnn_cases():
 
 
 # ---------------------------------------------------------------------------
-# Face identity (spec 10): ArcFace IR-SE backbone, small
+# Face identity (face_id_loss.py): ArcFace IR-SE backbone, small
 # ---------------------------------------------------------------------------
 
 # A small IR-SE: IR-SE50's structure (input layer, bottleneck_IR_SE units in 4 stages whose first
@@ -487,7 +488,7 @@ def face_cases():
 
 
 # ---------------------------------------------------------------------------
-# CLIP (spec 10): a small CLIP with Hugging Face CLIPModel's parameter names
+# CLIP (clip_loss.py): a small CLIP with Hugging Face CLIPModel's parameter names
 # ---------------------------------------------------------------------------
 
 CLIP_V = dict(width=16, layers=2, heads=2, patch=8, image=32, mlp=32)

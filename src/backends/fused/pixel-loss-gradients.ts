@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { FusedLoss } from './pixel-loss-loops.ts';
 import { PIXEL_LOSS_GRAD, PIXEL_LOSS_SUM, type PixelLossAttrs } from './pixel-loss.ts';
+import type { FusedLoss } from './pixel-loss-loops.ts';
 import { runFused } from './runtime.ts';
 
 // Both kernels get gradients made of taped kernels, so every order of differentiation holds.

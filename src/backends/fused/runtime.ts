@@ -22,7 +22,7 @@ interface CpuBackend {
 }
 
 /** The backends that have fused kernels. */
-export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
+const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 
 /** Whether a kernel runs on the `wasm` backend (else on `cpu`). */
 export function isWasm(backend: object): backend is WasmBackend {

@@ -1,8 +1,8 @@
 /**
  * The WebAssembly text of genloss's SIMD loss kernels, generated per loss from one template so the
  * three losses share every loop, and the row kernels of the fused Sobel loss.
- * `npx tsx bench/build-simd.ts` compiles it (wabt's `wat2wasm`) into `module.ts`; the text is
- * kept here so that the binaries can be reviewed and rebuilt.
+ * `npm run build:simd` (scripts/build-simd.ts) compiles it (wabt's `wat2wasm`) into `module.ts`;
+ * the text is kept here so that the binaries can be reviewed and rebuilt.
  *
  * The module imports TF.js-wasm's own memory (`env.memory`), so kernels read and write tensors in
  * place. Addresses are byte offsets; counts are elements. For each loss `K` with element-wise
@@ -178,8 +178,8 @@ function bgradFunc(name: string, k: LossText): string {
 
 // ── Sobel stencil kernels ─────────────────────────────────────────────────────────────────────
 // Rows are W·C floats; `s` and `e` rows carry C zero floats of guard before and after, so the
-// left/right neighbours (±C floats) never need a bounds check. src/backends/fused/sobel-loss.ts
-// drives them row by row.
+// left/right neighbours (±C floats) never need a bounds check.
+// src/backends/fused/sobel-loss-simd.ts drives them row by row.
 
 /** A loop over n elements: f32x4 body at byte offset $i, then a scalar tail. */
 function rowLoop(vec: string, scalar: string): string {
@@ -311,13 +311,16 @@ function sobelFuncs(): [string, string][] {
   ];
 }
 
+/** The two modules, in the order module.ts is built from them. */
+export const SIMD_PARTS = ['loss', 'sobel'] as const;
+
 /**
  * The text of one of the two modules: `'loss'` exports `sum_K`, `wsum_K`, `bsum_K`, `grad_K`,
  * `wgrad_K`, `bgrad_K` per loss; `'sobel'` the row kernels `sub_rows`, `vert`, `hsum`, `hsign`,
  * `hout`, `expand`. Two modules, because browsers compile a module synchronously (as the kernels
  * need) only below 4 KB.
  */
-export function simdModuleText(part: 'loss' | 'sobel'): string {
+export function simdModuleText(part: (typeof SIMD_PARTS)[number]): string {
   const funcs: [string, string][] = [];
   if (part === 'loss') {
     for (const [suffix, k] of Object.entries(SIMD_LOSSES)) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ShapeError } from '../core/errors.ts';
+import { ShapeError } from './errors.ts';
 
 /** A declared input range `[lo, hi]`, or `'any'` to switch the check off. */
 export type InputRange = readonly [number, number] | 'any';

@@ -179,7 +179,7 @@ describe('GANWithCustomizedLoss', () => {
     free();
   });
 
-  test("the seed's StyleGAN2 loss_config, verbatim from YAML", async () => {
+  test("MMagic's StyleGAN2 loss_config (configs/_base_/models/base_styleganv2.py), from YAML", async () => {
     const cfg = parseConfig(
       readFileSync(
         new URL('../../examples/custom-loss/stylegan2-loss-config.yaml', import.meta.url),

@@ -1,12 +1,21 @@
 /**
- * The fused loss kernels (src/backends/fused): `fusedPixelLoss` equals the op chain
- * (`l1Loss`, `mseLoss`, `charbonnierLoss`) in value, first and second-order gradients, on cpu and
- * on wasm with and without SIMD; it declines what it does not cover; it leaks nothing.
+ * The fused losses (src/backends/fused/losses.ts) and through them the kernels: `fusedPixelLoss`
+ * equals the op chain (`l1Loss`, `mseLoss`, `charbonnierLoss` with the fused kernels
+ * unregistered) and `fusedGradientLoss` equals `gradientLoss`'s, in value, first and second-order
+ * gradients, on cpu and on wasm with and without SIMD; they decline what they do not cover; they
+ * leak nothing; `withFusedKernel` takes the fused path or the op chain.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { setSimdEnabled } from '../../src/backends/simd/instance.ts';
+import {
+  PIXEL_LOSS_GRAD,
+  PIXEL_LOSS_SUM,
+  registerFusedKernels,
+  SOBEL_L1_GRAD,
+  SOBEL_L1_SUM,
+} from '../../../src/backends/index.ts';
+import { setSimdEnabled } from '../../../src/backends/simd/instance.ts';
 import {
   charbonnierLoss,
   chooseBackend,
@@ -17,14 +26,30 @@ import {
   mseLoss,
   ShapeError,
   withFusedKernel,
-} from '../../src/index.ts';
-import { useTestBackend } from '../helpers/backend.ts';
-import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
+} from '../../../src/index.ts';
+import { useTestBackend } from '../../helpers/backend.ts';
+import { assertClose, assertNoLeak } from '../../helpers/tensors.ts';
 
 after(async () => {
   setSimdEnabled(true);
   await useTestBackend();
 });
+
+/**
+ * Runs `f` with the fused kernels unregistered from the current backend, so that the losses take
+ * their op chains (the reference the fused path is checked against).
+ */
+function opChain<T>(f: () => T): T {
+  const backend = tf.getBackend();
+  for (const name of [PIXEL_LOSS_SUM, PIXEL_LOSS_GRAD, SOBEL_L1_SUM, SOBEL_L1_GRAD]) {
+    tf.unregisterKernel(name, backend);
+  }
+  try {
+    return f();
+  } finally {
+    registerFusedKernels();
+  }
+}
 
 const CHAINS = { l1: l1Loss, mse: mseLoss, charbonnier: charbonnierLoss } as const;
 type Loss = keyof typeof CHAINS;
@@ -90,7 +115,9 @@ for (const [backend, simd] of [
             (p, t, w) => fusedPixelLoss(loss, p, t, { ...opts, weight: w })!,
             xs,
           );
-          const chain = everything((p, t, w) => CHAINS[loss](p, t, { ...opts, weight: w }), xs);
+          const chain = opChain(() =>
+            everything((p, t, w) => CHAINS[loss](p, t, { ...opts, weight: w }), xs),
+          );
           fused.forEach((got, i) => {
             assertClose(got, chain[i], {
               atol: 1e-5,
@@ -112,7 +139,7 @@ for (const [backend, simd] of [
         for (const sample_wise of [false, true]) {
           const o = { weight: w, sample_wise, eps: 1e-3 };
           const fused = everything((q, r) => fusedPixelLoss('charbonnier', q, r, o)!, [p, t]);
-          const chain = everything((q, r) => charbonnierLoss(q, r, o), [p, t]);
+          const chain = opChain(() => everything((q, r) => charbonnierLoss(q, r, o), [p, t]));
           fused.forEach((got, i) => {
             assertClose(got, chain[i], { atol: 1e-5, rtol: 1e-4, what: `output ${i}` });
           });
@@ -167,7 +194,7 @@ for (const [backend, simd] of [
               const chain = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
                 gradientLoss(q, r, { weight: w ?? null, reduction });
               const a = everything(fused, xs);
-              const b = everything(chain, xs);
+              const b = opChain(() => everything(chain, xs));
               a.forEach((got, i) => {
                 assertClose(got, b[i], {
                   atol: 1e-5,

@@ -5,13 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { WeightsError } from '../core/errors.ts';
+import { parseSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
+import { TfjsWeights } from '../io/tfjs-weights.ts';
 import type { CLIPLoss } from '../losses/clip.ts';
 import type { FaceIdLoss } from '../losses/face-id.ts';
 import type { LightCNNFeatureLoss } from '../losses/lightcnn.ts';
 import type { PerceptualLoss } from '../losses/perceptual.ts';
-import { DlibFaceRecognitionNet } from './face-recognition.ts';
-import { parseSafetensors, type SafetensorsFile } from './safetensors.ts';
-import { TfjsWeights } from './tfjs-weights.ts';
+import { DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
 
 /** Reads a file into bytes; a missing or unreadable file is a `WeightsError` naming it. */
 export async function readWeightsFile(path: string, what = 'weights'): Promise<Uint8Array> {

@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import YAML from 'yaml';
-import { imageFolderDataset } from '../../src/cli/images.ts';
 import { checkConfig } from '../../src/cli/train.ts';
+import { imageFolderDataset } from '../../src/node/images.ts';
 import { ConfigError } from '../../src/node.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 

@@ -1,8 +1,8 @@
 /**
  * Forward and backward times of each feature network at full size (random weights; the dlib net
  * with face-api's real weights), batch 1, for 64×64 and 224×224 inputs, through the losses.
- * Not a test: run it by hand (`node --import tsx test/nets/timings.ts [backend] [name]`); the numbers
- * are in docs/weights.md.
+ * Run: `npx tsx bench/network-timings.ts [backend] [name filter]`; the numbers are in
+ * docs/weights.md ("Speed").
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -19,8 +19,8 @@ import {
   type TensorSource,
   VGGFeatures,
   vggLayers,
-} from '../../src/index.ts';
-import { loadFaceApiRecognitionNet } from '../../src/nets/node-io.ts';
+} from '../src/index.ts';
+import { loadFaceApiRecognitionNet } from '../src/node/weights.ts';
 
 /** A TensorSource of deterministic pseudo-random weights with the given shapes. */
 function randomSource(shapes: Record<string, number[]>, std = 0.02): TensorSource {
@@ -163,7 +163,6 @@ function time(fn: () => tf.TensorContainer, runs = 3): number {
 
 const backend = await chooseBackend(process.argv[2]);
 const rows: string[] = [];
-/** `node --import tsx test/nets/timings.ts [backend] [name filter]` */
 const only = process.argv[3];
 async function measure(
   name: string,
