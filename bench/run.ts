@@ -128,17 +128,13 @@ for (const backend of backends) {
       continue;
     }
     const inputs = w.setup();
-    const forms: [Form, ((x: typeof inputs) => Step) | null | undefined][] = [
+    const forms: [Form, ((x: typeof inputs) => Step) | undefined][] = [
       ['genloss', w.genloss],
       ['fused', w.fused],
       ['bare', w.bare],
     ];
     for (const [form, make] of forms) {
       if (make === undefined) continue;
-      if (make === null) {
-        cell[form] = { times_ms: [], note: 'n/a (not yet built)' };
-        continue;
-      }
       try {
         cell[form] = time(make(inputs), w);
       } catch (e) {
@@ -149,7 +145,7 @@ for (const backend of backends) {
       console.error(`${backend} ${w.name} ${form}: ${text}`);
     }
     tf.dispose(Object.values(inputs).flat());
-    if (w.tiny && w.genloss && cell.bare?.times_ms.length) {
+    if (w.tiny && cell.bare?.times_ms.length) {
       row.overhead[backend] = measureOverhead(w, median(cell.bare.times_ms));
     }
   }

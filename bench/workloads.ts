@@ -30,8 +30,8 @@ export interface Workload {
    * these measures the cost of genloss's layers (validation, registry, reduction) exactly.
    */
   tiny?: () => Inputs;
-  /** genloss's public API, or null where genloss has no such loss yet. */
-  genloss: ((x: Inputs) => Step) | null;
+  /** genloss's public API. */
+  genloss: (x: Inputs) => Step;
   /** genloss through the fused kernels of src/backends (element-wise and Sobel losses). */
   fused?: (x: Inputs) => Step;
   /** The same computation in plain TF.js ops. */
@@ -39,11 +39,6 @@ export interface Workload {
 }
 
 type Inputs = Record<string, tf.Tensor | tf.Tensor[]>;
-
-/** Looks a genloss export up by name: the bench runs before every loss exists. */
-function api<T>(name: string): T | null {
-  return ((genloss as Record<string, unknown>)[name] as T | undefined) ?? null;
-}
 
 /** `value, grads = valueAndGrads(f)(xs)`; reads the value. */
 function stepOf(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: () => tf.Tensor[]): Step {
@@ -74,12 +69,10 @@ function pixelInputs(masked: boolean, shape = IMAGE): () => Inputs {
   });
 }
 
-type PixelFn = (p: tf.Tensor, t: tf.Tensor, o?: Record<string, unknown>) => tf.Tensor;
-
 function elementwise(
   name: string,
   loss: 'l1' | 'mse' | 'charbonnier',
-  genlossName: string,
+  genlossName: 'l1Loss' | 'mseLoss' | 'charbonnierLoss',
   masked = false,
 ): Workload {
   const bareElement = (d: tf.Tensor) =>
@@ -99,7 +92,7 @@ function elementwise(
     setup: pixelInputs(masked),
     tiny: pixelInputs(masked, TINY),
     genloss: (x) => {
-      const f = api<PixelFn>(genlossName)!;
+      const f = genloss[genlossName];
       const t = x.target as tf.Tensor;
       const weight = (x.weight as tf.Tensor | undefined) ?? null;
       return stepOf(
@@ -151,9 +144,8 @@ const sobel: Workload = {
   setup: () => sobelInputs(IMAGE),
   tiny: () => sobelInputs(TINY),
   genloss: (x) => {
-    const f = api<(p: tf.Tensor, t: tf.Tensor) => tf.Tensor>('gradientLoss')!;
     return stepOf(
-      (p) => f(p, x.target as tf.Tensor),
+      (p) => genloss.gradientLoss(p, x.target as tf.Tensor),
       () => [x.pred as tf.Tensor],
     );
   },
@@ -180,8 +172,6 @@ const sobel: Workload = {
     ),
 };
 
-type GanFn = (input: tf.Tensor, real: boolean, isDisc: boolean) => tf.Tensor;
-
 function ganWorkload(
   ganType: 'vanilla' | 'lsgan' | 'wgan' | 'hinge',
   label: string,
@@ -199,7 +189,6 @@ function ganWorkload(
         return tf.mean(tf.relu(real ? tf.sub(1, x) : tf.add(1, x)));
     }
   };
-  const GANLoss = api<typeof genloss.GANLoss>('GANLoss');
   return {
     name: `gan_${ganType}_${label}`,
     group: 'gan',
@@ -212,15 +201,13 @@ function ganWorkload(
       real: tf.randomNormal(shape, 0, 1, 'float32', 1),
       fake: tf.randomNormal(shape, 0, 1, 'float32', 2),
     }),
-    genloss: GANLoss
-      ? (x) => {
-          const module = new GANLoss({ gan_type: ganType }) as unknown as { forward: GanFn };
-          return stepOf(
-            (r, f) => tf.add(module.forward(r, true, true), module.forward(f, false, true)),
-            () => [x.real as tf.Tensor, x.fake as tf.Tensor],
-          );
-        }
-      : null,
+    genloss: (x) => {
+      const module = new genloss.GANLoss({ gan_type: ganType });
+      return stepOf(
+        (r, f) => tf.add(module.forward(r, true, true), module.forward(f, false, true)),
+        () => [x.real as tf.Tensor, x.fake as tf.Tensor],
+      );
+    },
     bare: (x) =>
       stepOf(
         (r, f) => tf.add(bare(r, true), bare(f, false)),
@@ -255,10 +242,6 @@ function discriminator(params: tf.Tensor[]): (x: tf.Tensor) => tf.Tensor {
 }
 
 function penaltyWorkload(kind: 'gp' | 'r1'): Workload {
-  const penaltyFn =
-    kind === 'gp'
-      ? api<typeof genloss.gradientPenaltyLoss>('gradientPenaltyLoss')
-      : api<typeof genloss.r1GradientPenaltyLoss>('r1GradientPenaltyLoss');
   // The last bias does not reach the input gradient, so it has no penalty gradient.
   const trained = (x: Inputs) => (x.params as tf.Tensor[]).slice(0, 7);
   const withParams = (x: Inputs, f: (d: (x: tf.Tensor) => tf.Tensor) => tf.Tensor) =>
@@ -279,23 +262,14 @@ function penaltyWorkload(kind: 'gp' | 'r1'): Workload {
       real: tf.randomUniform([16, 64, 64, 3], -1, 1, 'float32', 5),
       fake: tf.randomUniform([16, 64, 64, 3], -1, 1, 'float32', 6),
     }),
-    genloss: penaltyFn
-      ? (x) =>
-          withParams(x, (d) =>
-            kind === 'gp'
-              ? (penaltyFn as typeof genloss.gradientPenaltyLoss)(
-                  d,
-                  x.real as tf.Tensor,
-                  x.fake as tf.Tensor,
-                  {
-                    norm_mode: 'pixel',
-                  },
-                )
-              : (penaltyFn as typeof genloss.r1GradientPenaltyLoss)(d, x.real as tf.Tensor, {
-                  norm_mode: 'pixel',
-                }),
-          )
-      : null,
+    genloss: (x) =>
+      withParams(x, (d) =>
+        kind === 'gp'
+          ? genloss.gradientPenaltyLoss(d, x.real as tf.Tensor, x.fake as tf.Tensor, {
+              norm_mode: 'pixel',
+            })
+          : genloss.r1GradientPenaltyLoss(d, x.real as tf.Tensor, { norm_mode: 'pixel' }),
+      ),
     bare: (x) =>
       withParams(x, (d) => {
         const real = x.real as tf.Tensor;
@@ -360,27 +334,25 @@ const perceptual: Workload = {
       hwio: weights.map((t) => (t.rank === 4 ? tf.transpose(t, [2, 3, 1, 0]) : tf.clone(t))),
     };
   },
-  genloss: api('PerceptualLoss')
-    ? (x) => {
-        const keys = vggKeys();
-        const map = Object.fromEntries((x.weights as tf.Tensor[]).map((t, i) => [keys[i], t]));
-        const vgg = genloss.VGGFeatures.load('vgg19', genloss.tensorMapSource(map), { upTo: 35 });
-        const loss = new genloss.PerceptualLoss(
-          {
-            layer_weights: Object.fromEntries(TAPS.map((k) => [k, 1])),
-            style_weight: 0,
-            norm_img: false,
-            use_input_norm: true,
-            criterion: 'l1',
-          },
-          vgg,
-        );
-        return stepOf(
-          (p) => loss.forward(p, x.gt as tf.Tensor)[0] as tf.Tensor,
-          () => [x.x as tf.Tensor],
-        );
-      }
-    : null,
+  genloss: (x) => {
+    const keys = vggKeys();
+    const map = Object.fromEntries((x.weights as tf.Tensor[]).map((t, i) => [keys[i], t]));
+    const vgg = genloss.VGGFeatures.load('vgg19', genloss.tensorMapSource(map), { upTo: 35 });
+    const loss = new genloss.PerceptualLoss(
+      {
+        layer_weights: Object.fromEntries(TAPS.map((k) => [k, 1])),
+        style_weight: 0,
+        norm_img: false,
+        use_input_norm: true,
+        criterion: 'l1',
+      },
+      vgg,
+    );
+    return stepOf(
+      (p) => loss.forward(p, x.gt as tf.Tensor)[0] as tf.Tensor,
+      () => [x.x as tf.Tensor],
+    );
+  },
   bare: (x) => {
     const params = x.hwio as tf.Tensor[];
     const mean = tf.tensor1d(MEAN);

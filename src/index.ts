@@ -296,4 +296,4 @@ export {
   resizeBicubic,
   resizeNearest,
 } from './ops/resize.ts';
-export { sobel } from './ops/sobel.ts';
+export { sobel } from './core/sobel.ts';

@@ -26,7 +26,7 @@ test('the README example runs as written', async () => {
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(tf.getBackend()));
 });
 
-test("the README's loss table is true: registered names are LOSSES', functions are exports", async () => {
+test("the README's loss table is true: registered names build, functions are exports", async () => {
   const genloss = await import('../src/index.ts');
   const readme = read('../README.md');
   const rows = /\| family +\| registered names[^\n]*\n\|[- |]+\n((?:\|[^\n]*\n)+)/.exec(
@@ -42,5 +42,6 @@ test("the README's loss table is true: registered names are LOSSES', functions a
       assert.ok(name in genloss, `'${name}' in the functions column is exported by genloss`);
     }
   }
-  assert.deepEqual(registered.sort(), genloss.LOSSES.list());
+  const unknown = registered.filter((name) => !genloss.LOSSES.has(name));
+  assert.deepEqual(unknown, [], 'every name in the registered column builds with LOSSES.build');
 });

@@ -15,7 +15,7 @@ export const SOBEL_Y: readonly number[] = [1, 2, 1, 0, 0, 0, -1, -2, -1];
 
 /**
  * Per-channel Sobel responses with zero padding 1, as taped ops: genloss's one differentiable
- * Sobel op, public as `sobel` (src/ops/sobel.ts) and used by the fused Sobel kernels' gradients,
+ * Sobel op, public as `sobel`, used by `gradientLoss` and by the fused Sobel kernels' gradients,
  * which is why it lives below both.
  *
  * @param x N×H×W×C.

@@ -10,7 +10,7 @@ import {
   checkWeight,
   type Options,
 } from '../core/validate.ts';
-import { sobel } from '../ops/sobel.ts';
+import { sobel } from '../core/sobel.ts';
 
 /** Options of {@link gradientLoss}. */
 export interface GradientLossOptions {

@@ -219,21 +219,16 @@ export class PerceptualLoss extends NetworkLoss<ReturnType<typeof perceptualOpti
       };
       const fx = net(prep(px));
       const fg = net(prep(stopGradient(pg)));
-      const w = this.lossWeight;
-      const percep =
-        perceptual_weight > 0
+      // A term: `weight · loss_weight ·` its feature distance, null when `weight` ≤ 0.
+      const term = (weight: number, layers: Record<string, number>, gram: boolean) =>
+        weight > 0
           ? tf.mul(
-              weightedFeatureDistance(fx, fg, layer_weights, criterion, false, owner),
-              perceptual_weight * w,
+              weightedFeatureDistance(fx, fg, layers, criterion, gram, owner),
+              weight * this.lossWeight,
             )
           : null;
-      const style =
-        style_weight > 0
-          ? tf.mul(
-              weightedFeatureDistance(fx, fg, styleWeights, criterion, true, owner),
-              style_weight * w,
-            )
-          : null;
+      const percep = term(perceptual_weight, layer_weights, false);
+      const style = term(style_weight, styleWeights, true);
       return { percep, style } as Record<string, tf.Tensor>;
     });
     return [parts.percep ?? null, parts.style ?? null];

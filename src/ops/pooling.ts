@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../core/errors.ts';
 import { checkTensor } from '../core/validate.ts';
-import { adaptiveAvgResample, avgPoolResample, resampleSeparable } from './resize.ts';
+import { adaptiveAvgResample, avgPoolResample, resampleAxes } from './resize.ts';
 
 /**
  * Adaptive average pooling as PyTorch's `AdaptiveAvgPool2d((outH, outW))`: output (i, j) averages
@@ -14,13 +14,7 @@ import { adaptiveAvgResample, avgPoolResample, resampleSeparable } from './resiz
  * @returns N×outH×outW×C.
  */
 export function adaptiveAvgPool2d(x: tf.Tensor, size: [number, number]): tf.Tensor4D {
-  const t = checkTensor('adaptiveAvgPool2d', 'x', x, 4);
-  return resampleSeparable(
-    t,
-    adaptiveAvgResample(t.shape[1] as number, size[0]),
-    adaptiveAvgResample(t.shape[2] as number, size[1]),
-    'adaptiveAvgPool2d',
-  );
+  return resampleAxes('adaptiveAvgPool2d', x, (n, i) => adaptiveAvgResample(n, size[i]));
 }
 
 /**
@@ -29,13 +23,7 @@ export function adaptiveAvgPool2d(x: tf.Tensor, size: [number, number]): tf.Tens
  * @param x N×H×W×C. @returns N×floor((H−k)/s+1)×floor((W−k)/s+1)×C.
  */
 export function avgPool2d(x: tf.Tensor, kernel: number, stride = kernel): tf.Tensor4D {
-  const t = checkTensor('avgPool2d', 'x', x, 4);
-  return resampleSeparable(
-    t,
-    avgPoolResample(t.shape[1] as number, kernel, stride),
-    avgPoolResample(t.shape[2] as number, kernel, stride),
-    'avgPool2d',
-  );
+  return resampleAxes('avgPool2d', x, (n) => avgPoolResample(n, kernel, stride));
 }
 
 /** PyTorch's output size of a max-pool along one axis (no padding). */

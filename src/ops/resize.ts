@@ -150,6 +150,19 @@ export function resampleSeparable(
 }
 
 /**
+ * {@link resampleSeparable} of x (checked N×H×W×C) with `axis(H, 0)` along H and `axis(W, 1)`
+ * along W: the operators built from x's own sizes. `owner` names the caller in errors.
+ */
+export function resampleAxes(
+  owner: string,
+  x: tf.Tensor,
+  axis: (inSize: number, index: 0 | 1) => Resample1d,
+): tf.Tensor4D {
+  const t = checkTensor(owner, 'x', x, 4);
+  return resampleSeparable(t, axis(t.shape[1] as number, 0), axis(t.shape[2] as number, 1), owner);
+}
+
+/**
  * Bicubic resize as PyTorch's `F.interpolate(x, size, mode='bicubic', align_corners)`
  * (A = −0.75, border-clamped taps; align_corners false by default). No clamping of the result:
  * bicubic overshoots, as in PyTorch.
@@ -163,13 +176,7 @@ export function resizeBicubic(
   size: [number, number],
   alignCorners = false,
 ): tf.Tensor4D {
-  const t = checkTensor('resizeBicubic', 'x', x, 4);
-  return resampleSeparable(
-    t,
-    bicubicResample(t.shape[1] as number, size[0], alignCorners),
-    bicubicResample(t.shape[2] as number, size[1], alignCorners),
-    'resizeBicubic',
-  );
+  return resampleAxes('resizeBicubic', x, (n, i) => bicubicResample(n, size[i], alignCorners));
 }
 
 /**
@@ -179,11 +186,5 @@ export function resizeBicubic(
  * @param x N×H×W×C. @param size `[outH, outW]`. @returns N×outH×outW×C.
  */
 export function resizeNearest(x: tf.Tensor, size: [number, number]): tf.Tensor4D {
-  const t = checkTensor('resizeNearest', 'x', x, 4);
-  return resampleSeparable(
-    t,
-    nearestResample(t.shape[1] as number, size[0]),
-    nearestResample(t.shape[2] as number, size[1]),
-    'resizeNearest',
-  );
+  return resampleAxes('resizeNearest', x, (n, i) => nearestResample(n, size[i]));
 }

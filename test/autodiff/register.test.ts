@@ -7,28 +7,27 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
+/** Calls `registerGradients()` and asserts that it printed no warning. */
+function registerSilently(): void {
+  const warn = mock.method(console, 'warn');
+  try {
+    registerGradients();
+    assert.equal(warn.mock.callCount(), 0);
+  } finally {
+    warn.mock.restore();
+  }
+}
+
 describe('registerGradients', () => {
   it('registers every patched gradient, silently', () => {
-    const warn = mock.method(console, 'warn');
-    try {
-      registerGradients();
-      assert.equal(warn.mock.callCount(), 0);
-    } finally {
-      warn.mock.restore();
-    }
+    registerSilently();
     for (const config of PATCHED_GRADIENTS) assert.equal(tf.getGradient(config.kernelName), config);
   });
 
   it('is idempotent: a second call prints nothing and changes nothing', () => {
     registerGradients();
     const before = PATCHED_GRADIENTS.map((c) => tf.getGradient(c.kernelName));
-    const warn = mock.method(console, 'warn');
-    try {
-      registerGradients();
-      assert.equal(warn.mock.callCount(), 0);
-    } finally {
-      warn.mock.restore();
-    }
+    registerSilently();
     assert.deepEqual(
       PATCHED_GRADIENTS.map((c) => tf.getGradient(c.kernelName)),
       before,
@@ -42,17 +41,14 @@ describe('registerGradients', () => {
     // Someone re-registers a gradient (a second copy of TF.js, say): genloss must take it back.
     tf.registerGradient({ ...tf.getGradient(tf.Abs) });
     debugWarn.mock.restore();
-    const warn = mock.method(console, 'warn');
     try {
-      registerGradients();
-      assert.equal(warn.mock.callCount(), 0);
+      registerSilently();
       assert.equal(env.getBool('IS_TEST'), false);
       assert.equal(
         tf.getGradient(tf.Abs),
         PATCHED_GRADIENTS.find((c) => c.kernelName === tf.Abs),
       );
     } finally {
-      warn.mock.restore();
       env.set('DEBUG', false);
     }
   });

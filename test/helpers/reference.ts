@@ -51,3 +51,15 @@ export function toTensor(t: RefTensor): tf.Tensor {
     return t.layout === 'NCHW' ? tf.transpose(x, [0, 2, 3, 1]) : x;
   });
 }
+
+/** Trainable variables holding the reference tensors (in genloss's layout), by name. */
+export function toVariables(tensors: Record<string, RefTensor>): Record<string, tf.Variable> {
+  return Object.fromEntries(
+    Object.entries(tensors).map(([name, t]) => {
+      const value = toTensor(t);
+      const v = tf.variable(value, true);
+      value.dispose();
+      return [name, v];
+    }),
+  );
+}

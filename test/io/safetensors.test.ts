@@ -15,7 +15,7 @@ import {
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { weightsFixture } from '../helpers/reference.ts';
-import { f32, writeSafetensors } from './safetensors-writer.ts';
+import { f32, type RawTensor, writeSafetensors } from './safetensors-writer.ts';
 
 before(async () => {
   await useTestBackend();
@@ -27,6 +27,18 @@ function rejects(fn: () => unknown, pattern: RegExp): void {
     assert.match(e.message, pattern);
     return true;
   });
+}
+
+/**
+ * `rejects` for a file of `tensors` (by default `w`, two F32 values) whose header has the entries
+ * `header` instead of those written.
+ */
+function rejectsHeader(
+  header: Record<string, unknown>,
+  pattern: RegExp,
+  tensors: Record<string, RawTensor> = { w: f32([2], [1, 2]) },
+): void {
+  rejects(() => parseSafetensors(writeSafetensors(tensors, { header })), pattern);
 }
 
 describe('safetensors reader', () => {
@@ -99,90 +111,40 @@ describe('safetensors reader', () => {
   });
 
   test('offsets out of range, reversed, or overlapping', () => {
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
       /'w' has data_offsets \[4, 12\] outside the data section of 8 bytes/,
     );
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } },
       /outside the data section/,
     );
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } } },
-          ),
-        ),
-      /not \[begin, end\]/,
-    );
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { a: f32([2], [1, 2]), b: f32([2], [3, 4]) },
-            { header: { b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } } },
-          ),
-        ),
+    rejectsHeader({ w: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }, /not \[begin, end\]/);
+    rejectsHeader(
+      { b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
       /byte ranges of 'a' and 'b' overlap/,
+      { a: f32([2], [1, 2]), b: f32([2], [3, 4]) },
     );
   });
 
   test('a shape that does not match the byte range (including an overflowing one)', () => {
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } },
       /'w' \(F32, shape \[3\]\) needs 12 bytes but its data_offsets \[0, 8\] span 8/,
     );
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } },
       /needs more than/,
     );
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F32', shape: [2.5], data_offsets: [0, 8] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F32', shape: [2.5], data_offsets: [0, 8] } },
       /not a list of non-negative integers/,
     );
   });
 
   test('a wrong dtype, and a dtype genloss cannot decode', () => {
-    rejects(
-      () =>
-        parseSafetensors(
-          writeSafetensors(
-            { w: f32([2], [1, 2]) },
-            { header: { w: { dtype: 'F33', shape: [2], data_offsets: [0, 8] } } },
-          ),
-        ),
+    rejectsHeader(
+      { w: { dtype: 'F33', shape: [2], data_offsets: [0, 8] } },
       /'w' has dtype "F33"; known dtypes: F64, F32, F16, BF16/,
     );
     const st = parseSafetensors(

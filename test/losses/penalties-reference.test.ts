@@ -20,7 +20,7 @@ import {
   r1GradientPenaltyLoss,
 } from '../../src/index.ts';
 import { describeOnEachBackend } from '../helpers/backend.ts';
-import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
+import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
 interface Layer {
@@ -192,18 +192,6 @@ function synthesis(arch: string, p: Params, lat: tf.Tensor): tf.Tensor {
   return tf.sigmoid(x);
 }
 
-/** Trainable variables holding the reference tensors, by name. */
-function variables(tensors: Record<string, RefTensor>): Record<string, tf.Variable> {
-  return Object.fromEntries(
-    Object.entries(tensors).map(([name, t]) => {
-      const value = toTensor(t);
-      const v = tf.variable(value, true);
-      value.dispose();
-      return [name, v];
-    }),
-  );
-}
-
 /** `f`'s value and its gradient w.r.t. every variable (zeros where f does not depend on it). */
 function valueAndGrads(
   f: () => tf.Scalar,
@@ -274,8 +262,8 @@ describeOnEachBackend(
 
 function checkPenaltyCase(c: PenaltyCase): void {
   const net = penalties.nets[c.net];
-  const params = variables(net.params);
-  const images = variables(
+  const params = toVariables(net.params);
+  const images = toVariables(
     Object.fromEntries(c.args.filter((a) => a.name !== 'mask').map((a) => [a.name, a.tensor])),
   );
   const maskArg = c.args.find((a) => a.name === 'mask');
@@ -313,7 +301,7 @@ function checkPenaltyCase(c: PenaltyCase): void {
 
 function checkPathCase(c: PathCase): void {
   const spec = penalties.generators![c.generator];
-  const params = variables(spec.params);
+  const params = toVariables(spec.params);
   const module =
     c.type === 'GenPathRegularizer'
       ? new GenPathRegularizer(c.config as Record<string, never>)
@@ -369,7 +357,7 @@ function checkPathCase(c: PathCase): void {
 
 function checkAdvCase(c: AdvCase): void {
   const net = adv.nets[c.net];
-  const params = variables(net.params);
+  const params = toVariables(net.params);
   const module = LOSSES.build({ type: 'AdvLoss', ...c.config }) as unknown as {
     forward: (...a: unknown[]) => tf.Tensor;
     poolSizes(): [number, number];
@@ -378,7 +366,7 @@ function checkAdvCase(c: AdvCase): void {
   const D = (x: tf.Tensor) => runLayers(net.layers, params, x);
   c.steps.forEach((step, k) => {
     tf.tidy(() => {
-      const images = variables({ fakeB: step.fakeB, realB: step.realB });
+      const images = toVariables({ fakeB: step.fakeB, realB: step.realB });
       const alpha = step.alpha ? toTensor(step.alpha) : null;
       const { value, grads } = valueAndGrads(
         () => module.forward(D, images.fakeB, images.realB, step.model, { alpha }) as tf.Scalar,

@@ -23,7 +23,7 @@ import {
   parseLosses,
 } from '../../src/index.ts';
 import { describeOnEachBackend } from '../helpers/backend.ts';
-import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
+import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
 import { assertClose } from '../helpers/tensors.ts';
 
 type Weights = Record<string, RefTensor>;
@@ -55,17 +55,6 @@ interface ModelCase {
 }
 
 const reference = readReference<{ parse_losses: ParseCase[]; cases: ModelCase[] }>('model.json');
-
-function variables(weights: Weights): Record<string, tf.Variable> {
-  return Object.fromEntries(
-    Object.entries(weights).map(([name, t]) => {
-      const value = toTensor(t);
-      const v = tf.variable(value, true);
-      value.dispose();
-      return [name, v];
-    }),
-  );
-}
 
 /**
  * generate_model.py's D: conv 3×3/2 'same' (3→4) + b, leaky ReLU 0.2, conv 3×3/1 'same' (4→4) + b,
@@ -151,8 +140,8 @@ function checkParseCase(c: ParseCase): void {
 
 async function checkModelCase(c: ModelCase): Promise<void> {
   const tensorsBefore = tf.memory().numTensors;
-  const dVars = variables(c.initial.D);
-  const gVars = variables(c.initial.G);
+  const dVars = toVariables(c.initial.D);
+  const gVars = toVariables(c.initial.G);
   const queue: RefTensor[] = [];
   const model = new GANWithCustomizedLoss({
     ...c.config,

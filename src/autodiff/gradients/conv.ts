@@ -2,32 +2,43 @@ import * as tf from '@tensorflow/tfjs';
 import { runKernel } from './kernel.ts';
 
 /**
- * `Conv2DBackpropFilter` (the weight gradient of `conv2d`, and the filter gradient of
- * `conv2dTranspose`) has no gradient in TF.js. `dW = Fᵀ(x, dy)` is bilinear, with
- * `⟨ddW, Fᵀ(x, dy)⟩ = ⟨conv2d(x, ddW), dy⟩`, so (as in TF-Python's `nn_grad.py`):
- * `∂x = conv2dBackpropInput(dy, ddW)`, `∂dy = conv2d(x, ddW)`.
+ * The gradient of a filter gradient `dW = Fᵀ(x, dy)`, which TF.js does not have. `Fᵀ` is
+ * bilinear, with `⟨ddW, Fᵀ(x, dy)⟩ = ⟨F(x, ddW), dy⟩`, so (as in TF-Python's `nn_grad.py`):
+ * `∂x = backpropInput(dy, ddW)`, `∂dy = forward(x, ddW)`. The three kernels share the attributes
+ * `shared`; `forwardAttrs` completes the forward kernel's.
  */
-export const conv2DBackpropFilterGradConfig: tf.GradConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  inputsToSave: ['x', 'dy'],
-  gradFunc: (ddw, [x, dy], attrs) => {
-    const { strides, pad, dataFormat, dimRoundingMode } =
-      attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    const common = { strides, pad, dataFormat, dimRoundingMode };
-    return {
-      x: () =>
-        runKernel(
-          tf.Conv2DBackpropInput,
-          { dy, filter: ddw as tf.Tensor },
-          {
-            ...common,
-            inputShape: x.shape,
-          },
-        ),
-      dy: () => runKernel(tf.Conv2D, { x, filter: ddw as tf.Tensor }, { ...common, dilations: 1 }),
-    };
-  },
-};
+function filterGradGradConfig(
+  kernelName: string,
+  backpropInput: string,
+  forward: string,
+  shared: readonly string[],
+  forwardAttrs: tf.NamedAttrMap,
+): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x', 'dy'],
+    gradFunc: (ddw, [x, dy], attrs) => {
+      const common = Object.fromEntries(shared.map((key) => [key, attrs[key]]));
+      const filter = ddw as tf.Tensor;
+      return {
+        x: () => runKernel(backpropInput, { dy, filter }, { ...common, inputShape: x.shape }),
+        dy: () => runKernel(forward, { x, filter }, { ...common, ...forwardAttrs }),
+      };
+    },
+  };
+}
+
+/**
+ * `Conv2DBackpropFilter` (the weight gradient of `conv2d`, and the filter gradient of
+ * `conv2dTranspose`): `∂x = conv2dBackpropInput(dy, ddW)`, `∂dy = conv2d(x, ddW)`.
+ */
+export const conv2DBackpropFilterGradConfig = filterGradGradConfig(
+  tf.Conv2DBackpropFilter,
+  tf.Conv2DBackpropInput,
+  tf.Conv2D,
+  ['strides', 'pad', 'dataFormat', 'dimRoundingMode'],
+  { dilations: 1 },
+);
 
 /**
  * `DepthwiseConv2dNativeBackpropInput` has no gradient in TF.js. It is bilinear in `(dy, W)`:
@@ -64,35 +75,13 @@ export const depthwiseBackpropInputGradConfig: tf.GradConfig = {
 };
 
 /**
- * `DepthwiseConv2dNativeBackpropFilter` has no gradient in TF.js. It is bilinear in `(x, dy)`:
- * `∂x = depthwiseBackpropInput(dy, ddW)`, `∂dy = depthwiseConv2d(x, ddW)`.
+ * `DepthwiseConv2dNativeBackpropFilter`: `∂x = depthwiseBackpropInput(dy, ddW)`,
+ * `∂dy = depthwiseConv2d(x, ddW)`.
  */
-export const depthwiseBackpropFilterGradConfig: tf.GradConfig = {
-  kernelName: tf.DepthwiseConv2dNativeBackpropFilter,
-  inputsToSave: ['x', 'dy'],
-  gradFunc: (ddw, [x, dy], attrs) => {
-    const { strides, pad, dilations, dimRoundingMode } =
-      attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
-    const common = { strides, pad, dilations, dimRoundingMode };
-    return {
-      x: () =>
-        runKernel(
-          tf.DepthwiseConv2dNativeBackpropInput,
-          { dy, filter: ddw as tf.Tensor },
-          {
-            ...common,
-            inputShape: x.shape,
-          },
-        ),
-      dy: () =>
-        runKernel(
-          tf.DepthwiseConv2dNative,
-          { x, filter: ddw as tf.Tensor },
-          {
-            ...common,
-            dataFormat: 'NHWC',
-          },
-        ),
-    };
-  },
-};
+export const depthwiseBackpropFilterGradConfig = filterGradGradConfig(
+  tf.DepthwiseConv2dNativeBackpropFilter,
+  tf.DepthwiseConv2dNativeBackpropInput,
+  tf.DepthwiseConv2dNative,
+  ['strides', 'pad', 'dilations', 'dimRoundingMode'],
+  { dataFormat: 'NHWC' },
+);

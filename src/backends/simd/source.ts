@@ -68,6 +68,30 @@ const FLUSH = `(local.set $total (f64.add (local.get $total) (f64.add
         (f64.add (f64.promote_f32 (f32x4.extract_lane 2 (local.get $acc))) (f64.promote_f32 (f32x4.extract_lane 3 (local.get $acc)))))))
       (local.set $acc ${ZERO})`;
 
+/** The scalar tail: `scalar` at byte offset `$i`, 4 bytes at a time, up to element `$n`. */
+function tailLoop(scalar: string): string {
+  return `
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
+        ${scalar}
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $tail)))`;
+}
+
+/** `vec` at byte offset `$i`, 16 bytes at a time, over the whole f32x4 vectors; then `tailLoop`. */
+function vectorLoop(vec: string, scalar: string): string {
+  return `
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $body
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        ${vec}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $body)))${tailLoop(scalar)}`;
+}
+
 function sumFunc(name: string, k: LossText, weighted: boolean): string {
   const term = weighted
     ? `(f32x4.mul ${k.vec} (v128.load (i32.add (local.get $w) (local.get $i))))`
@@ -92,15 +116,8 @@ function sumFunc(name: string, k: LossText, weighted: boolean): string {
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br_if $inner (i32.lt_u (local.get $i) (local.get $block))))
         ${FLUSH}
-        (br $outer)))
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $tail_done
-      (loop $tail
-        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
-        ${LOAD_S}
-        (local.set $total (f64.add (local.get $total) (f64.promote_f32 ${scalarTerm})))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $tail)))
+        (br $outer)))${tailLoop(`${LOAD_S}
+        (local.set $total (f64.add (local.get $total) (f64.promote_f32 ${scalarTerm})))`)}
     (local.get $total))`;
 }
 
@@ -115,23 +132,12 @@ function gradFunc(name: string, k: LossText, weighted: boolean): string {
   (func $${name} (param $out i32) (param $p i32) (param $t i32) (param $w i32) (param $n i32) (param $scale f32) (param $eps f32)
     (local $i i32) (local $end i32) (local $d v128) (local $e v128) (local $sc v128) (local $s f32)
     (local.set $e (f32x4.splat (local.get $eps)))
-    (local.set $sc (f32x4.splat (local.get $scale)))
-    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
-    (block $done
-      (loop $body
-        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-        ${LOAD_D}
-        (v128.store (i32.add (local.get $out) (local.get $i)) ${term})
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $body)))
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $tail_done
-      (loop $tail
-        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
-        ${LOAD_S}
-        (f32.store (i32.add (local.get $out) (local.get $i)) ${scalarTerm})
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $tail))))`;
+    (local.set $sc (f32x4.splat (local.get $scale)))${vectorLoop(
+      `${LOAD_D}
+        (v128.store (i32.add (local.get $out) (local.get $i)) ${term})`,
+      `${LOAD_S}
+        (f32.store (i32.add (local.get $out) (local.get $i)) ${scalarTerm})`,
+    )})`;
 }
 
 /** Broadcast weight: pixel `j` has weight `w[j]` for its `c` elements. Scalar loops. */
@@ -184,21 +190,7 @@ function bgradFunc(name: string, k: LossText): string {
 /** A loop over n elements: f32x4 body at byte offset $i, then a scalar tail. */
 function rowLoop(vec: string, scalar: string): string {
   return `
-    (local.set $i (i32.const 0))
-    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
-    (block $done
-      (loop $body
-        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-        ${vec}
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $body)))
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (block $tail_done
-      (loop $tail
-        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
-        ${scalar}
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $tail)))`;
+    (local.set $i (i32.const 0))${vectorLoop(vec, scalar)}`;
 }
 
 const at = (ptr: string) => `(i32.add (local.get $${ptr}) (local.get $i))`;

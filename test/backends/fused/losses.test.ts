@@ -83,6 +83,35 @@ function everything(
   return [call(...xs), ...first, ...second];
 }
 
+/** Where the fused kernels run: cpu, and wasm with and without the SIMD module. */
+const TARGETS = [
+  ['cpu', true],
+  ['wasm', true],
+  ['wasm', false],
+] as const;
+
+/**
+ * Declares a suite once per target, titled `${title} on <target>`; each of its tests first awaits
+ * `enter`, which chooses the target's backend and SIMD setting.
+ */
+function describeOnTargets(title: string, body: (enter: () => Promise<void>) => void): void {
+  for (const [backend, simd] of TARGETS) {
+    const where = backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : '';
+    const enter = async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+    };
+    describe(`${title} on ${backend}${where}`, () => body(enter));
+  }
+}
+
+/** Asserts that the fused path's outputs (`everything`) equal the op chain's, one by one. */
+function assertSameOutputs(fused: tf.Tensor[], chain: tf.Tensor[], what: string): void {
+  fused.forEach((got, i) => {
+    assertClose(got, chain[i], { atol: 1e-5, rtol: 1e-4, what: `${what} output ${i}` });
+  });
+}
+
 const CASES: [Loss, Options][] = [];
 for (const loss of ['l1', 'mse', 'charbonnier'] as const) {
   for (const weight of ['none', 'same', 'one'] as const) {
@@ -94,71 +123,54 @@ for (const loss of ['l1', 'mse', 'charbonnier'] as const) {
   }
 }
 
-for (const [backend, simd] of [
-  ['cpu', true],
-  ['wasm', true],
-  ['wasm', false],
-] as const) {
-  describe(`fusedPixelLoss on ${backend}${backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : ''}`, () => {
-    test('equals the op chain: value, gradients w.r.t. pred, target and weight, second order', async () => {
-      await chooseBackend(backend);
-      setSimdEnabled(simd);
-      for (const [loss, options] of CASES) {
-        tf.tidy(() => {
-          const xs = inputs(options);
-          const opts = {
-            reduction: options.reduction,
-            sample_wise: options.sample_wise,
-            eps: 1e-3,
-          };
-          const fused = everything(
-            (p, t, w) => fusedPixelLoss(loss, p, t, { ...opts, weight: w })!,
-            xs,
-          );
-          const chain = opChain(() =>
-            everything((p, t, w) => CHAINS[loss](p, t, { ...opts, weight: w }), xs),
-          );
-          fused.forEach((got, i) => {
-            assertClose(got, chain[i], {
-              atol: 1e-5,
-              rtol: 1e-4,
-              what: `${loss} ${JSON.stringify(options)} output ${i}`,
-            });
-          });
-        });
+describeOnTargets('fusedPixelLoss', (enter) => {
+  test('equals the op chain: value, gradients w.r.t. pred, target and weight, second order', async () => {
+    await enter();
+    for (const [loss, options] of CASES) {
+      tf.tidy(() => {
+        const xs = inputs(options);
+        const opts = {
+          reduction: options.reduction,
+          sample_wise: options.sample_wise,
+          eps: 1e-3,
+        };
+        const fused = everything(
+          (p, t, w) => fusedPixelLoss(loss, p, t, { ...opts, weight: w })!,
+          xs,
+        );
+        const chain = opChain(() =>
+          everything((p, t, w) => CHAINS[loss](p, t, { ...opts, weight: w }), xs),
+        );
+        assertSameOutputs(fused, chain, `${loss} ${JSON.stringify(options)}`);
+      });
+    }
+  });
+
+  test('a one-channel weight over more pixels than one expansion chunk (1024)', async () => {
+    await enter();
+    tf.tidy(() => {
+      const p = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 11);
+      const t = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 12);
+      const w = tf.randomUniform([2, 40, 30, 1], 0, 1, 'float32', 13);
+      for (const sample_wise of [false, true]) {
+        const o = { weight: w, sample_wise, eps: 1e-3 };
+        const fused = everything((q, r) => fusedPixelLoss('charbonnier', q, r, o)!, [p, t]);
+        const chain = opChain(() => everything((q, r) => charbonnierLoss(q, r, o), [p, t]));
+        assertSameOutputs(fused, chain, `sample_wise ${sample_wise}`);
       }
     });
-
-    test('a one-channel weight over more pixels than one expansion chunk (1024)', async () => {
-      await chooseBackend(backend);
-      setSimdEnabled(simd);
-      tf.tidy(() => {
-        const p = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 11);
-        const t = tf.randomUniform([2, 40, 30, 3], -1, 1, 'float32', 12);
-        const w = tf.randomUniform([2, 40, 30, 1], 0, 1, 'float32', 13);
-        for (const sample_wise of [false, true]) {
-          const o = { weight: w, sample_wise, eps: 1e-3 };
-          const fused = everything((q, r) => fusedPixelLoss('charbonnier', q, r, o)!, [p, t]);
-          const chain = opChain(() => everything((q, r) => charbonnierLoss(q, r, o), [p, t]));
-          fused.forEach((got, i) => {
-            assertClose(got, chain[i], { atol: 1e-5, rtol: 1e-4, what: `output ${i}` });
-          });
-        }
-      });
-    });
-
-    test('no tensor leaks: value and gradient', async () => {
-      await chooseBackend(backend);
-      setSimdEnabled(simd);
-      const [p, t, w] = inputs({ weight: 'one', reduction: 'mean', sample_wise: true });
-      const f = (q: tf.Tensor) =>
-        fusedPixelLoss('charbonnier', q, t, { weight: w, sample_wise: true })!;
-      assertNoLeak(() => f(p));
-      assertNoLeak(() => tf.grad(f)(p), 20);
-      tf.dispose([p, t, w]);
-    });
   });
-}
+
+  test('no tensor leaks: value and gradient', async () => {
+    await enter();
+    const [p, t, w] = inputs({ weight: 'one', reduction: 'mean', sample_wise: true });
+    const f = (q: tf.Tensor) =>
+      fusedPixelLoss('charbonnier', q, t, { weight: w, sample_wise: true })!;
+    assertNoLeak(() => f(p));
+    assertNoLeak(() => tf.grad(f)(p), 20);
+    tf.dispose([p, t, w]);
+  });
+});
 
 /** Shapes for the Sobel stencil's edges: W·C not a multiple of 4, C = 1, H or W of 1 and 2. */
 const SOBEL_SHAPES = [
@@ -169,58 +181,44 @@ const SOBEL_SHAPES = [
   [1, 6, 9, 4],
 ];
 
-for (const [backend, simd] of [
-  ['cpu', true],
-  ['wasm', true],
-  ['wasm', false],
-] as const) {
-  describe(`fusedGradientLoss on ${backend}${backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : ''}`, () => {
-    test('equals gradientLoss: value, gradients w.r.t. pred, target, weight, second order', async () => {
-      await chooseBackend(backend);
-      setSimdEnabled(simd);
-      for (const shape of SOBEL_SHAPES) {
-        for (const weight of ['none', 'same', 'one'] as const) {
-          for (const reduction of ['mean', 'sum'] as const) {
-            tf.tidy(() => {
-              const p = tf.randomUniform(shape, -1, 1, 'float32', 5);
-              const t = tf.randomUniform(shape, -1, 1, 'float32', 6);
-              const xs = [p, t];
-              if (weight !== 'none') {
-                const c = weight === 'same' ? shape[3] : 1;
-                xs.push(tf.randomUniform([...shape.slice(0, 3), c], 0, 1, 'float32', 7));
-              }
-              const fused = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
-                fusedGradientLoss(q, r, { weight: w ?? null, reduction })!;
-              const chain = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
-                gradientLoss(q, r, { weight: w ?? null, reduction });
-              const a = everything(fused, xs);
-              const b = opChain(() => everything(chain, xs));
-              a.forEach((got, i) => {
-                assertClose(got, b[i], {
-                  atol: 1e-5,
-                  rtol: 1e-4,
-                  what: `${shape} ${weight} ${reduction} output ${i}`,
-                });
-              });
-            });
-          }
+describeOnTargets('fusedGradientLoss', (enter) => {
+  test('equals gradientLoss: value, gradients w.r.t. pred, target, weight, second order', async () => {
+    await enter();
+    for (const shape of SOBEL_SHAPES) {
+      for (const weight of ['none', 'same', 'one'] as const) {
+        for (const reduction of ['mean', 'sum'] as const) {
+          tf.tidy(() => {
+            const p = tf.randomUniform(shape, -1, 1, 'float32', 5);
+            const t = tf.randomUniform(shape, -1, 1, 'float32', 6);
+            const xs = [p, t];
+            if (weight !== 'none') {
+              const c = weight === 'same' ? shape[3] : 1;
+              xs.push(tf.randomUniform([...shape.slice(0, 3), c], 0, 1, 'float32', 7));
+            }
+            const fused = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
+              fusedGradientLoss(q, r, { weight: w ?? null, reduction })!;
+            const chain = (q: tf.Tensor, r: tf.Tensor, w?: tf.Tensor) =>
+              gradientLoss(q, r, { weight: w ?? null, reduction });
+            const a = everything(fused, xs);
+            const b = opChain(() => everything(chain, xs));
+            assertSameOutputs(a, b, `${shape} ${weight} ${reduction}`);
+          });
         }
       }
-    });
-
-    test('no tensor leaks: value and gradient', async () => {
-      await chooseBackend(backend);
-      setSimdEnabled(simd);
-      const p = tf.randomUniform([2, 6, 5, 3], -1, 1, 'float32', 8);
-      const t = tf.zerosLike(p);
-      const w = tf.ones([2, 6, 5, 1]);
-      const f = (q: tf.Tensor) => fusedGradientLoss(q, t, { weight: w })!;
-      assertNoLeak(() => f(p));
-      assertNoLeak(() => tf.grad(f)(p), 20);
-      tf.dispose([p, t, w]);
-    });
+    }
   });
-}
+
+  test('no tensor leaks: value and gradient', async () => {
+    await enter();
+    const p = tf.randomUniform([2, 6, 5, 3], -1, 1, 'float32', 8);
+    const t = tf.zerosLike(p);
+    const w = tf.ones([2, 6, 5, 1]);
+    const f = (q: tf.Tensor) => fusedGradientLoss(q, t, { weight: w })!;
+    assertNoLeak(() => f(p));
+    assertNoLeak(() => tf.grad(f)(p), 20);
+    tf.dispose([p, t, w]);
+  });
+});
 
 describe('fusedPixelLoss declines what it does not cover', () => {
   test('reduction none, mismatched shapes, bad weights, non-float input: null', async () => {
