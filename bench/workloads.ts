@@ -72,7 +72,7 @@ function pixelInputs(masked: boolean, shape = IMAGE): () => Inputs {
 function elementwise(
   name: string,
   loss: 'l1' | 'mse' | 'charbonnier',
-  genlossName: 'l1Loss' | 'mseLoss' | 'charbonnierLoss',
+  lossFn: typeof genloss.l1Loss,
   masked = false,
 ): Workload {
   const bareElement = (d: tf.Tensor) =>
@@ -92,11 +92,10 @@ function elementwise(
     setup: pixelInputs(masked),
     tiny: pixelInputs(masked, TINY),
     genloss: (x) => {
-      const f = genloss[genlossName];
       const t = x.target as tf.Tensor;
       const weight = (x.weight as tf.Tensor | undefined) ?? null;
       return stepOf(
-        (p) => f(p, t, { weight }),
+        (p) => lossFn(p, t, { weight }),
         () => [x.pred as tf.Tensor],
       );
     },
@@ -390,10 +389,10 @@ const perceptual: Workload = {
 
 /** Every workload, in report order. */
 export const WORKLOADS: Workload[] = [
-  elementwise('l1', 'l1', 'l1Loss'),
-  elementwise('mse', 'mse', 'mseLoss'),
-  elementwise('charbonnier', 'charbonnier', 'charbonnierLoss'),
-  elementwise('charbonnier_masked', 'charbonnier', 'charbonnierLoss', true),
+  elementwise('l1', 'l1', genloss.l1Loss),
+  elementwise('mse', 'mse', genloss.mseLoss),
+  elementwise('charbonnier', 'charbonnier', genloss.charbonnierLoss),
+  elementwise('charbonnier_masked', 'charbonnier', genloss.charbonnierLoss, true),
   sobel,
   ...(['vanilla', 'lsgan', 'wgan', 'hinge'] as const).flatMap((t) => [
     ganWorkload(t, '64x1', [64, 1]),

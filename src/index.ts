@@ -115,6 +115,7 @@ export {
   Registry,
   type RegistryEntry,
 } from './core/registry.ts';
+export { sobel } from './core/sobel.ts';
 export {
   type DecodedTensor,
   halfToFloat,
@@ -296,4 +297,3 @@ export {
   resizeBicubic,
   resizeNearest,
 } from './ops/resize.ts';
-export { sobel } from './core/sobel.ts';

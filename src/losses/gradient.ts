@@ -3,6 +3,7 @@ import { withFusedKernel } from '../backends/index.ts';
 import { LossModule } from '../core/module.ts';
 import { lossOptions, type Reduction, reductionOption } from '../core/options.ts';
 import { maskReduceLoss } from '../core/reduction.ts';
+import { sobel } from '../core/sobel.ts';
 import {
   checkOptions,
   checkSameShape,
@@ -10,7 +11,6 @@ import {
   checkWeight,
   type Options,
 } from '../core/validate.ts';
-import { sobel } from '../core/sobel.ts';
 
 /** Options of {@link gradientLoss}. */
 export interface GradientLossOptions {
