@@ -1,17 +1,12 @@
 import { describeValue } from './describe.ts';
 import { DataInfoError } from './errors.ts';
+import { isPlainObject } from './validate.ts';
 
 /** A model's named outputs of one step (`disc_pred_fake`, `real_imgs`, `gen`, `iteration`, …). */
 export type OutputsDict = Record<string, unknown>;
 
 /** `data_info`: loss argument name → key of the outputs dict. */
 export type DataInfo = Record<string, string>;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 /**
  * The outputs dict of a call with `data_info`, as MMagic accepts it: the single positional

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../core/errors.ts';
-import { checkTensor } from '../core/validate.ts';
+import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 import type { TensorSource } from '../io/tensor-source.ts';
 import { l2Normalize, layerNorm, linear } from './layers.ts';
 import { expectWeights, LoadedNet, WeightReader } from './weights.ts';
@@ -207,8 +207,11 @@ export class CLIPModel extends LoadedNet {
   }
 
   /** Builds CLIP from a Hugging Face `CLIPModel` state dict, checking every weight. */
-  static load(src: TensorSource, options: CLIPLoadOptions = {}): CLIPModel {
-    return new CLIPModel(src, options);
+  static load(src: TensorSource, options?: Options<CLIPLoadOptions>): CLIPModel {
+    return new CLIPModel(
+      src,
+      checkOptions('CLIPModel.load', 2, options, 'CLIPModel.load(src, {visionHeads, textHeads})'),
+    );
   }
 
   /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.ts';
-import { checkTensor } from '../core/validate.ts';
+import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
 import type { TensorSource } from '../io/tensor-source.ts';
 import { maxPool2d } from '../ops/pooling.ts';
 import { conv2d } from './layers.ts';
@@ -142,8 +142,12 @@ export class VGGFeatures extends LoadedNet {
   }
 
   /** Builds the network from a state dict (`TensorSource`), validating every weight. */
-  static load(type: VGGType, src: TensorSource, options: VGGLoadOptions = {}): VGGFeatures {
-    return new VGGFeatures(type, src, options);
+  static load(type: VGGType, src: TensorSource, options?: Options<VGGLoadOptions>): VGGFeatures {
+    return new VGGFeatures(
+      type,
+      src,
+      checkOptions('VGGFeatures.load', 3, options, 'VGGFeatures.load(type, src, {upTo, prefix})'),
+    );
   }
 
   /**

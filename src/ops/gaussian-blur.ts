@@ -27,7 +27,7 @@ const show = (v: unknown) => {
  */
 export function checkBlurOptions(
   owner: string,
-  { kernel_size = [71, 71], sigma = [10, 10] }: GaussianBlurOptions = {},
+  { kernel_size = [71, 71], sigma = [10, 10] }: Options<GaussianBlurOptions> = {},
 ): { kernel_size: Pair; sigma: Pair } {
   const isPair = (v: unknown): v is Pair =>
     Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number');

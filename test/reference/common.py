@@ -10,6 +10,30 @@ import os
 import zlib
 
 import torch
+import torch.nn.functional as F
+
+
+def gan_loss_term(gan_type, x, target_is_real, is_disc, label, hinge_check=None):
+    """The unweighted GAN loss for the types MMagic's GANLoss and GANLossComps share: vanilla,
+    lsgan, wgan, wgan-logistic-ns and hinge (ValueError for any other). `label` is the real or
+    fake label value for `target_is_real`. `hinge_check(arg)`, if given, sees the discriminator's
+    hinge argument (1 - x or 1 + x) before the relu."""
+    if gan_type == "vanilla":
+        return F.binary_cross_entropy_with_logits(x, torch.full_like(x, label))
+    if gan_type == "lsgan":
+        return ((x - label) ** 2).mean()
+    if gan_type == "wgan":
+        return -x.mean() if target_is_real else x.mean()
+    if gan_type == "wgan-logistic-ns":
+        return F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
+    if gan_type == "hinge":
+        if not is_disc:
+            return -x.mean()
+        arg = 1 - x if target_is_real else 1 + x
+        if hinge_check is not None:
+            hinge_check(arg)
+        return F.relu(arg).mean()
+    raise ValueError(gan_type)
 
 
 class Rng:

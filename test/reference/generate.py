@@ -184,6 +184,24 @@ def make_case(case_id, typ, config, args, fn, grad_names, rng):
 REDUCTIONS = ["none", "mean", "sum"]
 
 
+def tied_pixelwise_case(cid, typ, cfg, wk, step):
+    """A pixelwise case whose target equals pred at every `step`-th element (exact ties), with no
+    weight (wk "none"), a 0/1 mask (N x 1 x H x W) or full positive weights (N x C x H x W)."""
+    shape = (N, C, H, W)
+    rng = Rng(cid)
+    pred = rng.uniform(shape)
+    target = rng.uniform(shape)
+    target.view(-1)[::step] = pred.view(-1)[::step]
+    args = [("pred", pred), ("target", target)]
+    if wk == "mask":
+        args.append(("weight", rng.mask((N, 1, H, W))))
+    elif wk == "full":
+        args.append(("weight", rng.weight(shape)))
+    return make_case(cid, typ, cfg, args,
+                     lambda pred, target, weight=None: pixelwise_loss(typ, cfg, pred, target, weight),
+                     ["pred", "target"], rng)
+
+
 def pixelwise_cases():
     cases = []
     shape = (N, C, H, W)
@@ -240,36 +258,14 @@ def pixelwise_cases():
                             ("mean", "full", True, 1.0)]:
         cfg = {"loss_weight": lw, "reduction": red, "sample_wise": sw, "eps": 1e-3}
         cid = f"CharbonnierLoss/{red}/weight={wk}/sample_wise={str(sw).lower()}/loss_weight={lw}/eps=0.001"
-        rng = Rng(cid)
-        pred = rng.uniform(shape)
-        target = rng.uniform(shape)
         # a few exact matches: gradient there is exactly 0
-        target.view(-1)[::7] = pred.view(-1)[::7]
-        args = [("pred", pred), ("target", target)]
-        if wk == "mask":
-            args.append(("weight", rng.mask(mshape)))
-        elif wk == "full":
-            args.append(("weight", rng.weight(shape)))
-        cases.append(make_case(cid, "CharbonnierLoss", cfg, args,
-                               lambda pred, target, weight=None, _c=cfg: pixelwise_loss("CharbonnierLoss", _c, pred, target, weight),
-                               ["pred", "target"], rng))
+        cases.append(tied_pixelwise_case(cid, "CharbonnierLoss", cfg, wk, 7))
 
     # L1 with exact ties pred == target (|x|' at 0 is 0)
     for red, wk, lw in [("mean", "none", 1.0), ("none", "full", 0.5), ("sum", "mask", 1.0)]:
         cfg = {"loss_weight": lw, "reduction": red, "sample_wise": False}
         cid = f"L1Loss/{red}/weight={wk}/sample_wise=false/loss_weight={lw}/ties"
-        rng = Rng(cid)
-        pred = rng.uniform(shape)
-        target = rng.uniform(shape)
-        target.view(-1)[::3] = pred.view(-1)[::3]
-        args = [("pred", pred), ("target", target)]
-        if wk == "mask":
-            args.append(("weight", rng.mask(mshape)))
-        elif wk == "full":
-            args.append(("weight", rng.weight(shape)))
-        cases.append(make_case(cid, "L1Loss", cfg, args,
-                               lambda pred, target, weight=None, _c=cfg: pixelwise_loss("L1Loss", _c, pred, target, weight),
-                               ["pred", "target"], rng))
+        cases.append(tied_pixelwise_case(cid, "L1Loss", cfg, wk, 3))
 
     # MaskedTVLoss
     for lw, ties in [(1.0, False), (0.5, False), (1.0, True)]:

@@ -33,7 +33,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from common import Rng, tensor_json, write_cases
+from common import Rng, gan_loss_term, tensor_json, write_cases
 
 OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 GENERATOR = "test/reference/generate_gan.py"
@@ -67,21 +67,8 @@ def gaussian_blur(x, kernel_size=(71, 71), sigma=(10.0, 10.0)):
 def gan_loss(gan_type, x, target_is_real, is_disc=False, real_label=1.0, fake_label=0.0,
              loss_weight=1.0, mask=None):
     label = real_label if target_is_real else fake_label
-    if gan_type == "vanilla":
-        loss = F.binary_cross_entropy_with_logits(x, torch.full_like(x, label))
-    elif gan_type == "lsgan":
-        loss = ((x - label) ** 2).mean()
-    elif gan_type == "l1":
+    if gan_type == "l1":
         loss = (x - label).abs().mean()
-    elif gan_type == "wgan":
-        loss = -x.mean() if target_is_real else x.mean()
-    elif gan_type == "wgan-logistic-ns":
-        loss = F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
-    elif gan_type == "hinge":
-        if is_disc:
-            loss = F.relu(1 - x).mean() if target_is_real else F.relu(1 + x).mean()
-        else:
-            loss = -x.mean()
     elif gan_type == "smgan":
         if x.shape[2:] != mask.shape[2:]:
             x = F.interpolate(x, size=mask.shape[2:], mode="bilinear", align_corners=True)
@@ -94,7 +81,7 @@ def gan_loss(gan_type, x, target_is_real, is_disc=False, real_label=1.0, fake_la
             mse = ((x - label) ** 2).mean()
             loss = (mse * mask / mask.mean()).mean()
     else:
-        raise ValueError(gan_type)
+        loss = gan_loss_term(gan_type, x, target_is_real, is_disc, label)
     return loss if is_disc else loss * loss_weight
 
 

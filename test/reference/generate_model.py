@@ -40,7 +40,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from common import Rng, number, tensor_json, write_reference
+from common import Rng, gan_loss_term, number, tensor_json, write_reference
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.json")
 GENERATOR = "test/reference/generate_model.py"
@@ -161,28 +161,16 @@ def init(rng, specs):
 # ---------------------------------------------------------------------------
 
 
+def check_hinge(arg):
+    """Records the hinge argument's distance from the kink; rejects a draw with no active term."""
+    margins.append(arg.detach().abs().min().item())
+    if not (arg > 0).any():
+        raise Reject("a hinge term with no active element")
+
+
 def gan_comps(cfg, x, target_is_real, is_disc):
-    t = cfg["gan_type"]
     label = cfg.get("real_label_val", 1.0) if target_is_real else cfg.get("fake_label_val", 0.0)
-    if t == "vanilla":
-        loss = F.binary_cross_entropy_with_logits(x, torch.full_like(x, label))
-    elif t == "lsgan":
-        loss = ((x - label) ** 2).mean()
-    elif t == "wgan":
-        loss = -x.mean() if target_is_real else x.mean()
-    elif t == "wgan-logistic-ns":
-        loss = F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
-    elif t == "hinge":
-        if is_disc:
-            arg = 1 - x if target_is_real else 1 + x
-            margins.append(arg.detach().abs().min().item())
-            if not (arg > 0).any():
-                raise Reject("a hinge term with no active element")
-            loss = F.relu(arg).mean()
-        else:
-            loss = -x.mean()
-    else:
-        raise ValueError(t)
+    loss = gan_loss_term(cfg["gan_type"], x, target_is_real, is_disc, label, hinge_check=check_hinge)
     return loss if is_disc else loss * cfg.get("loss_weight", 1.0)
 
 
