@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { registerGradients } from '../../src/autodiff/index.ts';
+import { registerGradients } from '../../../src/autodiff/index.ts';
 
 before(async () => {
   await tf.setBackend('cpu');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { registerGradients } from '../../src/autodiff/index.ts';
-import { points } from './points.ts';
+import { registerGradients } from '../../../src/autodiff/index.ts';
+import { points } from '../points.ts';
 
 before(async () => {
   await tf.setBackend('cpu');
