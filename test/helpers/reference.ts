@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import {
+  PIXEL_LOSS_GRAD,
+  PIXEL_LOSS_SUM,
+  registerFusedKernels,
+  SOBEL_L1_GRAD,
+  SOBEL_L1_SUM,
+} from '../../src/backends/index.ts';
 
 /** A tensor as the PyTorch generator writes it: NCHW for 4-D tensors. */
 export interface RefTensor {
@@ -17,6 +24,8 @@ export interface RefCase {
   output: RefTensor;
   cotangent?: RefTensor;
   grads: Record<string, RefTensor>;
+  /** Second order: the gradient of `Σ (∂loss/∂pred)²` (a gradient penalty) w.r.t. each name. */
+  grads2?: Record<string, RefTensor>;
 }
 
 /** A case of `test/reference/perceptual/features.json`: a loss whose network loads `weights`. */
@@ -25,7 +34,6 @@ export interface NetworkCase extends RefCase {
   weights: string;
   /** What the network gives for the first argument. */
   features?: RefTensor;
-  grads2?: Record<string, RefTensor>;
 }
 
 /** Reads and parses `test/reference/<file>`. */
@@ -62,4 +70,20 @@ export function toVariables(tensors: Record<string, RefTensor>): Record<string, 
       return [name, v];
     }),
   );
+}
+
+/**
+ * Runs `f` with the fused loss kernels unregistered from the current backend, so that the losses
+ * take their op chains (what runs on backends without fused kernels); registers them again after.
+ */
+export function withoutFusedKernels<T>(f: () => T): T {
+  const backend = tf.getBackend();
+  for (const name of [PIXEL_LOSS_SUM, PIXEL_LOSS_GRAD, SOBEL_L1_SUM, SOBEL_L1_GRAD]) {
+    tf.unregisterKernel(name, backend);
+  }
+  try {
+    return f();
+  } finally {
+    registerFusedKernels();
+  }
 }

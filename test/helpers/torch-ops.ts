@@ -43,7 +43,9 @@ export function checkSecondOrderOps(ops: Op[]): void {
     // f(x) = Σ (∂/∂x Σ op(x)³)² exercises the gradient of the gradient.
     const f = (t: tf.Tensor) =>
       tf.sum(tf.square(tf.grad((u: tf.Tensor) => tf.sum(tf.pow(op(u), 3)))(t)));
-    checkGradient(f, [x], 0, { eps: 1e-2, atol: 5e-3, rtol: 3e-2 });
+    // f ≈ 50–110 is a sum of squared sums of cubes, whose value carries more roundings than a
+    // loss's: measured up to 8.2 units of 2⁻²⁴·|f|/eps (wasm), hence 16 rather than 12.
+    checkGradient(f, [x], 0, { noise: 16 });
   }
   x.dispose();
 }

@@ -1,23 +1,34 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { composite, L1CompositionLoss, LOSSES, l1Loss, ShapeError } from '../../src/index.ts';
+import { L1CompositionLoss, LOSSES, ShapeError } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { type Forwardable, runBattery } from '../helpers/battery.ts';
+import { composite, type PixelKind, pixelLoss, type Reduction } from '../helpers/formulas.ts';
 import { assertClose, binaryMask, uniform } from '../helpers/tensors.ts';
 
 before(useTestBackend);
 
 const TYPES = ['L1CompositionLoss', 'MSECompositionLoss', 'CharbonnierCompLoss'] as const;
 
-/** α in (0.2, 0.8), fg, bg, and an ori_merged away from the composite (away from L1's kink). */
+/** Each composition loss's pixel loss (MMagic: `l1_loss`, `mse_loss`, `charbonnier_loss`). */
+const KIND: Record<(typeof TYPES)[number], PixelKind> = {
+  L1CompositionLoss: 'l1',
+  MSECompositionLoss: 'mse',
+  CharbonnierCompLoss: 'charbonnier',
+};
+
+/**
+ * α in (0.2, 0.8), fg, bg, an ori_merged away from the composite (away from L1's kink), and a
+ * 1-channel weight in [0.5, 1.5).
+ */
 const args = () =>
   tf.tidy(() => {
     const alpha = uniform([2, 4, 5, 1], 11, 0.2, 0.8);
     const fg = uniform([2, 4, 5, 3], 12);
     const bg = uniform([2, 4, 5, 3], 13, 1.5, 2.5);
-    const merged = tf.add(composite('test', alpha, fg, bg), uniform([2, 4, 5, 3], 14, 0.1, 0.4));
-    return [alpha, fg, bg, merged];
+    const merged = tf.add(composite(alpha, fg, bg), uniform([2, 4, 5, 3], 14, 0.1, 0.4));
+    return [alpha, fg, bg, merged, uniform([2, 4, 5, 1], 15, 0.5, 1.5)];
   });
 
 /**
@@ -42,19 +53,33 @@ function mmagicInputs() {
 
 describe('composition losses', () => {
   for (const type of TYPES) {
-    runBattery({ type, args, gradArgs: [0, 1, 2] });
-  }
-
-  test('L1CompositionLoss equals l1Loss on the composite', () => {
-    tf.tidy(() => {
-      const [a, f, b, m] = args();
-      const w = binaryMask([2, 4, 5, 1], 3);
-      assertClose(
-        new L1CompositionLoss({ loss_weight: 2 }).forward(a, f, b, m, w),
-        tf.mul(l1Loss(composite('x', a, f, b), m, { weight: w }), 2),
-      );
+    runBattery({
+      type,
+      args,
+      gradArgs: [0, 1, 2, 3, 4],
+      reference: (a, f, b, m, weight) => pixelLoss(KIND[type], composite(a, f, b), m, { weight }),
     });
-  });
+
+    test(`${type}: every reduction × sample_wise with a 1-channel mask (MMagic's formula)`, () => {
+      tf.tidy(() => {
+        const [a, f, b, m] = args();
+        const weight = binaryMask([2, 4, 5, 1], 3);
+        for (const reduction of ['none', 'mean', 'sum'] as Reduction[]) {
+          for (const sample_wise of [false, true]) {
+            const cfg = { type, loss_weight: 2, reduction, sample_wise };
+            const module = LOSSES.build(cfg) as unknown as Forwardable;
+            const options = { weight, reduction, sample_wise };
+            const want = pixelLoss(KIND[type], composite(a, f, b), m, options);
+            assertClose(module.forward(a, f, b, m, weight), tf.mul(want, 2), {
+              atol: 1e-7,
+              rtol: 1e-5,
+              what: `${reduction}, sample_wise ${sample_wise}`,
+            });
+          }
+        }
+      });
+    });
+  }
 
   test("MMagic's unit-test values (test_composition_loss.py)", () => {
     tf.tidy(() => {

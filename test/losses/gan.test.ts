@@ -150,19 +150,51 @@ describe('GANLoss and GANLossComps', () => {
     });
   });
 
-  test('GANLoss and GANLossComps share one implementation (ganLoss)', () => {
+  test("GANLoss, GANLossComps and ganLoss equal MMagic's formulas for every type, call and target", () => {
     tf.tidy(() => {
       const x = tf.randomUniform([2, 3, 3, 1], -2, 2, 'float32', 7);
-      for (const gan_type of ['vanilla', 'lsgan', 'wgan', 'hinge'] as const) {
-        const a = new GANLoss({ gan_type, loss_weight: 0.5, real_label_val: 0.8 });
-        const b = new GANLossComps({ gan_type, loss_weight: 0.5, real_label_val: 0.8 });
-        for (const [isDisc, real] of combos) {
-          const want = tf.mul(
-            ganLoss(x, real, { gan_type, is_disc: isDisc, real_label_val: 0.8 }),
-            isDisc ? 1 : 0.5,
-          );
-          assertClose(a.forward(x, real, isDisc), want);
-          assertClose(b.forward(x, real, isDisc), want);
+      const v = Array.from(x.dataSync());
+      const mean = (f: (x: number) => number) => v.reduce((s, e) => s + f(e), 0) / v.length;
+      const softplus = (e: number) => Math.max(e, 0) + Math.log1p(Math.exp(-Math.abs(e)));
+      const relu = (e: number) => Math.max(e, 0);
+      // MMagic's GANLoss / GANLossComps in float64, labels 0.8 (real) and 0.1 (fake): vanilla is
+      // BCEWithLogits, lsgan MSE, l1 L1 against the label; wgan, wgan-logistic-ns and hinge
+      // ignore the labels; hinge's generator term is −mean x whatever the target.
+      const formula = (type: Exclude<GanType, 'smgan'>, isDisc: boolean, real: boolean): number => {
+        const label = real ? 0.8 : 0.1;
+        switch (type) {
+          case 'vanilla':
+            return mean((e) => label * softplus(-e) + (1 - label) * softplus(e));
+          case 'lsgan':
+            return mean((e) => (e - label) ** 2);
+          case 'l1':
+            return mean((e) => Math.abs(e - label));
+          case 'wgan':
+            return real ? -mean((e) => e) : mean((e) => e);
+          case 'wgan-logistic-ns':
+            return mean((e) => softplus(real ? -e : e));
+          case 'hinge':
+            if (!isDisc) return -mean((e) => e);
+            return mean((e) => relu(real ? 1 - e : 1 + e));
+        }
+      };
+      const classes = [
+        [GANLoss, ['vanilla', 'lsgan', 'wgan', 'hinge', 'l1']],
+        [GANLossComps, ['vanilla', 'lsgan', 'wgan', 'hinge', 'wgan-logistic-ns']],
+      ] as const;
+      for (const [cls, types] of classes) {
+        for (const gan_type of types) {
+          const cfg = { gan_type, loss_weight: 0.5, real_label_val: 0.8, fake_label_val: 0.1 };
+          const module = new cls(cfg);
+          for (const [isDisc, real] of combos) {
+            const what = `${cls.lossType} ${gan_type}, is_disc ${isDisc}, real ${real}`;
+            const close = { atol: 1e-7, rtol: 1e-6, what };
+            const want = formula(gan_type, isDisc, real);
+            // loss_weight applies to generator calls only; the function has none.
+            assertClose(module.forward(x, real, isDisc), want * (isDisc ? 1 : 0.5), close);
+            const options = { gan_type, is_disc: isDisc, real_label_val: 0.8, fake_label_val: 0.1 };
+            assertClose(ganLoss(x, real, options), want, close);
+          }
         }
       }
     });

@@ -4,13 +4,15 @@ import * as tf from '@tensorflow/tfjs';
 import { GradientLoss, gradientLoss, ShapeError, sobel } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { runBattery } from '../helpers/battery.ts';
+import { gradientLoss as gradientLossFormula, type Reduction } from '../helpers/formulas.ts';
 import { assertClose, uniform } from '../helpers/tensors.ts';
 
 before(useTestBackend);
 
 /**
  * pred, and a target that differs from it by a positive ramp plus noise, so that every Sobel
- * response of the difference is far from 0 (away from the L1 kink) for finite differences.
+ * response of the difference is far from 0 (away from the L1 kink) for finite differences; and a
+ * 1-channel weight in [0.5, 1.5).
  */
 function smoothPair(c: number): tf.Tensor[] {
   return tf.tidy(() => {
@@ -18,7 +20,8 @@ function smoothPair(c: number): tf.Tensor[] {
     const rows = tf.reshape(tf.range(0, 5), [1, 5, 1, 1]);
     const cols = tf.reshape(tf.range(0, 6), [1, 1, 6, 1]);
     const ramp = tf.add(tf.add(tf.mul(rows, 0.2), tf.mul(cols, 0.3)), 0.5);
-    return [pred, tf.add(tf.add(pred, ramp), uniform([2, 5, 6, c], 22, 0, 0.02))];
+    const target = tf.add(tf.add(pred, ramp), uniform([2, 5, 6, c], 22, 0, 0.02));
+    return [pred, target, uniform([2, 5, 6, 1], 23, 0.5, 1.5)];
   });
 }
 
@@ -27,8 +30,8 @@ describe('GradientLoss', () => {
     runBattery({
       type: 'GradientLoss',
       args: () => smoothPair(c),
-      gradArgs: [0, 1],
-      fn: (p, t) => gradientLoss(p, t),
+      gradArgs: [0, 1, 2],
+      reference: (p, t, weight) => gradientLossFormula(p, t, { weight }),
     });
   }
 
@@ -59,20 +62,21 @@ describe('GradientLoss', () => {
     });
   });
 
-  test('per-channel: C = 3 equals the sum of three 1-channel losses', () => {
+  test('gradientLoss: every reduction, with and without a weight, C = 1 and 3 (MMagic per channel)', () => {
     tf.tidy(() => {
-      const p = uniform([2, 5, 6, 3], 23);
-      const t = uniform([2, 5, 6, 3], 24);
-      const perChannel = [0, 1, 2].map((c) =>
-        gradientLoss(
-          p.slice([0, 0, 0, c], [-1, -1, -1, 1]),
-          t.slice([0, 0, 0, c], [-1, -1, -1, 1]),
-          {
-            reduction: 'sum',
-          },
-        ),
-      );
-      assertClose(gradientLoss(p, t, { reduction: 'sum' }), tf.addN(perChannel));
+      for (const c of [1, 3]) {
+        const p = uniform([2, 5, 6, c], 24);
+        const t = uniform([2, 5, 6, c], 25);
+        for (const weight of [null, uniform([2, 5, 6, 1], 26), uniform([2, 5, 6, c], 27)]) {
+          for (const reduction of ['none', 'mean', 'sum'] as Reduction[]) {
+            assertClose(
+              gradientLoss(p, t, { weight, reduction }),
+              gradientLossFormula(p, t, { weight, reduction }),
+              { atol: 1e-6, rtol: 1e-5, what: `C = ${c}, ${reduction}, weight ${weight?.shape}` },
+            );
+          }
+        }
+      }
     });
   });
 

@@ -12,12 +12,12 @@ import {
   MSELoss,
   mseLoss,
   PSNRLoss,
-  REDUCTIONS,
   ShapeError,
   tvLoss,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { type Forwardable, runBattery } from '../helpers/battery.ts';
+import { maskedTV, type PixelKind, pixelLoss, psnr, type Reduction } from '../helpers/formulas.ts';
 import {
   assertClose,
   assertNoLeak,
@@ -36,6 +36,19 @@ const pair = () =>
     const offset = tf.mul(tf.sign(uniform(SHAPE, 2, -1, 1)), uniform(SHAPE, 3, 0.1, 0.5));
     return [pred, tf.add(pred, offset)];
   });
+
+/** pred, target as {@link pair}, and a 1-channel weight in [0.5, 1.5) (smooth in every argument). */
+const weightedPair = () => [...pair(), uniform([2, 4, 5, 1], 5, 0.5, 1.5)];
+
+/**
+ * A 2×4×5×1 mask with one pixel set in sample 0 and seven in sample 1, so that the sample-wise
+ * mean (each sample over its own pixels) differs from the pixel-wise one.
+ */
+function unevenMask(): tf.Tensor {
+  const values = new Array(40).fill(0);
+  for (const k of [7, 20, 22, 25, 29, 31, 36, 39]) values[k] = 1;
+  return tf.tensor4d(values, [2, 4, 5, 1]);
+}
 
 /** N×H×W×C values whose neighbours all differ by at least 0.05 (a shuffled ladder). */
 function ladder(shape: number[], seed: number): tf.Tensor {
@@ -70,27 +83,54 @@ function mmagicInputs() {
 }
 
 describe('l1Loss, mseLoss, charbonnierLoss', () => {
-  for (const [type, fn] of [
-    ['L1Loss', l1Loss],
-    ['MSELoss', mseLoss],
-    ['CharbonnierLoss', charbonnierLoss],
-  ] as const) {
-    runBattery({ type, args: pair, gradArgs: [0, 1], fn: (p, t) => fn(p, t) });
+  for (const [type, kind, fn] of [
+    ['L1Loss', 'l1', l1Loss],
+    ['MSELoss', 'mse', mseLoss],
+    ['CharbonnierLoss', 'charbonnier', charbonnierLoss],
+  ] as const satisfies (readonly [string, PixelKind, unknown])[]) {
+    runBattery({
+      type,
+      args: weightedPair,
+      gradArgs: [0, 1, 2],
+      reference: (p, t, weight) => pixelLoss(kind, p, t, { weight }),
+    });
 
-    test(`${type}: output shape for every reduction × weight kind × sample_wise`, () => {
+    test(`${type} and its function: values for every reduction × weight kind × sample_wise (MMagic's formula)`, () => {
       tf.tidy(() => {
-        const [p, t] = pair();
-        const weights = [null, binaryMask([2, 4, 5, 1], 3), uniform(SHAPE, 4)];
-        for (const reduction of REDUCTIONS) {
-          for (const weight of weights) {
+        const [p, t0] = pair();
+        // Sample 1 twice as far from its target as sample 0, so that per-sample means differ.
+        const t = tf.add(p, tf.mul(tf.sub(t0, p), tf.tensor4d([1, 2], [2, 1, 1, 1])));
+        const mask = unevenMask();
+        const weights = {
+          none: null,
+          'uneven 1-channel mask': mask,
+          'C-channel weight': uniform(SHAPE, 4),
+        };
+        for (const reduction of ['none', 'mean', 'sum'] as Reduction[]) {
+          for (const [name, weight] of Object.entries(weights)) {
             for (const sample_wise of [false, true]) {
-              const m = LOSSES.build({ type, reduction, sample_wise }) as unknown as Forwardable;
-              const out = m.forward(p, t, weight);
-              assert.deepEqual(out.shape, reduction === 'none' ? SHAPE : [], `${reduction}`);
-              assert.ok(out.dataSync().every(Number.isFinite));
+              const m = LOSSES.build({
+                type,
+                reduction,
+                sample_wise,
+                loss_weight: 0.7,
+              }) as unknown as Forwardable;
+              const options = { weight, reduction, sample_wise };
+              const want = pixelLoss(kind, p, t, options);
+              const close = {
+                atol: 1e-7,
+                rtol: 1e-5,
+                what: `${reduction}, ${name}, sample_wise ${sample_wise}`,
+              };
+              assertClose(m.forward(p, t, weight), tf.mul(want, 0.7), close);
+              assertClose(fn(p, t, options), want, close);
             }
           }
         }
+        const [pixelMean, sampleMean] = [false, true].map(
+          (sample_wise) => pixelLoss(kind, p, t, { weight: mask, sample_wise }).dataSync()[0],
+        );
+        assert.ok(Math.abs(pixelMean - sampleMean) > 0.05 * pixelMean, 'sample_wise matters here');
       });
     });
 
@@ -120,6 +160,41 @@ describe('l1Loss, mseLoss, charbonnierLoss', () => {
       const pred = tf.concat([weight, tf.zeros([1, 64, 64, 1])]);
       const target = tf.mul(pred, 2);
       assertClose(new L1Loss({ sample_wise: true }).forward(pred, target, w), 0.5);
+    });
+  });
+
+  test("a one-pixel weight: the mean divides by C/C_w·Σw + 1e-12 (MMagic's ε)", () => {
+    tf.tidy(() => {
+      // pred 0, target 3, C = 3 and a 1-channel weight w at one pixel: 3w·loss / (3w + ε). With
+      // w = 1 that is the element loss itself (an ε of 1e-3 would give 0.9997 of it); with
+      // w = 1e-12 = ε it is 3/4 of it.
+      const pred = tf.zeros([1, 4, 4, 3]);
+      const target = tf.fill([1, 4, 4, 3], 3);
+      for (const [w, factor] of [
+        [1, 1],
+        [1e-12, 0.75],
+      ]) {
+        const weight = tf.pad(tf.fill([1, 1, 1, 1], w), [
+          [0, 0],
+          [2, 1],
+          [1, 2],
+          [0, 0],
+        ]);
+        for (const [type, element] of [
+          ['L1Loss', 3],
+          ['MSELoss', 9],
+          ['CharbonnierLoss', 3],
+        ] as const) {
+          for (const sample_wise of [false, true]) {
+            const m = LOSSES.build({ type, sample_wise }) as unknown as Forwardable;
+            assertClose(m.forward(pred, target, weight), element * factor, {
+              atol: 0,
+              rtol: 1e-6,
+              what: `${type}, w = ${w}, sample_wise ${sample_wise}`,
+            });
+          }
+        }
+      }
     });
   });
 
@@ -235,7 +310,7 @@ describe('pixel-wise losses: bad input', () => {
 
 describe('MaskedTVLoss', () => {
   const args = () => [ladder([2, 5, 6, 3], 7), binaryMask([2, 5, 6, 1], 8)];
-  runBattery({ type: 'MaskedTVLoss', args, gradArgs: [0] });
+  runBattery({ type: 'MaskedTVLoss', args, gradArgs: [0], reference: maskedTV });
 
   test("MMagic's unit test: a bar through a 2×2 mask gives 1.0", () => {
     tf.tidy(() => {
@@ -294,7 +369,7 @@ describe('tvLoss', () => {
 });
 
 describe('PSNRLoss', () => {
-  runBattery({ type: 'PSNRLoss', args: pair, gradArgs: [0, 1] });
+  runBattery({ type: 'PSNRLoss', args: pair, gradArgs: [0, 1], reference: psnr });
 
   test("MMagic's unit test: ones vs zeros gives 0, zeros vs zeros gives −80", () => {
     tf.tidy(() => {

@@ -12,6 +12,7 @@ import {
   parseConfig,
 } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
+import { assertClose } from '../helpers/tensors.ts';
 import { tinyDiscriminator, tinyGenerator, valuesOf } from '../helpers/tiny-gan.ts';
 
 before(useTestBackend);
@@ -62,6 +63,21 @@ function buildStyleGAN2(loss_config: Record<string, unknown>) {
   return { model, free };
 }
 
+/** A {@link tinyGenerator} that keeps a copy of every batch its synthesis renders, in call order. */
+function recordingGenerator() {
+  const net = tinyGenerator();
+  const rendered: tf.Tensor[] = [];
+  const synthesis = (latent: tf.Tensor) => {
+    const images = net.synthesis(latent);
+    rendered.push(tf.keep(images.clone()));
+    return images;
+  };
+  return { generator: { ...net, synthesis }, rendered };
+}
+
+/** The mean of a tensor's values. */
+const meanOf = (t: tf.Tensor) => tf.tidy(() => tf.mean(t).dataSync()[0]);
+
 /** Everything a failed step must leave alone. */
 async function state(m: GANWithCustomizedLoss) {
   const opt = async (o: tf.Optimizer) =>
@@ -78,14 +94,17 @@ async function state(m: GANWithCustomizedLoss) {
 }
 
 describe('GANWithCustomizedLoss', () => {
-  test("BaseGAN setup: a D+G step logs MMagic's BaseGAN keys, components by lossName(), and updates both networks", async () => {
+  test("BaseGAN setup: a D+G step logs MMagic's BaseGAN keys and values, the G step against the updated D", async () => {
+    const { generator, rendered } = recordingGenerator();
     const { model, free } = build({
+      generator,
       gen_auxiliary_loss: {
         type: 'GeneratorPathRegularizerComps',
         loss_weight: 2,
         data_info: { generator: 'gen', num_batches: 'batch_size' },
       },
     });
+    const initialD = tinyDiscriminator();
     const x = real();
     const before = await state(model);
     const log = await model.trainStep({ real_imgs: x });
@@ -100,11 +119,27 @@ describe('GANWithCustomizedLoss', () => {
     ]);
     const sum = log.loss_disc_fake + log.loss_disc_real + log.loss_disc_shift + log.loss_gp;
     assert.ok(Math.abs(log.loss - sum) < 1e-5 * Math.abs(sum));
+    // The D phase scores the first batch G rendered and the real one with the initial D: MMagic's
+    // hinge terms mean relu(1 ± D(·)), and the shift term 0.001 · mean D(real)².
+    const close = { atol: 1e-7, rtol: 1e-5 };
+    tf.tidy(() => {
+      const fake = initialD.apply(rendered[0]);
+      const onReal = initialD.apply(x);
+      assertClose(log.loss_disc_fake, meanOf(tf.relu(tf.add(1, fake))), close);
+      assertClose(log.loss_disc_real, meanOf(tf.relu(tf.sub(1, onReal))), close);
+      assertClose(log.loss_disc_shift, 0.001 * meanOf(tf.square(onReal)), close);
+    });
+    // The G phase scores G's second batch (G is not updated before it) with the D the D phase has
+    // just updated: the generator's hinge term −mean D(fake). The initial D gives another value.
+    const updated = -meanOf(model.discriminator.apply(rendered[1]));
+    const stale = -meanOf(initialD.apply(rendered[1]));
+    assertClose(log.loss_disc_fake_g, updated, close);
+    assert.ok(Math.abs(updated - stale) > 1e-3 * Math.abs(updated), 'the D step changed D(fake)');
     const after = await state(model);
     assert.notDeepEqual(after.g, before.g);
     assert.notDeepEqual(after.d, before.d);
     assert.equal(model.iteration, 1);
-    x.dispose();
+    tf.dispose([x, rendered, initialD.variables, generator.variables]);
     free();
   });
 
@@ -207,23 +242,29 @@ describe('GANWithCustomizedLoss', () => {
     free();
   });
 
-  test('lazy_reg_correction scales Adam as StyleGAN2-ADA: lr·r, β^r with r = k/(k+1)', () => {
+  test('lazy_reg_correction scales Adam as StyleGAN2-ADA: lr·r, β1^r, β2^r with r = k/(k+1)', () => {
+    // β1 = 0.5, not StyleGAN2's 0, whose every power is 0 and would hide a missing β1 correction.
     const { model, free } = build({
       disc_auxiliary_loss: null,
       loss_config: {},
       lazy_reg_correction: true,
       optimizers: {
-        generator: { type: 'Adam', lr: 0.002, betas: [0, 0.99] },
-        discriminator: { type: 'Adam', lr: 0.002, betas: [0, 0.99] },
+        generator: { type: 'Adam', lr: 0.002, betas: [0.5, 0.99] },
+        discriminator: { type: 'Adam', lr: 0.002, betas: [0.5, 0.99] },
       },
     });
-    const cfgOf = (o: tf.Optimizer) => o.getConfig() as { learningRate: number; beta2: number };
-    const d = cfgOf(model.optimizers.discriminator);
-    const g = cfgOf(model.optimizers.generator);
-    assert.ok(Math.abs(d.learningRate - 0.002 * (16 / 17)) < 1e-12);
-    assert.ok(Math.abs(d.beta2 - 0.99 ** (16 / 17)) < 1e-12);
-    assert.ok(Math.abs(g.learningRate - 0.002 * (4 / 5)) < 1e-12);
-    assert.ok(Math.abs(g.beta2 - 0.99 ** (4 / 5)) < 1e-12);
+    type AdamConfig = { learningRate: number; beta1: number; beta2: number };
+    for (const [phase, r] of [
+      ['discriminator', 16 / 17],
+      ['generator', 4 / 5],
+    ] as const) {
+      const cfg = model.optimizers[phase].getConfig() as AdamConfig;
+      assert.deepEqual(
+        [cfg.learningRate, cfg.beta1, cfg.beta2].map((v) => v.toPrecision(12)),
+        [0.002 * r, 0.5 ** r, 0.99 ** r].map((v) => v.toPrecision(12)),
+        phase,
+      );
+    }
     free();
   });
 

@@ -60,6 +60,13 @@ class Rng:
             m[empty_sample] = 0.0
         return m
 
+    def sized_mask(self, shape, sizes):
+        """Binary 0/1 mask with exactly sizes[n] ones in sample n, at random places."""
+        m = torch.zeros(shape, dtype=torch.float64)
+        for n, size in enumerate(sizes):
+            m[n].view(-1)[torch.randperm(m[n].numel(), generator=self.g)[:size]] = 1.0
+        return m
+
     def weight(self, shape):
         """Positive random weights in [0.1, 2)."""
         return self.uniform(shape, 0.1, 2.0)

@@ -148,13 +148,18 @@ def gradient_loss(cfg, pred, target, weight=None):
 # ---------------------------------------------------------------------------
 
 
-def make_case(case_id, typ, config, args, fn, grad_names, rng):
-    """args: list of (name, tensor); fn(**kwargs) -> output."""
+def make_case(case_id, typ, config, args, fn, grad_names, rng, penalty_grads=()):
+    """args: list of (name, tensor); fn(**kwargs) -> output. `grad_names`: the arguments to
+    differentiate w.r.t. (those absent from `args`, such as a weight a case has not, are skipped).
+    `penalty_grads`: second order, the gradient of Σ (∂loss/∂pred)² w.r.t. these arguments."""
+    present = [name for name, _ in args]
+    grad_names = [n for n in grad_names if n in present]
+    penalty_grads = [n for n in penalty_grads if n in present]
     leaves = {}
     kwargs = {}
     for name, t in args:
         t = t.detach().double().clone()
-        if name in grad_names:
+        if name in grad_names or name in penalty_grads:
             t.requires_grad_(True)
             leaves[name] = t
         kwargs[name] = t
@@ -172,13 +177,20 @@ def make_case(case_id, typ, config, args, fn, grad_names, rng):
         cot = rng.normal(tuple(out.shape))
         case["cotangent"] = tensor_json(cot)
         target = (out * cot).sum()
-    grads = torch.autograd.grad(target, [leaves[n] for n in grad_names], allow_unused=True)
-    case["grads"] = {}
-    for n, g in zip(grad_names, grads):
-        if g is None:
-            g = torch.zeros_like(leaves[n])
-        case["grads"][n] = tensor_json(g)
+    case["grads"] = grads_json(target, leaves, grad_names, create_graph=bool(penalty_grads))
+    if penalty_grads:
+        (g,) = torch.autograd.grad(target, [leaves["pred"]], create_graph=True)
+        case["grads2"] = grads_json((g * g).sum(), leaves, penalty_grads)
     return case
+
+
+def grads_json(y, leaves, names, create_graph=False):
+    """The gradients of the scalar `y` w.r.t. `leaves[n]` for n in `names` (zeros where unused)."""
+    grads = torch.autograd.grad(y, [leaves[n] for n in names], allow_unused=True,
+                                retain_graph=create_graph, create_graph=create_graph)
+    # None (unused) and torch's storage-less zero tensors (the second order of |x|) as zeros
+    return {n: tensor_json(torch.zeros_like(leaves[n]) if g is None or g._is_zerotensor() else g)
+            for n, g in zip(names, grads)}
 
 
 REDUCTIONS = ["none", "mean", "sum"]
@@ -199,7 +211,7 @@ def tied_pixelwise_case(cid, typ, cfg, wk, step):
         args.append(("weight", rng.weight(shape)))
     return make_case(cid, typ, cfg, args,
                      lambda pred, target, weight=None: pixelwise_loss(typ, cfg, pred, target, weight),
-                     ["pred", "target"], rng)
+                     ["pred", "target", "weight"], rng)
 
 
 def pixelwise_cases():
@@ -229,7 +241,7 @@ def pixelwise_cases():
                     cases.append(make_case(
                         cid, typ, cfg, args,
                         lambda pred, target, weight=None, _t=typ, _c=cfg: pixelwise_loss(_t, _c, pred, target, weight),
-                        ["pred", "target"], rng))
+                        ["pred", "target", "weight"], rng))
 
     # sample_wise mask case where both samples are non-empty
     for typ in ["L1Loss", "MSELoss"]:
@@ -239,9 +251,9 @@ def pixelwise_cases():
         args = [("pred", rng.uniform(shape)), ("target", rng.uniform(shape)), ("weight", rng.mask(mshape))]
         cases.append(make_case(cid, typ, cfg, args,
                                lambda pred, target, weight, _t=typ, _c=cfg: pixelwise_loss(_t, _c, pred, target, weight),
-                               ["pred", "target"], rng))
+                               ["pred", "target", "weight"], rng))
 
-    # all-zero mask: 0/(0+eps) = 0, zero gradients, never NaN
+    # all-zero mask: 0/(0+eps) = 0, zero gradients w.r.t. pred and target, never NaN
     for sw in [False, True]:
         cfg = {"loss_weight": 1.0, "reduction": "mean", "sample_wise": sw}
         cid = f"L1Loss/mean/weight=mask-allzero/sample_wise={str(sw).lower()}/loss_weight=1.0"
@@ -250,7 +262,7 @@ def pixelwise_cases():
                 ("weight", torch.zeros(mshape))]
         cases.append(make_case(cid, "L1Loss", cfg, args,
                                lambda pred, target, weight, _c=cfg: pixelwise_loss("L1Loss", _c, pred, target, weight),
-                               ["pred", "target"], rng))
+                               ["pred", "target", "weight"], rng))
 
     # Charbonnier with eps 1e-3
     for red, wk, sw, lw in [("mean", "none", False, 1.0), ("mean", "mask", True, 0.5),
@@ -279,7 +291,7 @@ def pixelwise_cases():
         args = [("pred", pred), ("mask", rng.mask(mshape))]
         cases.append(make_case(cid, "MaskedTVLoss", cfg, args,
                                lambda pred, mask, _c=cfg: masked_tv_loss(_c, pred, mask),
-                               ["pred"], rng))
+                               ["pred", "mask"], rng))
 
     # tv_loss (plain function, output (N,))
     for k, shp in enumerate([shape, (N, 1, H, W)]):
@@ -343,7 +355,7 @@ def comp_case(cid, typ, cfg, wk, empty):
     return make_case(
         cid, typ, cfg, args,
         lambda pred_alpha, fg, bg, ori_merged, weight=None: composition_loss(typ, cfg, pred_alpha, fg, bg, ori_merged, weight),
-        ["pred_alpha", "fg", "bg"], rng)
+        ["pred_alpha", "fg", "bg", "weight"], rng)
 
 
 def gradient_cases():
@@ -375,7 +387,95 @@ def grad_case(cid, cfg, c, wk):
         args.append(("weight", rng.weight((N, c, H, W))))
     return make_case(cid, "GradientLoss", cfg, args,
                      lambda pred, target, weight=None: gradient_loss(cfg, pred, target, weight),
-                     ["pred"], rng)
+                     ["pred", "weight"], rng)
+
+
+# ---------------------------------------------------------------------------
+# Second order: the gradient of the penalty Σ (∂loss/∂pred)² w.r.t. pred, target and weight,
+# as when a loss sits inside a gradient penalty. Masks with one pixel per sample, or with
+# unequal sizes per sample, make the denominators C′·Σw + ε (per sample for sample_wise) matter.
+# ---------------------------------------------------------------------------
+
+SO_H, SO_W = 3, 4  # pixel-wise second-order cases (kept smaller: 3 inputs, 3 + 3 grads each)
+SIZES = [1, 5]  # mask pixels per sample of the "sizes-1-5" masks
+PENALTY_GRADS = ["pred", "target", "weight"]
+
+
+def penalty_weight(rng, wk, shape):
+    """No weight, a 0/1 N×1×H×W mask with one pixel per sample or SIZES pixels, or full weights."""
+    mshape = (shape[0], 1) + tuple(shape[2:])
+    if wk == "none":
+        return None
+    if wk == "onepixel":
+        return rng.sized_mask(mshape, [1] * shape[0])
+    if wk == "sizes-1-5":
+        return rng.sized_mask(mshape, SIZES)
+    if wk == "full":
+        return rng.weight(shape)
+    raise ValueError(wk)
+
+
+def penalty_case(cid, typ, cfg, wk, shape, fn, pred, target, rng):
+    args = [("pred", pred), ("target", target)]
+    weight = penalty_weight(rng, wk, shape)
+    if weight is not None:
+        args.append(("weight", weight))
+    return make_case(cid, typ, cfg, args, fn, PENALTY_GRADS, rng, PENALTY_GRADS)
+
+
+def pixelwise_second_order_cases():
+    cases = []
+    # (reduction, sample_wise, weight kind, C, loss_weight)
+    layouts = [("mean", False, "onepixel", 1, 1.0), ("mean", True, "onepixel", 3, 0.5),
+               ("mean", True, "sizes-1-5", 3, 1.0), ("mean", False, "sizes-1-5", 1, 0.5),
+               ("mean", True, "full", 3, 1.0), ("sum", False, "sizes-1-5", 3, 0.5),
+               ("mean", False, "none", 3, 1.0), ("none", False, "sizes-1-5", 3, 1.0)]
+    # Charbonnier with a small eps and |pred − target| ≲ 3·sqrt(eps), where the second derivative
+    # eps / (d² + eps)^1.5 depends on eps
+    small_eps = [(1e-4, "mean", True, "sizes-1-5", 3, 1.0), (1e-4, "mean", False, "onepixel", 1, 0.5),
+                 (1e-4, "sum", False, "full", 3, 1.0), (1e-4, "mean", False, "none", 3, 1.0),
+                 (1e-4, "none", False, "sizes-1-5", 3, 0.5), (1e-6, "mean", True, "sizes-1-5", 3, 1.0),
+                 (1e-6, "sum", False, "full", 3, 0.5)]
+    plan = [(typ, None) + layout for typ in PIXEL_KIND for layout in layouts]
+    plan += [("CharbonnierLoss",) + case for case in small_eps]
+    for typ, eps, red, sw, wk, c, lw in plan:
+        cfg = {"loss_weight": lw, "reduction": red, "sample_wise": sw}
+        if typ == "CharbonnierLoss":
+            cfg["eps"] = 1e-12 if eps is None else eps
+        cid = f"{typ}/{red}/weight={wk}/sample_wise={str(sw).lower()}/loss_weight={lw}/C={c}" \
+              f"{'' if eps is None else f'/eps={eps}'}/second-order"
+        shape = (N, c, SO_H, SO_W)
+        rng = Rng(cid)
+        pred = rng.uniform(shape)
+        if eps is None:
+            target = rng.uniform(shape)
+        else:
+            spread = 3.0 * math.sqrt(eps)
+            target = (pred + rng.uniform(shape, -spread, spread)).float().double()
+        cases.append(penalty_case(
+            cid, typ, cfg, wk, shape,
+            lambda pred, target, weight=None, _t=typ, _c=cfg: pixelwise_loss(_t, _c, pred, target, weight),
+            pred, target, rng))
+    return cases
+
+
+def gradient_second_order_cases():
+    """GradientLoss is piecewise linear in pred: its second order w.r.t. pred and target is 0, and
+    w.r.t. the weight it is not."""
+    cases = []
+    for c, red, wk, lw in [(1, "mean", "onepixel", 1.0), (1, "mean", "sizes-1-5", 0.5),
+                           (1, "sum", "sizes-1-5", 1.0), (1, "mean", "none", 1.0),
+                           (1, "none", "sizes-1-5", 1.0), (3, "mean", "full", 0.5),
+                           (3, "mean", "onepixel", 1.0), (3, "sum", "full", 1.0)]:
+        cfg = {"loss_weight": lw, "reduction": red}
+        cid = f"GradientLoss/C={c}/{red}/weight={wk}/loss_weight={lw}/second-order"
+        shape = (N, c, H, W)
+        rng = Rng(cid)
+        cases.append(penalty_case(
+            cid, "GradientLoss", cfg, wk, shape,
+            lambda pred, target, weight=None, _c=cfg: gradient_loss(_c, pred, target, weight),
+            rng.uniform(shape), rng.uniform(shape), rng))
+    return cases
 
 
 # ---------------------------------------------------------------------------
@@ -452,9 +552,9 @@ def check_mmagic_unit_tests():
 
 def main():
     torch.manual_seed(0)
-    write_cases(OUT_DIR, "pixelwise.json", GENERATOR, pixelwise_cases())
+    write_cases(OUT_DIR, "pixelwise.json", GENERATOR, pixelwise_cases() + pixelwise_second_order_cases())
     write_cases(OUT_DIR, "composition.json", GENERATOR, composition_cases())
-    write_cases(OUT_DIR, "gradient.json", GENERATOR, gradient_cases())
+    write_cases(OUT_DIR, "gradient.json", GENERATOR, gradient_cases() + gradient_second_order_cases())
     check_mmagic_unit_tests()
 
 

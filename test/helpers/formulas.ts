@@ -1,0 +1,161 @@
+/**
+ * MMagic's loss formulas, transcribed from its Python (mmagic/models/losses: pixelwise_loss.py,
+ * loss_wrapper.py, composition_loss.py, gradient_loss.py) into plain TF.js ops, importing nothing
+ * from src/: the independent values the loss tests compare genloss's modules with. Each follows
+ * MMagic's code line by line rather than genloss's (which, for instance, counts a 1-channel weight
+ * C times instead of expanding it, and filters `pred − target` once instead of each input).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** MMagic's `reduction` values. */
+export type Reduction = 'none' | 'mean' | 'sum';
+
+/** The keyword arguments of MMagic's `mask_reduce_loss`. */
+export interface MaskReduceArgs {
+  /** N×H×W×1 or N×H×W×C; none by default. */
+  weight?: tf.Tensor | null;
+  /** Default `'mean'`. */
+  reduction?: Reduction;
+  /** Default false. */
+  sample_wise?: boolean;
+}
+
+/**
+ * MMagic's `mask_reduce_loss`: `loss·weight`; without a weight, or for `'sum'`/`'none'`, the
+ * plain reduction of that; for `'mean'` with a weight, the weight expanded to the loss's channels
+ * (`weight.expand_as(loss)`) and `Σ(loss·w) / (Σ w + 1e-12)`, or with `sample_wise`
+ * `Σ(loss·w / (Σ_sample w + 1e-12)) / N`.
+ */
+export function maskReduce(
+  loss: tf.Tensor,
+  { weight = null, reduction = 'mean', sample_wise = false }: MaskReduceArgs = {},
+): tf.Tensor {
+  return tf.tidy(() => {
+    const weighted = weight === null ? loss : tf.mul(loss, weight);
+    if (reduction === 'none') return weighted;
+    if (weight === null || reduction === 'sum') {
+      return reduction === 'sum' ? tf.sum(weighted) : tf.mean(weighted);
+    }
+    const expanded = tf.broadcastTo(weight, loss.shape);
+    const eps = 1e-12;
+    if (!sample_wise) return tf.div(tf.sum(weighted), tf.add(tf.sum(expanded), eps));
+    const perSample = tf.sum(expanded, [1, 2, 3], true);
+    return tf.div(tf.sum(tf.div(weighted, tf.add(perSample, eps))), loss.shape[0]);
+  });
+}
+
+/** The element-wise losses of MMagic's pixel-wise family. */
+export type PixelKind = 'l1' | 'mse' | 'charbonnier';
+
+/**
+ * MMagic's `l1_loss`, `mse_loss` and `charbonnier_loss` (`sqrt((pred − target)² + eps)`, eps
+ * 1e-12 by default), each masked and reduced by {@link maskReduce}.
+ */
+export function pixelLoss(
+  kind: PixelKind,
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  { eps = 1e-12, ...reduce }: MaskReduceArgs & { eps?: number } = {},
+): tf.Tensor {
+  return tf.tidy(() => {
+    const d = tf.sub(pred, target);
+    const elements =
+      kind === 'l1'
+        ? tf.abs(d)
+        : kind === 'mse'
+          ? tf.square(d)
+          : tf.sqrt(tf.add(tf.square(d), eps));
+    return maskReduce(elements, reduce);
+  });
+}
+
+/** The matting composite of MMagic's composition losses: `α·fg + (1 − α)·bg`. */
+export function composite(alpha: tf.Tensor, fg: tf.Tensor, bg: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.add(tf.mul(alpha, fg), tf.mul(tf.sub(1, alpha), bg)));
+}
+
+/** MMagic's `GradientLoss` Sobel x kernel, as written there: `[[1, 0, −1], [2, 0, −2], [1, 0, −1]]`. */
+const SOBEL_X = [
+  [1, 0, -1],
+  [2, 0, -2],
+  [1, 0, -1],
+];
+
+/** MMagic's Sobel y kernel: `[[1, 2, 1], [0, 0, 0], [−1, −2, −1]]`. */
+const SOBEL_Y = [
+  [1, 2, 1],
+  [0, 0, 0],
+  [-1, -2, -1],
+];
+
+/**
+ * `F.conv2d(x, taps, padding=1)` on every channel (a cross-correlation), written as the sum of
+ * the nine shifted slices of the zero-padded input times their taps: no convolution op.
+ */
+function correlate3x3(x: tf.Tensor, taps: number[][]): tf.Tensor {
+  const [n, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    const padded = tf.pad(x, [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
+    const terms = taps.flatMap((row, i) =>
+      row.map((tap, j) => tf.mul(tf.slice(padded, [0, i, j, 0], [n, h, w, c]), tap)),
+    );
+    return tf.addN(terms);
+  });
+}
+
+/**
+ * MMagic's `GradientLoss` with loss_weight 1: `l1_loss(kx∗pred, kx∗target, weight, reduction) +
+ * l1_loss(ky∗pred, ky∗target, weight, reduction)`, each input filtered on its own.
+ */
+export function gradientLoss(
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  reduce: Omit<MaskReduceArgs, 'sample_wise'> = {},
+): tf.Tensor {
+  return tf.tidy(() =>
+    tf.add(
+      pixelLoss('l1', correlate3x3(pred, SOBEL_X), correlate3x3(target, SOBEL_X), reduce),
+      pixelLoss('l1', correlate3x3(pred, SOBEL_Y), correlate3x3(target, SOBEL_Y), reduce),
+    ),
+  );
+}
+
+/**
+ * MMagic's `MaskedTVLoss` with loss_weight 1: the L1 mean between neighbouring rows, weighted by
+ * the mask without its last row, plus the same between neighbouring columns.
+ */
+export function maskedTV(pred: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  const [n, h, w, c] = pred.shape;
+  const mc = mask.shape[3] as number;
+  return tf.tidy(() => {
+    const rows = pixelLoss(
+      'l1',
+      tf.slice(pred, [0, 0, 0, 0], [n, h - 1, w, c]),
+      tf.slice(pred, [0, 1, 0, 0], [n, h - 1, w, c]),
+      { weight: tf.slice(mask, [0, 0, 0, 0], [n, h - 1, w, mc]) },
+    );
+    const cols = pixelLoss(
+      'l1',
+      tf.slice(pred, [0, 0, 0, 0], [n, h, w - 1, c]),
+      tf.slice(pred, [0, 0, 1, 0], [n, h, w - 1, c]),
+      { weight: tf.slice(mask, [0, 0, 0, 0], [n, h, w - 1, mc]) },
+    );
+    return tf.add(rows, cols);
+  });
+}
+
+/**
+ * MMagic's `psnr_loss` with loss_weight 1: `10 / ln 10 · mean_n log(mean_{H,W,C}(pred − target)²
+ * + 1e-8)`, the negative PSNR in dB for data range 1.
+ */
+export function psnr(pred: tf.Tensor, target: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const mse = tf.mean(tf.square(tf.sub(pred, target)), [1, 2, 3]);
+    return tf.mul(tf.mean(tf.log(tf.add(mse, 1e-8))), 10 / Math.LN10);
+  });
+}
