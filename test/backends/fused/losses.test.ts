@@ -12,13 +12,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import {
-  PIXEL_LOSS_GRAD,
-  PIXEL_LOSS_SUM,
-  registerFusedKernels,
-  SOBEL_L1_GRAD,
-  SOBEL_L1_SUM,
-} from '../../../src/backends/index.ts';
 import { setSimdEnabled } from '../../../src/backends/simd/instance.ts';
 import {
   charbonnierLoss,
@@ -33,28 +26,13 @@ import {
 } from '../../../src/index.ts';
 import { useTestBackend } from '../../helpers/backend.ts';
 import * as formulas from '../../helpers/formulas.ts';
+import { withoutFusedKernels } from '../../helpers/reference.ts';
 import { assertClose, assertNoLeak } from '../../helpers/tensors.ts';
 
 after(async () => {
   setSimdEnabled(true);
   await useTestBackend();
 });
-
-/**
- * Runs `f` with the fused kernels unregistered from the current backend, so that the losses take
- * the op chains `withFusedKernel` falls back to.
- */
-function opChain<T>(f: () => T): T {
-  const backend = tf.getBackend();
-  for (const name of [PIXEL_LOSS_SUM, PIXEL_LOSS_GRAD, SOBEL_L1_SUM, SOBEL_L1_GRAD]) {
-    tf.unregisterKernel(name, backend);
-  }
-  try {
-    return f();
-  } finally {
-    registerFusedKernels();
-  }
-}
 
 /** A loss of pred, target and an optional weight. */
 type LossFn = (p: tf.Tensor, t: tf.Tensor, w?: tf.Tensor) => tf.Tensor;
@@ -228,7 +206,7 @@ function assertPixelCase(c: PixelCase, xs: tf.Tensor[], label: string): void {
   const want = outputs(plain, xs);
   assertMatches(outputs(fused, xs), want, `fused ${label}`);
   assertMatches(
-    opChain(() => outputs(library, xs)),
+    withoutFusedKernels(() => outputs(library, xs)),
     want,
     `op chain ${label}`,
   );
@@ -332,7 +310,7 @@ function assertSobelCase(reduction: 'mean' | 'sum', xs: tf.Tensor[], label: stri
     `fused ${label}`,
   );
   assertMatches(
-    opChain(() => outputs((p, t, w) => gradientLoss(p, t, options(w)), xs)),
+    withoutFusedKernels(() => outputs((p, t, w) => gradientLoss(p, t, options(w)), xs)),
     want,
     `op chain ${label}`,
   );
