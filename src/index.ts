@@ -77,6 +77,7 @@ export {
   ConfigError,
   DataInfoError,
   GenlossError,
+  NonFiniteLossError,
   ShapeError,
   WeightsError,
 } from './core/errors.ts';
@@ -233,7 +234,6 @@ export {
   GANWithCustomizedLoss,
   ganModelOptions,
   type LogVars,
-  NonFiniteLossError,
   styleGAN2LossConfig,
   type TrainData,
 } from './models/gan-with-customized-loss.ts';

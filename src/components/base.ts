@@ -62,33 +62,27 @@ export abstract class LossComponent<
   /** Other accepted argument names: alias → argument name. None by default. */
   static readonly argAliases: Readonly<Record<string, string>> = {};
 
-  /** `data_info` with aliases renamed to argument names, or null. */
-  private readonly resolvedDataInfo: DataInfo | null;
+  /** The argument names and aliases the class declares. */
+  readonly argumentSpec: ArgumentSpec;
+  /** `data_info` (aliases renamed to the argument names), or null. */
+  readonly dataInfo: DataInfo | null;
 
   constructor(cfg: z.input<S> = {} as z.input<S>) {
     super(cfg);
-    const spec = this.argumentSpec;
-    if (spec.names.length === 0) {
+    const cls = this.constructor as unknown as ComponentClass;
+    this.argumentSpec = { names: cls.argNames, aliases: cls.argAliases };
+    if (cls.argNames.length === 0) {
       throw new GenlossError(`${this.lossType}: a LossComponent must declare static argNames`);
     }
     const dataInfo = (this.cfg as { data_info?: DataInfo | null }).data_info ?? null;
-    this.resolvedDataInfo =
-      dataInfo === null ? null : canonicalArguments(this.lossType, spec, dataInfo, 'data_info key');
+    this.dataInfo =
+      dataInfo === null
+        ? null
+        : canonicalArguments(this.lossType, this.argumentSpec, dataInfo, 'data_info key');
   }
 
   /** The loss from named arguments (already multiplied by `loss_weight`). */
   protected abstract compute(args: Record<string, unknown>): R;
-
-  /** The argument names and aliases the class declares. */
-  get argumentSpec(): ArgumentSpec {
-    const cls = this.constructor as unknown as ComponentClass;
-    return { names: cls.argNames, aliases: cls.argAliases };
-  }
-
-  /** `data_info` (aliases renamed to the argument names), or null. */
-  get dataInfo(): DataInfo | null {
-    return this.resolvedDataInfo;
-  }
 
   /** `interval` (1 when the component has none). */
   get interval(): number {

@@ -19,10 +19,10 @@ import { componentOptions, intervalOption, LossComponent } from './base.ts';
  * Arguments: MMagic's `gen_path_regularizer` ones, `generator` (`{mapping, synthesis}`),
  * `num_batches` and the optional `loss_scaler`, then `noise` (a genloss addition: the optional
  * standard-normal draw, shaped like the images); `mean_path_length` is the module's own buffer and
- * the other keyword arguments are config keys. Config: `loss_weight` 1.0, `pl_batch_shrink` 1, `decay` 0.01,
- * `pl_batch_size` null, `interval` 1, `data_info`, `sync_mean_buffer` and `use_apex_amp`
- * (false only), `loss_name` `'loss_path_regular'`. Unlike MMagic, plain calls use the module's
- * settings and running mean too.
+ * the other keyword arguments are config keys. Config: `loss_weight` 1.0, `pl_batch_shrink` 1,
+ * `decay` 0.01, `pl_batch_size` null, `interval` 1, `data_info`, `sync_mean_buffer` and
+ * `use_apex_amp` (false only), `loss_name` `'loss_path_regular'`. Unlike MMagic, plain calls use
+ * the module's settings and running mean too.
  */
 export class GeneratorPathRegularizerComps extends LossComponent<
   ReturnType<typeof pathCompsOptions>

@@ -82,7 +82,7 @@ export interface ArgumentSpec {
 }
 
 /** The arguments of `spec` for a message: `pred (alias: x), gt`. */
-export function describeArguments(spec: ArgumentSpec): string {
+function describeArguments(spec: ArgumentSpec): string {
   return spec.names
     .map((name) => {
       const aliases = Object.keys(spec.aliases).filter((a) => spec.aliases[a] === name);

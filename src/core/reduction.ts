@@ -63,6 +63,8 @@ export function maskReduceLoss(
     reduction = 'mean',
     sample_wise = false,
   } = checkOptions(
+    // Not `owner`: in MMagic's positional call `mask_reduce_loss(loss, weight, 'sum')` the third
+    // argument lands in `owner`.
     'maskReduceLoss',
     2,
     options,

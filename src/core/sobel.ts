@@ -5,13 +5,13 @@ import * as tf from '@tensorflow/tfjs';
  * TF.js's conv): `kx = [[1,0,−1],[2,0,−2],[1,0,−1]]`. The fused Sobel kernels
  * (src/backends/fused) run it in separable form: the horizontal difference of `[1, 2, 1]`ᵀ.
  */
-export const SOBEL_X: readonly number[] = [1, 0, -1, 2, 0, -2, 1, 0, -1];
+const SOBEL_X: readonly number[] = [1, 0, -1, 2, 0, -2, 1, 0, -1];
 
 /**
  * MMagic's Sobel y kernel, as {@link SOBEL_X}: `ky = [[1,2,1],[0,0,0],[−1,−2,−1]]`, separable as
  * the horizontal smoothing `[1, 2, 1]` of the vertical difference.
  */
-export const SOBEL_Y: readonly number[] = [1, 2, 1, 0, 0, 0, -1, -2, -1];
+const SOBEL_Y: readonly number[] = [1, 2, 1, 0, 0, 0, -1, -2, -1];
 
 /**
  * Per-channel Sobel responses with zero padding 1, as taped ops: genloss's one differentiable

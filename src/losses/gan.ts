@@ -232,10 +232,8 @@ export abstract class GANLossBase extends LossModule<GanOptionsSchema> {
   ): tf.Tensor {
     const { gan_type, real_label_val, fake_label_val } = this.cfg;
     const options = { gan_type, is_disc, real_label_val, fake_label_val, mask };
-    return tf.tidy(() => {
-      const loss = ganLoss(input, target_is_real, options, this.lossType);
-      return is_disc ? loss : tf.mul(loss, this.lossWeight);
-    });
+    const loss = () => ganLoss(input, target_is_real, options, this.lossType);
+    return is_disc ? loss() : this.scaled(loss);
   }
 }
 

@@ -32,8 +32,8 @@ export type TransferalPerceptualLossOptions = z.input<ReturnType<typeof transfer
  *
  * As in MMagic's `TransferalPerceptualLoss.forward`: the sigmoid is applied at level 0 only (the
  * upsampled levels use the raw map), and without attention only the first 3 levels count. Bicubic
- * is PyTorch's (A = −0.75, align_corners false). Config: `loss_weight` 1.0, `use_attention` true, `criterion` `'mse'`
- * (`l1|mse`). The maps are features, so no input range applies.
+ * is PyTorch's (A = −0.75, align_corners false). Config: `loss_weight` 1.0, `use_attention` true,
+ * `criterion` `'mse'` (`l1|mse`). The maps are features, so no input range applies.
  */
 export class TransferalPerceptualLoss extends LossModule<ReturnType<typeof transferalOptions>> {
   static override readonly lossType = 'TransferalPerceptualLoss';

@@ -28,8 +28,6 @@ const lossListSchema = z
   .nullable()
   .default(null);
 
-export { NonFiniteLossError } from '../core/errors.ts';
-
 /**
  * StyleGAN2's `loss_config` keys, verbatim, with MMagic's code defaults: R1 every `r1_interval`
  * iterations with weight `r1_loss_weight` (γ/2 · interval), the path-length regulariser every
@@ -122,8 +120,7 @@ function lazyRatio(components: readonly LossComponent[]): number {
 
 /**
  * A GAN trained from loss components named in its config, with no model code per loss (MMagic's
- * BaseGAN with `loss_config`; the `GANWithCustomizedLoss` example of MMagic's
- * docs/en/howto/losses.md). Each `trainStep`:
+ * BaseGAN with `loss_config`). Each `trainStep`:
  *
  * 1. **Discriminator phase**, every iteration. Outputs: `gen`, `disc`, `disc_pred_fake`,
  *    `disc_pred_real`, `fake_imgs`, `real_imgs`, `iteration`, `batch_size`, `loss_scaler`.
@@ -160,7 +157,10 @@ export class GANWithCustomizedLoss {
   readonly genAuxiliaryLosses: LossComponent[];
   readonly optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
   readonly cfg: z.output<typeof ganModelOptions>;
-  /** The generator's GAN term's log key: `loss_gen` with a `loss_config` (StyleGAN2), else `loss_disc_fake_g` (BaseGAN). */
+  /**
+   * The generator's GAN term's log key: `loss_gen` with a `loss_config` (StyleGAN2), else
+   * `loss_disc_fake_g` (BaseGAN).
+   */
   readonly genGanLossKey: 'loss_gen' | 'loss_disc_fake_g';
   /** The 0-based iteration of the next step. */
   iteration = 0;

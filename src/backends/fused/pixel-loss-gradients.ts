@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PIXEL_LOSS_GRAD, PIXEL_LOSS_SUM, type PixelLossAttrs } from './pixel-loss.ts';
 import type { FusedLoss } from './pixel-loss-loops.ts';
-import { runFused } from './runtime.ts';
+import { runFused, toWeightShape } from './runtime.ts';
 
 // Both kernels get gradients made of taped kernels, so every order of differentiation holds.
 // f' is odd for all three losses, so the target gradient is the pred gradient with the two
@@ -31,11 +31,6 @@ function secondDerivativeOps(loss: FusedLoss, d: tf.Tensor, eps: number): tf.Ten
 /** `dy` (scalar, or `[N]` per sample) shaped to broadcast against an N×… tensor of `rank`. */
 function perSampleScale(dy: tf.Tensor, rank: number): tf.Tensor {
   return dy.rank === 0 ? dy : tf.reshape(dy, [dy.shape[0], ...Array(rank - 1).fill(1)]);
-}
-
-/** Sums an element tensor to the weight's shape (over channels for a one-channel weight). */
-function toWeightShape(e: tf.Tensor, weight: tf.Tensor): tf.Tensor {
-  return weight.shape[weight.rank - 1] === e.shape[e.rank - 1] ? e : tf.sum(e, -1, true);
 }
 
 /** Sums an element tensor to dy's shape: everything, or everything but the batch axis. */

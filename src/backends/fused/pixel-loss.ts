@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { type SimdLossKernels, simdKernels, simdSobelKernels } from '../simd/instance.ts';
 import { heapF32, offsetOf, release, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
 import { DERIVATIVE, type FusedLoss, jsGrad, jsSum, LOSS, type Span } from './pixel-loss-loops.ts';
@@ -9,7 +9,6 @@ import {
   kernelConfigs,
   newOutput,
   outputOf,
-  sizeOf,
   viewsOf,
 } from './runtime.ts';
 
@@ -47,11 +46,11 @@ interface Layout {
 }
 
 function layout(pred: TensorInfo, weight: TensorInfo | undefined, perSample: boolean): Layout {
-  const size = sizeOf(pred.shape);
+  const size = tf.util.sizeFromShape(pred.shape);
   const samples = perSample ? pred.shape[0] : 1;
   const per = size / samples;
   if (weight === undefined) return { samples, per, weightPer: 0, group: 1 };
-  const weightSize = sizeOf(weight.shape);
+  const weightSize = tf.util.sizeFromShape(weight.shape);
   return { samples, per, weightPer: weightSize / samples, group: size / weightSize };
 }
 

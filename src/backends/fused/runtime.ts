@@ -29,11 +29,6 @@ export function isWasm(backend: object): backend is WasmBackend {
   return 'wasm' in backend;
 }
 
-/** Elements in a tensor of `shape`. */
-export function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /**
  * A float32 tensor's data on either backend: an array and the index of the tensor's first element
  * in it (the wasm heap and the tensor's offset, or the cpu tensor's own values and 0). A wasm
@@ -81,7 +76,7 @@ export function newOutput(backend: object, shape: number[]): Output {
     const info = backend.makeOutput(shape, 'float32');
     return { view: { a: heapF32(backend), at: offsetOf(backend, info) / 4 }, finish: () => info };
   }
-  const values = new Float32Array(sizeOf(shape));
+  const values = new Float32Array(tf.util.sizeFromShape(shape));
   return { view: { a: values, at: 0 }, finish: () => outputOf(backend, shape, values) };
 }
 
@@ -132,4 +127,12 @@ export function runFused(
       present as unknown as tf.NamedTensorMap,
       attrs as unknown as tf.NamedAttrMap,
     );
+}
+
+/**
+ * Sums an element-wise gradient to the weight's shape: over the channels (last axis) for a
+ * one-channel weight, unchanged for a weight of pred's shape.
+ */
+export function toWeightShape(e: tf.Tensor, weight: tf.Tensor): tf.Tensor {
+  return weight.shape[weight.rank - 1] === e.shape[e.rank - 1] ? e : tf.sum(e, -1, true);
 }

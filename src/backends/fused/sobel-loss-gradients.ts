@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { sobel } from '../../core/sobel.ts';
-import { runFused } from './runtime.ts';
+import { runFused, toWeightShape } from './runtime.ts';
 import { SOBEL_L1_GRAD, SOBEL_L1_SUM } from './sobel-loss.ts';
 
 // The sum's gradient w.r.t. pred is the Grad kernel (w.r.t. target, its negative). The Grad
@@ -10,10 +10,6 @@ import { SOBEL_L1_GRAD, SOBEL_L1_SUM } from './sobel-loss.ts';
 
 /** `[kx∗x, ky∗x]` of an NHWC tensor, as taped ops. */
 const responses = (x: tf.Tensor) => sobel(x as tf.Tensor4D);
-
-function toWeightShape(e: tf.Tensor, weight: tf.Tensor): tf.Tensor {
-  return weight.shape[3] === e.shape[3] ? e : tf.sum(e, 3, true);
-}
 
 const sumGradient: tf.GradConfig = {
   kernelName: SOBEL_L1_SUM,

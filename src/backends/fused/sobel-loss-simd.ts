@@ -138,9 +138,11 @@ export function simdSobelSum(
   weight: TensorInfo | undefined,
 ): number {
   const runner = new SimdSobel(wasm, k, pred.shape, false);
-  const total = runner.sum(pred, target, weight);
-  runner.dispose();
-  return total;
+  try {
+    return runner.sum(pred, target, weight);
+  } finally {
+    runner.dispose();
+  }
 }
 
 /**
@@ -157,6 +159,9 @@ export function simdSobelGrad(
   scale: number,
 ): void {
   const runner = new SimdSobel(wasm, k, pred.shape, true);
-  runner.grad(pred, target, weight, out, scale);
-  runner.dispose();
+  try {
+    runner.grad(pred, target, weight, out, scale);
+  } finally {
+    runner.dispose();
+  }
 }

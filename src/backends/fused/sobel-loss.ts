@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { simdSobelKernels } from '../simd/instance.ts';
 import { heapF32, offsetOf, type TensorInfo } from '../wasm/heap.ts';
 import {
@@ -8,7 +8,6 @@ import {
   kernelConfigs,
   newOutput,
   outputOf,
-  sizeOf,
   viewsOf,
 } from './runtime.ts';
 import { type Image, imageGrad, imageSum } from './sobel-loss-loops.ts';
@@ -31,7 +30,7 @@ export const SOBEL_L1_GRAD = 'GenlossSobelL1Grad';
 function images(pred: TensorInfo, weight: TensorInfo | undefined) {
   const [n, h, w, c] = pred.shape;
   const per = h * w * c;
-  const wPer = weight ? sizeOf(weight.shape.slice(1)) : 0;
+  const wPer = weight ? tf.util.sizeFromShape(weight.shape.slice(1)) : 0;
   const img = (k: number, view: F32View | null): Image => ({
     h,
     w,

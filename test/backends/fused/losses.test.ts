@@ -27,7 +27,7 @@ import {
 import { useTestBackend } from '../../helpers/backend.ts';
 import * as formulas from '../../helpers/formulas.ts';
 import { withoutFusedKernels } from '../../helpers/reference.ts';
-import { assertClose, assertNoLeak } from '../../helpers/tensors.ts';
+import { assertClose, assertNoLeak, uniform } from '../../helpers/tensors.ts';
 
 after(async () => {
   setSimdEnabled(true);
@@ -157,8 +157,8 @@ function onePixelWeight(shape: readonly number[], channels: number): tf.Tensor {
 
 /** pred, target and (unless `weight` is 'none') an unequal-mask weight for `shape`. */
 function inputs(shape: readonly number[], weight: WeightKind, seed: number): tf.Tensor[] {
-  const p = tf.randomUniform([...shape], -1, 1, 'float32', seed);
-  const t = tf.randomUniform([...shape], -1, 1, 'float32', seed + 1);
+  const p = uniform([...shape], seed, -1, 1);
+  const t = uniform([...shape], seed + 1, -1, 1);
   if (weight === 'none') return [p, t];
   return [p, t, unequalWeight(shape, weight === 'same' ? shape[3] : 1, seed + 2)];
 }
