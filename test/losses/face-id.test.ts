@@ -202,7 +202,7 @@ describe('FaceIdLoss with the dlib ResNet of @vladmandic/face-api (real weights)
     tf.dispose([g, pred, ...Object.values(f)]);
   });
 
-  test("the descriptors equal face-api's own FaceRecognitionNet's, bit for bit", async () => {
+  test("the descriptors equal face-api's own FaceRecognitionNet's, bit for bit on wasm", async () => {
     const faceapi = createRequire(import.meta.url)(
       '@vladmandic/face-api/dist/face-api.node-wasm.js',
     );
@@ -212,7 +212,15 @@ describe('FaceIdLoss with the dlib ResNet of @vladmandic/face-api (real weights)
         (await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(img)) as Float32Array,
       );
       const ours = tf.tidy(() => Array.from(net.embed(img.expandDims(0)).dataSync()));
-      assert.deepEqual(ours, theirs, n);
+      if (tf.getBackend() === 'wasm') {
+        assert.deepEqual(ours, theirs, n);
+      } else {
+        // face-api's node-wasm bundle runs its own TF.js on wasm: on another backend the kernels
+        // sum in another order, so the descriptors agree to float32 rounding only.
+        tf.tidy(() =>
+          assertClose(tf.tensor1d(ours), tf.tensor1d(theirs), { rtol: 1e-5, atol: 1e-6, what: n }),
+        );
+      }
       img.dispose();
     }
     faceapi.nets.faceRecognitionNet.dispose();
