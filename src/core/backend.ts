@@ -79,7 +79,8 @@ export async function ensureBackend(): Promise<string> {
  * Resolves to the active backend's name once it can run ops. Importing genloss starts the
  * backend (`ensureBackend()`) without waiting for it, so an import costs nothing and genloss can be
  * `require`d from CommonJS; `await ready()` (or TF.js's own `await tf.ready()`) once before the
- * first tensor op. genloss's own async entry points (the CLI, training, file loaders) await it.
+ * first tensor op. genloss's own async entry points (the CLI and the weight-file loaders of
+ * `genloss/node`) await it.
  * Before it resolves, a tensor op meets TF.js's "backend 'wasm' has not yet been initialized"
  * error. Rejects with the `ConfigError` of `chooseBackend` when no backend starts.
  */

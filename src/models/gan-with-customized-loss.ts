@@ -318,12 +318,21 @@ export class GANWithCustomizedLoss {
     variables: tf.Variable[],
     build: () => LossDict,
   ): LogVars {
+    // The logged values leave the gradient call's scope, so they are kept, and freed here even
+    // when TF.js rejects the result after `build` ran (no variable reaches the loss).
     const kept: Record<string, tf.Tensor> = {};
-    const { value, grads } = safeVariableGrads(() => {
-      const { loss, log_vars } = parseLosses(build());
-      for (const [key, v] of Object.entries(log_vars)) kept[key] = tf.keep(tf.clone(v));
-      return loss;
-    }, variables);
+    let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    try {
+      result = safeVariableGrads(() => {
+        const { loss, log_vars } = parseLosses(build());
+        for (const [key, v] of Object.entries(log_vars)) kept[key] = tf.keep(tf.clone(v));
+        return loss;
+      }, variables);
+    } catch (error) {
+      tf.dispose(Object.values(kept));
+      throw error;
+    }
+    const { value, grads } = result;
     const log = Object.fromEntries(Object.entries(kept).map(([k, v]) => [k, v.dataSync()[0]]));
     tf.dispose([value, Object.values(kept)]);
     // Name the first non-finite component; the total is non-finite whenever one of them is.

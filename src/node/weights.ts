@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { ready } from '../core/backend.ts';
 import { WeightsError } from '../core/errors.ts';
 import { parseSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
 import { TfjsWeights } from '../io/tfjs-weights.ts';
@@ -22,16 +23,22 @@ export async function readWeightsFile(path: string, what = 'weights'): Promise<U
   }
 }
 
-/** Reads and validates a `.safetensors` file. */
+/**
+ * Reads and validates a `.safetensors` file. Waits for the backend (`ready()`), since the tensors
+ * it yields, and the networks built from them, need one.
+ */
 export async function loadSafetensorsFile(path: string): Promise<SafetensorsFile> {
+  await ready();
   return parseSafetensors(await readWeightsFile(path, 'safetensors'), path);
 }
 
 /**
  * Reads a TF.js weights manifest (`*-weights_manifest.json`, or a `model.json`) and its shard
- * files (paths relative to the manifest), and decodes them with validation.
+ * files (paths relative to the manifest), and decodes them with validation. Waits for the backend
+ * (`ready()`), as {@link loadSafetensorsFile}.
  */
 export async function loadTfjsWeightsFile(manifestPath: string): Promise<TfjsWeights> {
+  await ready();
   const text = new TextDecoder().decode(await readWeightsFile(manifestPath, 'weights manifest'));
   let manifest: unknown;
   try {

@@ -192,6 +192,30 @@ describe('GANWithCustomizedLoss', () => {
     free();
   });
 
+  test('a step TF.js rejects after the losses ran (no variable reaches G loss) leaks nothing', async () => {
+    const generator = tinyGenerator();
+    const discriminator = tinyDiscriminator();
+    // Images that ignore G's weights: the D phase trains, the G phase has no gradient path.
+    const detached = {
+      ...generator,
+      synthesis: (latent: tf.Tensor) => tf.tanh(tf.zeros([latent.shape[0], 8, 8, 3])),
+    };
+    const model = new GANWithCustomizedLoss({
+      generator: detached,
+      discriminator,
+      gan_loss: { type: 'GANLossComps', gan_type: 'hinge' },
+      optimizers: { generator: adam, discriminator: adam },
+    });
+    const x = real();
+    await assert.rejects(model.trainStep({ real_imgs: x }));
+    const count = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await assert.rejects(model.trainStep({ real_imgs: x }));
+    assert.equal(tf.memory().numTensors, count);
+    x.dispose();
+    model.dispose();
+    tf.dispose([...generator.variables, ...discriminator.variables]);
+  });
+
   test('lazy intervals over iterations 0..16: which regularisers ran, with which weights', async () => {
     const { model, free } = build({
       disc_auxiliary_loss: null,
