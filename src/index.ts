@@ -74,10 +74,14 @@ export {
   resolveDataInfo,
 } from './core/data-info.ts';
 export {
+  CheckpointError,
   ConfigError,
+  DataError,
   DataInfoError,
   GenlossError,
   NonFiniteLossError,
+  ResourceLimitError,
+  RunDirError,
   ShapeError,
   WeightsError,
 } from './core/errors.ts';

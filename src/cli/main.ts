@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { startBackend } from '../core/backend.ts';
-import { GenlossError } from '../core/errors.ts';
-import { loadConfigFile } from '../node/config.ts';
+import { importCustom } from '../node/train-config.ts';
 import '../register.ts';
+import { SIGNAL_EXIT_CODES } from './interrupt.ts';
 import { listLosses } from './list.ts';
-import { checkConfig, importCustom, runTraining } from './train.ts';
+import { EXIT_CODES, errorMessage, exitCodeOf, handleEscapedErrors } from './process-errors.ts';
+import { checkConfig, runTraining } from './train.ts';
 
 // As importing genloss does: register gradients, kernels and losses (src/register.ts), then start
 // the backend in the background.
@@ -21,7 +23,18 @@ const positiveInt = (value: string) => {
 
 /** The `genloss` command line. */
 export function program(): Command {
-  const cli = new Command('genloss').description("MMagic's loss system for GANs, on TensorFlow.js");
+  const cli = new Command('genloss')
+    .description("MMagic's loss system for GANs, on TensorFlow.js")
+    .option('--verbose', 'print the stack of an unexpected error')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Exit codes: ${EXIT_CODES.ok} done; ${EXIT_CODES.internal} unexpected error (a bug: see --verbose); ${EXIT_CODES.usage} bad arguments;
+${EXIT_CODES.config} invalid config; ${EXIT_CODES.data} unusable data file; ${EXIT_CODES.checkpoint} checkpoint or weight file missing, corrupt
+or not fitting; ${EXIT_CODES.workDir} work dir holds another run, is locked or not writable; ${EXIT_CODES.nonFinite} a loss went
+NaN/infinite; ${SIGNAL_EXIT_CODES.SIGINT}/${SIGNAL_EXIT_CODES.SIGTERM} stopped by SIGINT/SIGTERM (checkpoint and report written).`,
+    );
   cli
     .command('train')
     .description('train the GAN a config describes; writes samples, loss plot, checkpoints, report')
@@ -29,38 +42,46 @@ export function program(): Command {
     .option('-w, --work-dir <dir>', 'output folder (default work_dirs/<config name>)')
     .option(
       '-r, --resume [checkpoint]',
-      'continue from a checkpoint (default <work-dir>/checkpoints/latest.ckpt)',
+      'continue the run from a checkpoint (default <work-dir>/checkpoints/latest.ckpt)',
+    )
+    .addOption(
+      new Option(
+        '-f, --force',
+        'delete the run in the work dir, if any, and start a new one',
+      ).conflicts('resume'),
     )
     .option('-n, --iters <n>', 'override train.iters', positiveInt)
     .option('-b, --backend <name>', 'TF.js backend (tensorflow, wasm, cpu)')
     .action(
       async (
         config: string,
-        o: { workDir?: string; resume?: string | boolean; iters?: number; backend?: string },
+        o: {
+          workDir?: string;
+          resume?: string | boolean;
+          force?: boolean;
+          iters?: number;
+          backend?: string;
+        },
       ) => {
-        await runTraining(config, o);
+        const result = await runTraining(config, o);
+        if (result.interrupted) process.exitCode = SIGNAL_EXIT_CODES[result.interrupted];
       },
     );
   cli
     .command('list')
     .description('list every registered loss with its options and defaults')
-    .argument('[config]', 'a config whose custom_imports are imported first (user losses)')
-    .option('-i, --import <module...>', 'modules to import first (user losses)')
+    .option('-i, --import <module...>', 'modules to import first (user losses; this runs them)')
     .option('--json', 'print JSON')
     .option('--markdown', 'print the Markdown tables of docs/custom-loss.md')
-    .action(
-      async (
-        config: string | undefined,
-        o: { import?: string[]; json?: boolean; markdown?: boolean },
-      ) => {
-        if (config) await importCustomOf(config);
-        if (o.import) await importCustom(`${process.cwd()}/cli`, o.import);
-        process.stdout.write(`${listLosses(o.json ? 'json' : o.markdown ? 'markdown' : 'text')}\n`);
-      },
-    );
+    .action(async (o: { import?: string[]; json?: boolean; markdown?: boolean }) => {
+      if (o.import) {
+        await importCustom(join(process.cwd(), 'genloss-list'), o.import, { key: '--import' });
+      }
+      process.stdout.write(`${listLosses(o.json ? 'json' : o.markdown ? 'markdown' : 'text')}\n`);
+    });
   cli
     .command('check')
-    .description('validate a config and run one training step')
+    .description('run everything train runs before its first step, then that step; no files')
     .argument('<config>', 'a .yaml, .yml or .json training config')
     .option('-b, --backend <name>', 'TF.js backend')
     .action(async (config: string, o: { backend?: string }) => {
@@ -70,26 +91,27 @@ export function program(): Command {
   return cli;
 }
 
-/** Imports a config's custom_imports without validating the rest (for `genloss list`). */
-async function importCustomOf(config: string): Promise<void> {
-  const raw = (await loadConfigFile(config)) as { custom_imports?: unknown };
-  await importCustom(config, Array.isArray(raw?.custom_imports) ? raw.custom_imports : []);
-}
-
-/** Runs the command line; genloss errors print their message and exit 1, without a stack. */
+/**
+ * Runs the command line. An error prints one message (`genloss: <Kind>: <message>`; the stack
+ * only with `--verbose`) and sets the exit code of its kind (see `EXIT_CODES`).
+ */
 export async function main(argv: string[] = process.argv): Promise<void> {
+  const cli = program();
   try {
-    await program().parseAsync(argv);
+    await cli.parseAsync(argv);
   } catch (error) {
-    if (error instanceof GenlossError) {
-      process.stderr.write(`genloss: ${error.name}: ${error.message}\n`);
-      process.exitCode = 1;
+    if (error instanceof CommanderError) {
+      // Commander printed its message (or the help) already.
+      process.exitCode = error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
       return;
     }
-    throw error;
+    process.stderr.write(`${errorMessage(error, cli.opts().verbose === true)}\n`);
+    process.exitCode = exitCodeOf(error);
   }
 }
 
 // Run when executed (`genloss …`, `node dist/cli/main.js`, `tsx src/cli/main.ts`), not when imported.
-if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url))
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  handleEscapedErrors(() => process.argv.includes('--verbose'));
   await main();
+}

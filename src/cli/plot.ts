@@ -1,4 +1,4 @@
-import type { HistoryRow } from '../train/trainer.ts';
+import type { ScalarRow } from '../node/run-files.ts';
 
 const PALETTE = [
   '#1f77b4',
@@ -25,14 +25,31 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
+/** At most `limit` points: consecutive runs of points averaged into one. */
+function downsample(points: (readonly [number, number])[], limit: number) {
+  if (points.length <= limit) return points;
+  const per = points.length / limit;
+  return Array.from({ length: limit }, (_, i) => {
+    const run = points.slice(Math.floor(i * per), Math.floor((i + 1) * per));
+    const mean = (k: 0 | 1) => run.reduce((s, p) => s + p[k], 0) / run.length;
+    return [mean(0), mean(1)] as const;
+  });
+}
+
 /**
- * An SVG chart of every logged loss over steps: one small panel per key (its own y-range, so a
- * penalty of 10 and a shift of 1e-4 are both readable), each a polyline of the raw values and a
- * thicker moving average. Plain SVG text: no plotting library, no DOM, no canvas.
+ * An SVG chart of every logged loss over steps, from the scalar log's rows: one small panel per
+ * key (its own y-range, so a penalty of 10 and a shift of 1e-4 are both readable), each a
+ * polyline of the logged values and a thicker moving average over `smoothing` rows (default a
+ * twentieth of them). A long run is averaged down to `maxPoints` points per key, so the file stays
+ * small whatever the run's length. Plain SVG text: no plotting library, no DOM, no canvas.
  */
-export function lossPlotSvg(history: readonly HistoryRow[], smoothing = 20): string {
-  const keys = [...new Set(history.flatMap((r) => Object.keys(r.log)))].filter(
-    (k) => k !== 'skipped',
+export function lossPlotSvg(
+  rows: readonly ScalarRow[],
+  smoothing?: number,
+  maxPoints = 1000,
+): string {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter(
+    (k) => k !== 'step' && k !== 'skipped',
   );
   const panelW = 360;
   const panelH = 180;
@@ -45,9 +62,10 @@ export function lossPlotSvg(history: readonly HistoryRow[], smoothing = 20): str
     `<rect width="100%" height="100%" fill="white"/>`,
   ];
   keys.forEach((key, k) => {
-    const points = history
-      .filter((r) => Number.isFinite(r.log[key]))
-      .map((r) => [r.step, r.log[key]] as const);
+    const points = downsample(
+      rows.filter((r) => Number.isFinite(r[key])).map((r) => [r.step, r[key]] as const),
+      maxPoints,
+    );
     const ox = (k % cols) * panelW;
     const oy = Math.floor(k / cols) * panelH;
     const colour = PALETTE[k % PALETTE.length];
@@ -76,8 +94,9 @@ export function lossPlotSvg(history: readonly HistoryRow[], smoothing = 20): str
     parts.push(
       `<polyline points="${line(points)}" fill="none" stroke="${colour}" stroke-opacity="0.35" stroke-width="1"/>`,
     );
+    const span = smoothing ?? Math.max(1, Math.round(points.length / 20));
     const smooth = points.map(([x], i) => {
-      const window = ys.slice(Math.max(0, i - smoothing + 1), i + 1);
+      const window = ys.slice(Math.max(0, i - span + 1), i + 1);
       return [x, window.reduce((a, b) => a + b, 0) / window.length] as const;
     });
     parts.push(

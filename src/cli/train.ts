@@ -1,19 +1,26 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { chooseBackend } from '../core/backend.ts';
-import { parseOptions } from '../core/options.ts';
+import { CheckpointError } from '../core/errors.ts';
 import type { LogVars } from '../models/gan-with-customized-loss.ts';
 import { loadCheckpoint, saveCheckpoint } from '../node/checkpoint-file.ts';
-import { loadConfigFile } from '../node/config.ts';
 import { imageFolderDataset, imageGridPng } from '../node/images.ts';
+import { openRunDir, type RunDir } from '../node/run-dir.ts';
+import { ScalarLog, writeFileAtomic } from '../node/run-files.ts';
+import { loadTrainConfig } from '../node/train-config.ts';
 import { configDigest } from '../train/checkpoint.ts';
-import { type TrainConfig, trainConfigOptions } from '../train/config.ts';
+import type { TrainConfig } from '../train/config.ts';
 import { type ImageDataset, shapesDataset } from '../train/datasets.ts';
+import { checkDataSize, memoryLimitFor } from '../train/limits.ts';
 import { Trainer } from '../train/trainer.ts';
+import { catchStopSignals, type StopSignal } from './interrupt.ts';
 import { lossPlotSvg } from './plot.ts';
+import { dropForeignErrorHandlers } from './process-errors.ts';
 import { reportHtml } from './report.ts';
+import { parseRunRecord, type RunPart, type RunRecord } from './run-record.ts';
 
 /** Options of `genloss train`. */
 export interface TrainOptions {
@@ -21,118 +28,230 @@ export interface TrainOptions {
   workDir?: string;
   /** Resume from this checkpoint (`true`: the work dir's `checkpoints/latest.ckpt`). */
   resume?: string | boolean;
+  /** Delete the run in the work dir, if any, and start a new one. */
+  force?: boolean;
   /** Overrides `train.iters`. */
   iters?: number;
   /** Overrides the config's backend. */
   backend?: string;
   /** Progress output: a bar on a terminal, a line per `log_interval` otherwise; `false` prints nothing. */
   progress?: boolean;
+  /** The memory a run may plan to use (default 60% of this machine's; see `memoryLimitFor`). */
+  memoryLimitBytes?: number;
 }
 
-/** What a finished run reports. */
+/** What a finished (or interrupted) run reports. */
 export interface TrainResult {
   workDir: string;
+  /** Steps this invocation ran. */
   steps: number;
+  /** The run's step count now, over every resume. */
+  totalSteps: number;
   wallSeconds: number;
+  /** `log_vars` of this invocation's first and last steps (empty when it ran none). */
   first: LogVars;
   last: LogVars;
   reportPath: string;
-}
-
-/** Reads a config file, imports its `custom_imports` (relative to the file), and validates it. */
-export async function loadTrainConfig(path: string): Promise<{ raw: unknown; cfg: TrainConfig }> {
-  const raw = await loadConfigFile(path);
-  const imports = (raw as { custom_imports?: unknown })?.custom_imports;
-  await importCustom(path, Array.isArray(imports) ? imports : []);
-  return { raw, cfg: parseOptions(path, trainConfigOptions, raw) };
-}
-
-/** Imports user modules named by a config, relative paths resolved against the config's folder. */
-export async function importCustom(configPath: string, modules: readonly unknown[]): Promise<void> {
-  for (const spec of modules) {
-    if (typeof spec !== 'string') continue;
-    const relative = spec.startsWith('./') || spec.startsWith('../');
-    const target =
-      relative || isAbsolute(spec) ? pathToFileURL(resolve(dirname(configPath), spec)).href : spec;
-    await import(target);
-  }
+  /** The signal that stopped the run early, or null when it ran to `iters`. */
+  interrupted: StopSignal | null;
 }
 
 /** The dataset a config names; folder paths are relative to the config file. */
-export async function datasetFor(cfg: TrainConfig, configPath: string): Promise<ImageDataset> {
+async function datasetFor(
+  cfg: TrainConfig,
+  configPath: string,
+  maxBytes: number,
+): Promise<ImageDataset> {
   const d = cfg.data;
+  checkDataSize(d, maxBytes);
   if (d.type === 'shapes') return shapesDataset(d.num_images, d.size, d.seed);
-  return imageFolderDataset(resolve(dirname(configPath), d.path), d.size);
+  return imageFolderDataset(resolve(dirname(configPath), d.path), d.size, {
+    maxPixels: d.max_pixels,
+    skipBadFiles: d.skip_bad_files,
+    maxBytes,
+  });
+}
+
+/** A trainer built as `train` and `check` build it. */
+interface Prepared {
+  raw: unknown;
+  cfg: TrainConfig;
+  backend: string;
+  dataset: ImageDataset;
+  trainer: Trainer;
+}
+
+/**
+ * What `train` and `check` both do before the first step: read and validate the config (its
+ * `custom_imports` after the checks that need none), start the backend, check the data and the
+ * step against the memory limit, load the data, build the trainer.
+ */
+async function prepare(
+  configPath: string,
+  options: Pick<TrainOptions, 'backend' | 'memoryLimitBytes'>,
+  beforeData: () => Promise<void> = async () => {},
+): Promise<Prepared> {
+  const { raw, cfg } = await loadTrainConfig(configPath);
+  const backend = await chooseBackend(options.backend ?? cfg.backend);
+  dropForeignErrorHandlers();
+  await beforeData();
+  const limit = options.memoryLimitBytes ?? memoryLimitFor(totalmem());
+  const dataset = await datasetFor(cfg, configPath, limit);
+  const trainer = new Trainer(raw, dataset, { memoryLimitBytes: limit });
+  return { raw, cfg, backend, dataset, trainer };
 }
 
 const fmt = (v: number) =>
   Math.abs(v) >= 100 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(4);
 
-/** Running means of every log key over the last `window` steps. */
-function runningMeans(rows: readonly { log: LogVars }[], window: number): Record<string, number> {
-  const recent = rows.slice(-window);
-  const sums: Record<string, [number, number]> = {};
-  for (const { log } of recent) {
-    for (const [k, v] of Object.entries(log)) {
-      if (!Number.isFinite(v)) continue;
-      const [sum, count] = sums[k] ?? [0, 0];
-      sums[k] = [sum + v, count + 1];
-    }
+/** The sums of the log interval in progress: per key, the sum of finite values and their count. */
+type Window = RunRecord['window'];
+
+function addToWindow(window: Window, log: LogVars): void {
+  window.steps += 1;
+  for (const [k, v] of Object.entries(log)) {
+    if (!Number.isFinite(v)) continue;
+    const [sum, count] = window.sums[k] ?? [0, 0];
+    window.sums[k] = [sum + v, count + 1];
   }
-  return Object.fromEntries(Object.entries(sums).map(([k, [s, n]]) => [k, s / n]));
+}
+
+const windowMeans = (window: Window): Record<string, number> =>
+  Object.fromEntries(Object.entries(window.sums).map(([k, [s, n]]) => [k, s / n]));
+
+const SAMPLE_FILE = /^step_(\d+)\.png$/;
+
+/** The run's sample grids on disk, oldest first, as paths relative to the work dir. */
+async function sampleGrids(workDir: string): Promise<{ step: number; file: string }[]> {
+  const names = await readdir(join(workDir, 'samples')).catch(() => [] as string[]);
+  return names
+    .map((name) => ({ name, m: SAMPLE_FILE.exec(name) }))
+    .filter(({ m }) => m !== null)
+    .map(({ name, m }) => ({ step: Number(m?.[1]), file: `samples/${name}` }))
+    .sort((a, b) => a.step - b.step);
 }
 
 /**
- * `genloss train <config>`: trains the config's GAN, showing progress (ETA and running means of
- * every log_vars entry), writing sample grids (`samples/step_N.png`) and the loss plot
+ * `genloss train <config>`: trains the config's GAN in a work dir that holds this one run (a
+ * lock stops a second process; an existing run is refused unless resumed or `force`d). Shows
+ * progress (ETA and running means of every log_vars entry); appends the means of each log
+ * interval to `scalars.json`; writes sample grids (`samples/step_N.png`) and the loss plot
  * (`losses.svg`) every `sample_interval` steps, checkpoints (`checkpoints/iter_N.ckpt` and
- * `latest.ckpt`, written atomically) every `checkpoint_interval` steps and at the end, and an HTML
- * report (`report.html`). With `resume`, continues from a checkpoint exactly as an uninterrupted
- * run would.
+ * `latest.ckpt`) every `checkpoint_interval` steps, and the report (`report.html`, the whole run
+ * over every resume) at the end, every file written atomically. SIGINT/SIGTERM finish the step,
+ * checkpoint, write the report and return with `interrupted` set. With `resume`, continues from
+ * a checkpoint bit for bit as an uninterrupted run would.
  */
 export async function runTraining(
   configPath: string,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
-  const { raw, cfg } = await loadTrainConfig(configPath);
-  const backend = await chooseBackend(options.backend ?? cfg.backend);
   const workDir = options.workDir ?? join('work_dirs', basename(configPath, extname(configPath)));
-  const iters = options.iters ?? cfg.train.iters;
-  const digest = configDigest(raw);
-  const dataset = await datasetFor(cfg, configPath);
-  const trainer = new Trainer(raw, dataset);
   const say =
     options.progress === false ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
+  const mode = options.resume ? 'resume' : options.force ? 'force' : 'new';
+  let runDir: RunDir | undefined;
   try {
+    const prepared = await prepare(configPath, options, async () => {
+      runDir = await openRunDir(workDir, mode);
+    });
+    try {
+      return await train(configPath, workDir, options, prepared, say);
+    } finally {
+      prepared.trainer.dispose();
+    }
+  } finally {
+    runDir?.release();
+  }
+}
+
+/** The training loop of {@link runTraining}, in a work dir it holds. */
+async function train(
+  configPath: string,
+  workDir: string,
+  options: TrainOptions,
+  { raw, cfg, backend, dataset, trainer }: Prepared,
+  say: (line: string) => void,
+): Promise<TrainResult> {
+  const stop = catchStopSignals((line) => process.stderr.write(`\ngenloss: ${line}\n`));
+  try {
+    const iters = options.iters ?? cfg.train.iters;
+    const digest = await configDigest(cfg);
+    const scalarsPath = join(workDir, 'scalars.json');
+    let record: RunRecord = { scalars_bytes: 0, window: { steps: 0, sums: {} }, parts: [] };
+    let scalars: ScalarLog;
     if (options.resume) {
       const ckpt =
         typeof options.resume === 'string'
           ? options.resume
           : join(workDir, 'checkpoints', 'latest.ckpt');
-      await loadCheckpoint(trainer, ckpt, digest);
+      if (!existsSync(ckpt)) {
+        throw new CheckpointError(
+          `${ckpt}: no checkpoint to resume from; start a new run without --resume`,
+        );
+      }
+      record = parseRunRecord(ckpt, await loadCheckpoint(trainer, ckpt, digest));
+      scalars = ScalarLog.resume(scalarsPath, record.scalars_bytes);
+      for (const { step, file } of await sampleGrids(workDir)) {
+        if (step > trainer.step) await rm(join(workDir, file));
+      }
       say(`resumed from ${ckpt} at step ${trainer.step}`);
+    } else {
+      scalars = ScalarLog.create(scalarsPath);
     }
-    await mkdir(join(workDir, 'samples'), { recursive: true });
-    say(
-      `genloss train ${configPath}: ${iters} steps on ${backend}, data ${dataset.name}, work dir ${workDir}`,
-    );
-    const samples: { step: number; file: string }[] = [];
-    const writeSamples = async () => {
-      const file = `samples/step_${String(trainer.step).padStart(6, '0')}.png`;
-      const images = trainer.samples();
-      await writeFile(join(workDir, file), imageGridPng(images));
-      images.dispose();
-      samples.push({ step: trainer.step, file });
-      await writeFile(join(workDir, 'losses.svg'), lossPlotSvg(trainer.history));
+    const { log_interval, sample_interval, checkpoint_interval } = cfg.train;
+    const startStep = trainer.step;
+    const part: RunPart = {
+      started_at: new Date().toISOString(),
+      start_step: startStep,
+      end_step: startStep,
+      seconds: 0,
+      backend,
+      ended: 'running',
     };
+    const started = performance.now();
+    const parts = () => [...record.parts, ...(part.end_step > part.start_step ? [part] : [])];
+    const plot = async () =>
+      writeFileAtomic(join(workDir, 'losses.svg'), lossPlotSvg(await ScalarLog.read(scalarsPath)));
+    const writeSamples = async () => {
+      const images = trainer.samples();
+      try {
+        const file = `step_${String(trainer.step).padStart(6, '0')}.png`;
+        await writeFileAtomic(join(workDir, 'samples', file), imageGridPng(images));
+      } finally {
+        images.dispose();
+      }
+      await plot();
+    };
+    let checkpointed = trainer.step;
     const checkpoint = async () => {
-      const path = join(workDir, 'checkpoints', `iter_${trainer.step}.ckpt`);
-      await saveCheckpoint(trainer, path, digest);
-      await saveCheckpoint(trainer, join(workDir, 'checkpoints', 'latest.ckpt'), digest);
+      part.end_step = trainer.step;
+      part.seconds = (performance.now() - started) / 1000;
+      part.ended = stop.signal ?? (trainer.step >= iters ? 'finished' : 'running');
+      const run: RunRecord = {
+        scalars_bytes: scalars.bytes,
+        window: record.window,
+        parts: parts(),
+      };
+      await saveCheckpoint(
+        trainer,
+        [
+          join(workDir, 'checkpoints', `iter_${trainer.step}.ckpt`),
+          join(workDir, 'checkpoints', 'latest.ckpt'),
+        ],
+        digest,
+        run,
+      );
+      checkpointed = trainer.step;
     };
     if (trainer.step === 0) await writeSamples();
+    say(
+      trainer.step >= iters
+        ? `genloss train ${configPath}: the run is at step ${trainer.step} of ${iters}, nothing to train (raise --iters to go on); rewriting the report`
+        : `genloss train ${configPath}: steps ${trainer.step + 1}–${iters} on ${backend}, data ${dataset.name}, work dir ${workDir}`,
+    );
     const bar =
-      options.progress !== false && process.stdout.isTTY
+      options.progress !== false && process.stdout.isTTY && trainer.step < iters
         ? new cliProgress.SingleBar(
             {
               format: '{bar} {value}/{total} | {speed} it/s | ETA {eta_formatted} | {losses}',
@@ -141,72 +260,83 @@ export async function runTraining(
             cliProgress.Presets.shades_classic,
           )
         : null;
-    const startStep = trainer.step;
     bar?.start(iters, startStep, { speed: '-', losses: '' });
-    const started = performance.now();
-    while (trainer.step < iters) {
-      await trainer.trainStep();
+    let first: LogVars = {};
+    let last: LogVars = {};
+    while (trainer.step < iters && stop.signal === null) {
+      last = await trainer.trainStep();
+      if (trainer.step === startStep + 1) first = last;
+      const window = record.window;
+      addToWindow(window, last);
       const done = trainer.step - startStep;
       const seconds = (performance.now() - started) / 1000;
-      const means = runningMeans(trainer.history, cfg.train.log_interval);
-      const losses = Object.entries(means)
+      const losses = Object.entries(windowMeans(window))
         .map(([k, v]) => `${k} ${fmt(v)}`)
         .join(' ');
       bar?.update(trainer.step, { speed: (done / seconds).toFixed(2), losses });
-      if (!bar && (trainer.step % cfg.train.log_interval === 0 || trainer.step === iters)) {
-        const eta = ((iters - trainer.step) * seconds) / done;
-        say(
-          `step ${trainer.step}/${iters} | ${(done / seconds).toFixed(2)} it/s | ETA ${eta.toFixed(0)} s | ${losses}`,
-        );
+      if (trainer.step % log_interval === 0 || trainer.step === iters) {
+        if (!bar) {
+          const eta = ((iters - trainer.step) * seconds) / done;
+          say(
+            `step ${trainer.step}/${iters} | ${(done / seconds).toFixed(2)} it/s | ETA ${eta.toFixed(0)} s | ${losses}`,
+          );
+        }
+        scalars.append({ step: trainer.step, ...windowMeans(window) });
+        record.window = { steps: 0, sums: {} };
       }
-      if (trainer.step % cfg.train.sample_interval === 0 || trainer.step === iters)
-        await writeSamples();
-      if (trainer.step % cfg.train.checkpoint_interval === 0 || trainer.step === iters)
-        await checkpoint();
+      if (trainer.step % sample_interval === 0 || trainer.step === iters) await writeSamples();
+      if (trainer.step % checkpoint_interval === 0 || trainer.step === iters) await checkpoint();
     }
     bar?.stop();
-    const wallSeconds = (performance.now() - started) / 1000;
+    if (trainer.step > startStep && (checkpointed !== trainer.step || stop.signal)) {
+      await checkpoint();
+    }
+    if (trainer.step > startStep) await plot();
     const reportPath = join(workDir, 'report.html');
-    await writeFile(
+    await writeFileAtomic(
       reportPath,
       reportHtml({
         title: `genloss train ${basename(configPath)}`,
         config: raw,
-        backend,
         dataset: dataset.name,
-        history: trainer.history,
-        samples,
+        rows: await ScalarLog.read(scalarsPath),
+        samples: await sampleGrids(workDir),
         plotFile: 'losses.svg',
-        wallSeconds,
+        parts: parts(),
       }),
     );
-    say(
-      `wrote ${reportPath}, ${samples.length} sample grids, losses.svg and checkpoints in ${workDir}`,
-    );
-    const history = trainer.history;
+    const wallSeconds = (performance.now() - started) / 1000;
+    if (stop.signal) {
+      say(
+        `stopped by ${stop.signal} at step ${trainer.step}: wrote checkpoints/latest.ckpt and ${reportPath}; go on with: genloss train ${configPath} --work-dir ${workDir} --resume`,
+      );
+    } else {
+      say(
+        `wrote ${reportPath}, sample grids, losses.svg, scalars.json and checkpoints in ${workDir}`,
+      );
+    }
     return {
       workDir,
       steps: trainer.step - startStep,
+      totalSteps: trainer.step,
       wallSeconds,
-      first: history[0]?.log ?? {},
-      last: history[history.length - 1]?.log ?? {},
+      first,
+      last,
       reportPath,
+      interrupted: stop.signal,
     };
   } finally {
-    trainer.dispose();
+    stop.dispose();
   }
 }
 
-/** `genloss check <config>`: validates the config and runs one step without writing files. */
+/**
+ * `genloss check <config>`: everything `train` does before its first step (config, custom
+ * imports, backend, size checks, data, networks), then that first step itself, with the same
+ * batch; writes no files. Returns the step's `log_vars`.
+ */
 export async function checkConfig(configPath: string, backend?: string): Promise<LogVars> {
-  const { raw, cfg } = await loadTrainConfig(configPath);
-  await chooseBackend(backend ?? cfg.backend);
-  const small = {
-    ...(raw as object),
-    train: { ...cfg.train, batch_size: Math.min(cfg.train.batch_size, 4) },
-  };
-  const dataset = await datasetFor(cfg, configPath);
-  const trainer = new Trainer(small, dataset);
+  const { trainer } = await prepare(configPath, { backend });
   try {
     return await trainer.trainStep();
   } finally {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { ConfigError } from './errors.ts';
+import { didYouMean } from './suggest.ts';
 
 /** The backends genloss tries, fastest first: tfjs-node's native TensorFlow, WebAssembly, plain JS. */
 export const BACKEND_PREFERENCE = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -46,11 +47,16 @@ async function selectBackend(preferred?: string): Promise<string> {
   if (explicit === 'tensorflow' || explicit === undefined) await tryTfjsNode();
   if (explicit !== undefined) {
     if (!tf.findBackendFactory(explicit) || !(await tf.setBackend(explicit))) {
-      const source = preferred !== undefined ? 'requested' : `set by ${BACKEND_ENV}`;
+      const registered = Object.keys(tf.engine().registryFactory);
+      const [source, setting] =
+        preferred !== undefined
+          ? ['requested', "the config's 'backend' key or --backend"]
+          : [`set by ${BACKEND_ENV}`, BACKEND_ENV];
+      const tensorflow = registered.includes('tensorflow')
+        ? ''
+        : " The 'tensorflow' backend (native TensorFlow, fastest) needs @tensorflow/tfjs-node: npm install @tensorflow/tfjs-node.";
       throw new ConfigError(
-        `chooseBackend: backend '${explicit}' (${source}) is not available; registered: ${Object.keys(
-          tf.engine().registryFactory,
-        ).join(', ')}`,
+        `chooseBackend: backend '${explicit}' (${source}) is not available; registered: ${registered.join(', ')}.${didYouMean(explicit, registered)} Set ${setting} to one of them.${tensorflow}`,
       );
     }
     await tf.ready();

@@ -41,3 +41,32 @@ export class NonFiniteLossError extends GenlossError {
     super(message);
   }
 }
+
+/**
+ * A training checkpoint is unreadable, corrupt (its checksum does not match), made with another
+ * config, or holds a field that does not fit the trainer; the message names the field.
+ */
+export class CheckpointError extends GenlossError {
+  override name = 'CheckpointError';
+}
+
+/** A data file cannot be used: not a regular file, too large, undecodable. Names the file. */
+export class DataError extends GenlossError {
+  override name = 'DataError';
+}
+
+/**
+ * A work directory cannot take this run: it holds another run, another process trains in it,
+ * or it is not writable.
+ */
+export class RunDirError extends GenlossError {
+  override name = 'RunDirError';
+}
+
+/**
+ * A config asks for more than fits: the message names the config key, the estimate and the
+ * limit.
+ */
+export class ResourceLimitError extends ConfigError {
+  override name = 'ResourceLimitError';
+}

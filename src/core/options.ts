@@ -69,18 +69,142 @@ export function lossOptions<E extends z.ZodRawShape>(
   });
 }
 
+type Schema = z.core.$ZodType;
+
+/** The schema a wrapper (optional, default, nullable, readonly, catch, pipe, lazy) wraps. */
+function wrapped(s: Schema): Schema | undefined {
+  if (
+    s instanceof z.core.$ZodOptional ||
+    s instanceof z.core.$ZodDefault ||
+    s instanceof z.core.$ZodPrefault ||
+    s instanceof z.core.$ZodNullable ||
+    s instanceof z.core.$ZodNonOptional ||
+    s instanceof z.core.$ZodReadonly ||
+    s instanceof z.core.$ZodCatch
+  ) {
+    return s._zod.def.innerType;
+  }
+  if (s instanceof z.core.$ZodPipe) return s._zod.def.in;
+  if (s instanceof z.core.$ZodLazy) return s._zod.def.getter();
+  return undefined;
+}
+
+/** The schema under every wrapper of `schema`. */
+function unwrap(schema: Schema): Schema {
+  let s = schema;
+  for (let inner = wrapped(s); inner; inner = wrapped(s)) s = inner;
+  return s;
+}
+
+/**
+ * The option of a union that `value` is checked against: for a discriminated union the one whose
+ * discriminator value `value` has, otherwise the first that has a child at `key`.
+ */
+function unionOption(
+  union: z.core.$ZodUnion,
+  value: unknown,
+  key: PropertyKey,
+): Schema | undefined {
+  const options = union._zod.def.options;
+  if (union instanceof z.core.$ZodDiscriminatedUnion) {
+    const tag = valueAt(value, [union._zod.def.discriminator]);
+    return options.find((o) =>
+      o._zod.propValues?.[union._zod.def.discriminator]?.has(tag as never),
+    );
+  }
+  return options.find((o) => childSchema(o, key, value) !== undefined);
+}
+
+/** The schema of `key` in a value that `schema` checks (`value` picks a union's option). */
+function childSchema(schema: Schema, key: PropertyKey, value: unknown): Schema | undefined {
+  const s = unwrap(schema);
+  if (s instanceof z.core.$ZodObject) {
+    const catchall = s._zod.def.catchall;
+    const own = Object.hasOwn(s._zod.def.shape, key) ? s._zod.def.shape[key as string] : undefined;
+    return own ?? (catchall instanceof z.core.$ZodNever ? undefined : catchall);
+  }
+  if (s instanceof z.core.$ZodArray)
+    return typeof key === 'number' ? s._zod.def.element : undefined;
+  if (s instanceof z.core.$ZodTuple) {
+    return typeof key === 'number'
+      ? (s._zod.def.items[key] ?? s._zod.def.rest ?? undefined)
+      : undefined;
+  }
+  if (s instanceof z.core.$ZodRecord) return s._zod.def.valueType;
+  if (s instanceof z.core.$ZodUnion) {
+    const option = unionOption(s, value, key);
+    return option && childSchema(option, key, value);
+  }
+  return undefined;
+}
+
+/** The schema that checks the value at `path` of `input`, or undefined where none is known. */
+function schemaAt(
+  schema: Schema,
+  input: unknown,
+  path: readonly PropertyKey[],
+): Schema | undefined {
+  let s: Schema | undefined = schema;
+  for (let i = 0; i < path.length && s; i++)
+    s = childSchema(s, path[i], valueAt(input, path.slice(0, i)));
+  return s;
+}
+
+/** The keys an object schema (reached through wrappers and `value`'s union option) declares. */
+function knownKeys(schema: Schema | undefined, value: unknown): string[] {
+  let s = schema && unwrap(schema);
+  if (s instanceof z.core.$ZodUnion) s = unionOption(s, value, '');
+  s = s && unwrap(s);
+  return s instanceof z.core.$ZodObject ? Object.keys(s._zod.def.shape) : [];
+}
+
+const article = (noun: string) => `${/^[aeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
+
+/** Short descriptions of the forms a schema accepts: `a string`, `{type, …}`, `a list of …`, `null`. */
+function forms(schema: Schema): string[] {
+  const inner = wrapped(schema);
+  if (inner)
+    return schema instanceof z.core.$ZodNullable ? [...forms(inner), 'null'] : forms(inner);
+  const u = schema;
+  if (u instanceof z.core.$ZodUnion) return u._zod.def.options.flatMap(forms);
+  if (u instanceof z.core.$ZodObject) {
+    const keys = Object.keys(u._zod.def.shape);
+    const open = !(u._zod.def.catchall instanceof z.core.$ZodNever);
+    return [`{${[...keys, ...(open ? ['…'] : [])].join(', ')}}`];
+  }
+  if (u instanceof z.core.$ZodArray) return [`a list of ${forms(u._zod.def.element).join(' or ')}`];
+  if (u instanceof z.core.$ZodTuple) {
+    return [`[${u._zod.def.items.map((item) => forms(item).join(' or ')).join(', ')}]`];
+  }
+  if (u instanceof z.core.$ZodLiteral) return u._zod.def.values.map((v) => describeValue(v));
+  if (u instanceof z.core.$ZodEnum)
+    return Object.values(u._zod.def.entries).map((v) => describeValue(v));
+  if (u instanceof z.core.$ZodNull) return ['null'];
+  if (u instanceof z.core.$ZodNumber) {
+    const format = (u._zod.def as { format?: string }).format;
+    return [format?.includes('int') ? 'an integer' : 'a number'];
+  }
+  if (u instanceof z.core.$ZodUnknown || u instanceof z.core.$ZodAny) return ['any value'];
+  return [article(u._zod.def.type)];
+}
+
+/** `train.itres`, `model.disc_auxiliary_loss[0].type`: a config key path as a user writes it. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i > 0 ? '.' : ''}${String(k)}`))
+    .join('');
+}
+
 function expectation(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => describeValue(v)).join('|')}`;
     case 'invalid_type':
-      return `must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
+      return `must be ${issue.expected === 'int' ? 'an integer' : article(issue.expected)}`;
     case 'too_small':
       return issue.origin === 'array'
         ? `must have at least ${issue.minimum} items`
         : `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
-    case 'invalid_union':
-      return 'does not match any allowed form';
     case 'too_big':
       return issue.origin === 'array'
         ? `must have at most ${issue.maximum} items`
@@ -90,7 +214,7 @@ function expectation(issue: z.core.$ZodIssue): string {
   }
 }
 
-function valueAt(input: unknown, path: PropertyKey[]): unknown {
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v = input;
   for (const key of path) {
     if (v === null || typeof v !== 'object') return undefined;
@@ -99,10 +223,77 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
   return v;
 }
 
+/** Whether a union option's issues say only that the value is not of its kind at all. */
+const kindMismatch = (issues: readonly z.core.$ZodIssue[]): boolean =>
+  issues.every(
+    (i) =>
+      i.path.length === 0 &&
+      (i.code === 'invalid_type' ||
+        i.code === 'invalid_value' ||
+        (i.code === 'invalid_union' &&
+          i.discriminator === undefined &&
+          kindMismatch(i.errors.flat()))),
+  );
+
 /**
- * Validates a config against a loss's schema and fills in defaults. Throws a `ConfigError` that
- * names the loss, the key, what was expected and what was given; an unknown key suggests the
- * closest known ones.
+ * The messages of one zod issue found `prefix` deep in `cfg`. A union whose options all reject
+ * the value's kind lists its forms; one whose option takes the value's kind (an object, a list)
+ * reports that option's issues, at their own key paths.
+ */
+function issueMessages(
+  owner: string,
+  schema: Schema,
+  cfg: unknown,
+  issue: z.core.$ZodIssue,
+  prefix: readonly PropertyKey[],
+): string[] {
+  const path = [...prefix, ...issue.path];
+  const key = formatPath(path);
+  const given = valueAt(cfg, path);
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(schemaAt(schema, cfg, path), given);
+    const where = path.length > 0 ? ` in '${key}'` : '';
+    return issue.keys.map(
+      (k) =>
+        `${owner}: unknown option '${formatPath([...path, k])}'.${didYouMean(k, known)} Known options${where}: ${known.join(', ')}`,
+    );
+  }
+  const subject = path.length > 0 ? `option '${key}'` : 'the config';
+  if (issue.code === 'invalid_union') {
+    if (issue.discriminator !== undefined && 'options' in issue && issue.options) {
+      const allowed = issue.options.map(String);
+      const hint = typeof given === 'string' ? didYouMean(given, allowed) : '';
+      return [
+        `${owner}: ${subject} must be one of ${issue.options.map((v) => describeValue(v)).join('|')}, got ${describeValue(given)}${hint ? `.${hint}` : ''}`,
+      ];
+    }
+    const matching = issue.errors.filter((e) => !kindMismatch(e));
+    if (matching.length > 0) {
+      const closest = matching.reduce((a, b) => (b.length < a.length ? b : a));
+      return closest.flatMap((i) => issueMessages(owner, schema, cfg, i, path));
+    }
+    const sub = schemaAt(schema, cfg, path);
+    const accepted = sub ? forms(sub).join(' | ') : 'one of its allowed forms';
+    return [
+      `${owner}: ${subject} must be one of these forms: ${accepted}, got ${describeValue(given)}`,
+    ];
+  }
+  const hint =
+    issue.code === 'invalid_value' && typeof given === 'string'
+      ? didYouMean(given, issue.values.map(String))
+      : '';
+  return [
+    `${owner}: ${subject} ${expectation(issue)}, got ${describeValue(given)}${hint ? `.${hint}` : ''}`,
+  ];
+}
+
+/**
+ * Validates a config against a schema and fills in defaults. Throws a `ConfigError` that names
+ * the owner (a loss, a config file), the key's full path (`train.iters`,
+ * `model.disc_auxiliary_loss[0].type`), what was expected and what was given: an unknown key lists
+ * the keys known at its level and suggests the closest, a value outside its allowed values (an
+ * enum, a discriminated union's `type`) lists them and suggests the closest, and a value that
+ * fits none of a union's forms lists the forms.
  */
 export function parseOptions<S extends z.ZodType>(
   owner: string,
@@ -114,25 +305,10 @@ export function parseOptions<S extends z.ZodType>(
   }
   const result = schema.safeParse(cfg);
   if (result.success) return result.data;
-  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
-  const messages = result.error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys
-        .map(
-          (k) =>
-            `${owner}: unknown option '${k}'.${didYouMean(k, known)} Known options: ${known.join(', ')}`,
-        )
-        .join('\n');
-    }
-    const key = issue.path.map(String).join('.');
-    const given = valueAt(cfg, issue.path);
-    const hint =
-      issue.code === 'invalid_value' && typeof given === 'string'
-        ? didYouMean(given, issue.values.map(String))
-        : '';
-    return `${owner}: option '${key}' ${expectation(issue)}, got ${describeValue(given)}${hint ? `.${hint}` : ''}`;
-  });
-  throw new ConfigError(messages.join('\n'));
+  const messages = result.error.issues.flatMap((issue) =>
+    issueMessages(owner, schema, cfg, issue, []),
+  );
+  throw new ConfigError([...new Set(messages)].join('\n'));
 }
 
 /** One option of a registered loss, for listings and generated docs. */

@@ -1,4 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import {
+  disposeOptimizerState,
+  readOptimizerState,
+  writeOptimizerState,
+} from './optimizer-state.ts';
 
 /** A saved copy of training state that can be put back. */
 export interface Snapshot {
@@ -9,40 +14,24 @@ export interface Snapshot {
 }
 
 /**
- * Saves copies of `variables` (weights and buffers) and of each optimizer's state (its
- * `getWeights()`: iteration count and moment accumulators), so that a failed step can be undone.
+ * Saves copies of `variables` (weights and buffers) and of each optimizer's state (iteration count, moment accumulators and Adam's β powers, see `readOptimizerState`), so that a failed step can be undone.
  */
 export async function takeSnapshot(
   variables: readonly tf.Variable[],
   optimizers: readonly tf.Optimizer[],
 ): Promise<Snapshot> {
   const values = variables.map((v) => tf.clone(v));
-  const states = await Promise.all(
-    optimizers.map(async (opt) => {
-      // getWeights() returns a fresh iteration-count tensor first, then the live accumulators.
-      const [iterations, ...accumulators] = await opt.getWeights();
-      const copies = accumulators.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
-      return [iterations, ...copies];
-    }),
-  );
+  const states = await Promise.all(optimizers.map(readOptimizerState));
   return {
     async restore() {
       variables.forEach((v, i) => {
         v.assign(values[i]);
       });
-      for (const [i, opt] of optimizers.entries()) {
-        const replaced = await opt.getWeights();
-        // setWeights wraps each given tensor in a new variable sharing its data; the copies
-        // handed over are freed after, the variables keep the data.
-        const copies = states[i].map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
-        await opt.setWeights(copies);
-        tf.dispose(copies.map((w) => w.tensor));
-        tf.dispose(replaced.map((w) => w.tensor));
-      }
+      for (const [i, opt] of optimizers.entries()) await writeOptimizerState(opt, states[i]);
     },
     dispose() {
       tf.dispose(values);
-      tf.dispose(states.flatMap((s) => s.map((w) => w.tensor)));
+      states.forEach(disposeOptimizerState);
     },
   };
 }

@@ -16,6 +16,10 @@ export const folderDataOptions = z.strictObject({
   type: z.literal('folder'),
   path: z.string().min(1),
   size: z.int().min(8).default(32),
+  /** Largest width×height one image may claim in its header; larger files are refused unread. */
+  max_pixels: z.int().min(1).default(16_777_216),
+  /** Skip unusable files, one warning each, instead of failing; none usable is still an error. */
+  skip_bad_files: z.boolean().default(false),
 });
 
 /**
@@ -24,7 +28,7 @@ export const folderDataOptions = z.strictObject({
  */
 export const trainConfigOptions = z.strictObject({
   custom_imports: z.array(z.string()).default([]),
-  backend: z.string().optional(),
+  backend: z.enum(['tensorflow', 'wasm', 'cpu', 'webgl']).optional(),
   model: ganModelOptions
     .omit({ seed: true })
     .extend({ generator: netConfig, discriminator: netConfig }),

@@ -83,12 +83,24 @@ export function shapesDataset(count: number, size: number, seed: number): ArrayD
 }
 
 /**
- * Draws batches without replacement within an epoch, reshuffling each epoch, from a seedable
- * generator whose state (with the epoch position) can be saved and restored.
+ * Where a {@link BatchSampler} is: the generator state its current epoch was shuffled from (the
+ * order is recomputed from it, so the state is O(1) whatever the dataset size), whether an epoch
+ * has begun, and the position in it.
+ */
+export interface SamplerState {
+  epoch_rng: number;
+  started: boolean;
+  position: number;
+}
+
+/**
+ * Draws batches without replacement within an epoch, reshuffling each epoch (Fisher–Yates from a
+ * seeded Mulberry32), with a state that can be saved and restored exactly.
  */
 export class BatchSampler {
   private order: number[] = [];
   private position = 0;
+  private epochRng: number;
   private readonly rng: Mulberry32;
 
   constructor(
@@ -97,6 +109,7 @@ export class BatchSampler {
     seed: number,
   ) {
     this.rng = new Mulberry32(seed);
+    this.epochRng = this.rng.state;
   }
 
   /** The next batch's indices. */
@@ -110,6 +123,7 @@ export class BatchSampler {
   }
 
   private reshuffle(): void {
+    this.epochRng = this.rng.state;
     this.order = Array.from({ length: this.datasetSize }, (_, i) => i);
     for (let i = this.order.length - 1; i > 0; i--) {
       const j = this.rng.int(i + 1);
@@ -119,14 +133,16 @@ export class BatchSampler {
   }
 
   /** The state to checkpoint. */
-  getState(): { rng: number; order: number[]; position: number } {
-    return { rng: this.rng.state, order: [...this.order], position: this.position };
+  getState(): SamplerState {
+    return { epoch_rng: this.epochRng, started: this.order.length > 0, position: this.position };
   }
 
-  /** Restores a state from `getState()`. */
-  setState(state: { rng: number; order: number[]; position: number }): void {
-    this.rng.state = state.rng;
-    this.order = [...state.order];
+  /** Restores a state from `getState()` (validated by the caller: see `decodeCheckpoint`). */
+  setState(state: SamplerState): void {
+    this.rng.state = state.epoch_rng;
+    this.order = [];
+    if (state.started) this.reshuffle();
+    this.epochRng = state.epoch_rng;
     this.position = state.position;
   }
 }

@@ -1,0 +1,178 @@
+/**
+ * `genloss train` stopped by a signal, in real child processes: the first SIGINT/SIGTERM finishes
+ * the step, writes a checkpoint and the report, says how to go on and exits 130/143; a second
+ * one exits at once and leaves the files written before intact. A run stopped and resumed is bit
+ * for bit the uninterrupted one.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { runTraining } from '../../src/cli/train.ts';
+import { parseSafetensors } from '../../src/io/safetensors.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+
+let backend = 'wasm';
+before(async () => {
+  backend = await useTestBackend();
+});
+
+const root = new URL('../../', import.meta.url).pathname;
+const fixture = join(root, 'test/fixtures/tiny-train.yaml');
+const tempDir = () => mkdtempSync(join(tmpdir(), 'genloss-signal-'));
+
+interface Child {
+  process: ChildProcess;
+  out: () => string;
+  err: () => string;
+  /** Resolves when stdout (or, with `stream` 'err', stderr) matches `pattern`. */
+  waitFor(pattern: RegExp, stream?: 'out' | 'err'): Promise<void>;
+  exit: Promise<number | null>;
+}
+
+/** `genloss train` in a child process (stdout is a pipe: a progress line per log interval). */
+function trainInChild(dir: string, iters: number): Child {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'train',
+      fixture,
+      '--work-dir',
+      dir,
+      '--iters',
+      String(iters),
+      '--backend',
+      backend,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const text = { out: '', err: '' };
+  const waiters: { pattern: RegExp; stream: 'out' | 'err'; resolve: () => void }[] = [];
+  const listen = (stream: 'out' | 'err') => (chunk: Buffer) => {
+    text[stream] += chunk;
+    for (const w of waiters.filter((w) => w.stream === stream && w.pattern.test(text[stream]))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  child.stdout.on('data', listen('out'));
+  child.stderr.on('data', listen('err'));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return {
+    process: child,
+    out: () => text.out,
+    err: () => text.err,
+    waitFor: (pattern, stream = 'out') =>
+      new Promise<void>((resolve, reject) => {
+        if (pattern.test(text[stream])) return resolve();
+        waiters.push({ pattern, stream, resolve });
+        exit.then(() =>
+          reject(
+            new Error(`the child exited before printing ${pattern}:\n${text.out}\n${text.err}`),
+          ),
+        );
+      }),
+    exit,
+  };
+}
+
+/** The tensors of a checkpoint file, by name, as raw bytes. */
+function checkpointTensors(path: string): Record<string, string> {
+  const file = parseSafetensors(readFileSync(path), path);
+  return Object.fromEntries(
+    file
+      .names()
+      .map((name) => [name, Buffer.from(file.tensor(name).dataSync().buffer).toString('hex')]),
+  );
+}
+
+/** The step a stopped child reached, from its message. */
+function stoppedAt(out: string): number {
+  const m = /stopped by SIG\w+ at step (\d+)/.exec(out);
+  assert.ok(m, `no stop message in:\n${out}`);
+  return Number(m[1]);
+}
+
+describe('genloss train and signals (child processes)', () => {
+  test('SIGINT finishes the step, checkpoints, writes the report, exits 130; resuming is bit for bit the uninterrupted run', async () => {
+    const dir = tempDir();
+    const child = trainInChild(dir, 400);
+    await child.waitFor(/step 4\/400/);
+    child.process.kill('SIGINT');
+    assert.equal(await child.exit, 130, child.err());
+    assert.match(
+      child.err(),
+      /SIGINT: finishing this step, then writing a checkpoint and the report/,
+    );
+    const step = stoppedAt(child.out());
+    assert.match(child.out(), /go on with: genloss train .* --resume/);
+    for (const file of ['checkpoints/latest.ckpt', `checkpoints/iter_${step}.ckpt`, 'report.html'])
+      assert.ok(existsSync(join(dir, file)), file);
+    assert.match(readFileSync(join(dir, 'report.html'), 'utf8'), /<td>SIGINT<\/td>/);
+
+    const iters = step + 4;
+    const resumed = await runTraining(fixture, {
+      workDir: dir,
+      backend,
+      iters,
+      resume: true,
+      progress: false,
+    });
+    assert.equal(resumed.steps, 4);
+    const straight = tempDir();
+    await runTraining(fixture, { workDir: straight, backend, iters, progress: false });
+    assert.equal(
+      readFileSync(join(dir, 'scalars.json'), 'utf8'),
+      readFileSync(join(straight, 'scalars.json'), 'utf8'),
+      'every logged loss, to the last bit',
+    );
+    assert.deepEqual(
+      checkpointTensors(join(dir, 'checkpoints', 'latest.ckpt')),
+      checkpointTensors(join(straight, 'checkpoints', 'latest.ckpt')),
+      'weights, optimizer state and buffers, to the last bit',
+    );
+    const report = readFileSync(join(dir, 'report.html'), 'utf8');
+    assert.match(report, new RegExp(`${iters} steps in [\\d.]+ s of training .* over 2 parts`));
+  });
+
+  test('SIGTERM does the same and exits 143', async () => {
+    const dir = tempDir();
+    const child = trainInChild(dir, 400);
+    await child.waitFor(/step 2\/400/);
+    child.process.kill('SIGTERM');
+    assert.equal(await child.exit, 143, child.err());
+    const step = stoppedAt(child.out());
+    assert.ok(existsSync(join(dir, 'checkpoints', `iter_${step}.ckpt`)));
+  });
+
+  test('a second SIGINT exits at once, and what was written before stays good', async () => {
+    const dir = tempDir();
+    const child = trainInChild(dir, 400);
+    // The fixture checkpoints every 3 steps: iter_3 is written before step 4 is logged.
+    await child.waitFor(/step 4\/400/);
+    child.process.kill('SIGINT');
+    // The second signal once the first is handled (two signals sent at once may merge into one).
+    await child.waitFor(/SIGINT: finishing this step/, 'err');
+    child.process.kill('SIGINT');
+    assert.equal(await child.exit, 130, child.err());
+    assert.match(child.err(), /SIGINT again: exiting now/);
+    assert.equal(existsSync(join(dir, '.lock')), false, 'the lock went with the process');
+    const resumed = await runTraining(fixture, {
+      workDir: dir,
+      backend,
+      iters: 8,
+      resume: true,
+      progress: false,
+    });
+    assert.equal(resumed.totalSteps, 8);
+    const leftovers = [...readdirSync(dir), ...readdirSync(join(dir, 'checkpoints'))].filter((f) =>
+      f.includes('.tmp-'),
+    );
+    assert.deepEqual(leftovers, []);
+  });
+});
