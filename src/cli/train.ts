@@ -36,7 +36,7 @@ export interface TrainOptions {
   backend?: string;
   /** Progress output: a bar on a terminal, a line per `log_interval` otherwise; `false` prints nothing. */
   progress?: boolean;
-  /** The memory a run may plan to use (default 60% of this machine's; see `memoryLimitFor`). */
+  /** The memory a run may plan to use (default 60% of this machine's, at most 4 GiB on wasm; see `memoryLimitFor`). */
   memoryLimitBytes?: number;
 }
 
@@ -95,7 +95,7 @@ async function prepare(
   const backend = await chooseBackend(options.backend ?? cfg.backend);
   dropForeignErrorHandlers();
   await beforeData();
-  const limit = options.memoryLimitBytes ?? memoryLimitFor(totalmem());
+  const limit = options.memoryLimitBytes ?? memoryLimitFor(totalmem(), backend);
   const dataset = await datasetFor(cfg, configPath, limit);
   const trainer = new Trainer(raw, dataset, { memoryLimitBytes: limit });
   return { raw, cfg, backend, dataset, trainer };
@@ -265,6 +265,9 @@ async function train(
     let last: LogVars = {};
     while (trainer.step < iters && stop.signal === null) {
       last = await trainer.trainStep();
+      // A step awaits only promises that settle at once; this turn of the event loop lets a
+      // signal (Ctrl-C) reach its handler between steps, not only at the next file write.
+      await new Promise((resolve) => setImmediate(resolve));
       if (trainer.step === startStep + 1) first = last;
       const window = record.window;
       addToWindow(window, last);

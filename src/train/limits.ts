@@ -46,20 +46,27 @@ export const MAX_TYPED_ARRAY_LENGTH = 2 ** 32;
 
 /**
  * How many times the layer outputs of one forward pass of both networks one training step holds
- * at its peak (`estimateStepBytes`): 8 = 2 × 2 × 2. The discriminator runs on a real and a fake
- * batch (×2); the backward pass keeps every forward output and makes a gradient of the same size
- * for it (×2); a gradient penalty (R1, WGAN-GP, path length) differentiates that backward pass
- * again, which keeps the first backward's tensors and makes their gradients (×2). Measured with
- * `tf.profile` over training steps of configs/demo.yaml (batch 8, 32 and 64, R1 every step or
- * every 8th): the peak is 5.0–6.2 times the layer outputs, so 8 is an upper bound with margin.
+ * at its peak (`estimateStepBytes`): 16 = 2 × 2 × 2 × 2. The discriminator runs on a real and a
+ * fake batch, the generator twice when a path length penalty regenerates (×2); the backward pass
+ * keeps every forward output and makes a gradient of the same size for it (×2); a gradient
+ * penalty (R1, WGAN-GP, path length) differentiates that backward pass again, keeping the first
+ * backward's tensors and making their gradients (×2); TF.js's tape also keeps each op's saved
+ * inputs and its gradient's intermediate tensors (leaky ReLU's masks, a conv's output before its
+ * bias), about one more tensor per layer output (×2). Measured with `tf.profile` on the wasm
+ * backend over steps of configs/demo.yaml, wgan-gp.yaml, stylegan2-lazy.yaml and wider, 64² and
+ * path-length variants (batch 2–64): a step's peak grows by 4.9–14.1 times the layer outputs per
+ * image of batch, so 16 bounds it with margin.
  */
-export const STEP_MEMORY_FACTOR = 8;
+export const STEP_MEMORY_FACTOR = 16;
 
 /**
- * Bytes each trainable weight costs during a step: the weight, its gradient and Adam's two
- * moments, 4 float32 values.
+ * How many float32 copies of each weight one training step holds at its peak: the weight, one
+ * gradient per pass through it (real, fake, penalty) before they are summed, Adam's two moments,
+ * the temporaries of its update and the step's undo snapshot of weights and moments. Measured as
+ * for `STEP_MEMORY_FACTOR`: up to 18 copies (a discriminator with 2.7 M weights peaks at 181 MiB
+ * at batch 2), so 24.
  */
-const WEIGHT_BYTES = 4 * FLOAT_BYTES;
+const WEIGHT_COPIES = 24;
 
 /** `n` bytes in binary units: `512 B`, `12.0 KiB`, `1.5 GiB`, up to EiB. */
 function formatBytes(n: number): string {
@@ -105,7 +112,7 @@ function onlyShape(
 /** An image shape `[null, h, w, c]`'s `[h, w, c]`, or a ConfigError naming `owner`. */
 function imageDims(owner: string, what: string, shape: readonly (number | null)[]): number[] {
   const dims = perSample(shape);
-  if (!dims || dims.length !== 3) {
+  if (dims?.length !== 3) {
     throw new ConfigError(
       `${owner} ${what} [${shape.map((d) => d ?? 'N').join(', ')}], not images N×H×W×C`,
     );
@@ -139,15 +146,19 @@ export function checkNetworkShapes(
   const sizesDiffer = new Set([made, imageShape, taken].map((s) => `${s[0]}×${s[1]}`)).size > 1;
   const channelsDiffer = new Set([made[2], imageShape[2], taken[2]]).size > 1;
   if (sizesDiffer || channelsDiffer) {
-    const keys = (sizeKey: string, channelKey: string, dims: readonly number[]) =>
-      [
-        sizesDiffer ? `${sizeKey} (${dims[0]})` : '',
-        channelsDiffer ? `${channelKey} (${dims[2]})` : '',
-      ]
-        .filter(Boolean)
-        .join(' and ');
+    const says = (size: string, channels: string) =>
+      [sizesDiffer ? size : '', channelsDiffer ? channels : ''].filter(Boolean).join(' and ');
+    const generatorKeys = says(
+      `model.generator.out_size (${made[0]})`,
+      `model.generator.out_channels (${made[2]})`,
+    );
+    const dataKeys = says(`data.size (${imageShape[0]})`, `data (${imageShape[2]} channels)`);
+    const discriminatorKeys = says(
+      `model.discriminator.in_size (${taken[0]})`,
+      `model.discriminator.in_channels (${taken[2]})`,
+    );
     throw new ConfigError(
-      `${keys('model.generator.out_size', 'model.generator.out_channels', made)} gives ${dimsText(made)} images, but ${keys('data.size', 'data (RGB)', imageShape)} gives ${dimsText(imageShape)} and ${keys('model.discriminator.in_size', 'model.discriminator.in_channels', taken)} takes ${dimsText(taken)}; make them equal`,
+      `${generatorKeys} gives ${dimsText(made)} images, but ${dataKeys} gives ${dimsText(imageShape)} and ${discriminatorKeys} takes ${dimsText(taken)}; make them equal`,
     );
   }
   const scores = onlyShape('model.discriminator', 'output', discriminator.outputs);
@@ -201,11 +212,12 @@ function layerValues(model: tf.LayersModel): { total: number; largest: number } 
  * An upper estimate of the peak memory of one training step with batches of `batchSize`, in
  * bytes:
  *
- *   `STEP_MEMORY_FACTOR (8) × batchSize × 4 × Σ_layers Π(output shape per sample)`
- *   ` + 16 × (trainable and other weights)`
+ *   `4 × (STEP_MEMORY_FACTOR (16) × batchSize × Σ_layers Π(output shape per sample)`
+ *   `     + 24 × (weights of both networks))`
  *
- * where the sum runs over both networks' inputs and every layer's output, and each weight costs
- * itself, its gradient and Adam's two moments (4 float32). See `STEP_MEMORY_FACTOR` for the 8.
+ * where the sum runs over both networks' inputs and every layer's output (per image, without the
+ * batch dimension), and 24 is the float32 copies a step makes of each weight. Losses' own
+ * networks (VGG, ArcFace, CLIP) are not counted. See `STEP_MEMORY_FACTOR` for the 16.
  */
 export function estimateStepBytes(
   generator: tf.LayersModel,
@@ -214,11 +226,12 @@ export function estimateStepBytes(
 ): number {
   const values = layerValues(generator).total + layerValues(discriminator).total;
   const weights = generator.countParams() + discriminator.countParams();
-  return STEP_MEMORY_FACTOR * batchSize * values * FLOAT_BYTES + WEIGHT_BYTES * weights;
+  return FLOAT_BYTES * (STEP_MEMORY_FACTOR * batchSize * values + WEIGHT_COPIES * weights);
 }
 
-/** Columns of the sample grid (as src/node/images.ts tiles it, with 2-pixel gutters). */
+/** Columns of the sample grid, as src/node/images.ts tiles it. */
 const GRID_COLUMNS = 8;
+/** Pixels between and around the sample grid's tiles. */
 const GRID_GAP = 2;
 
 /**
@@ -265,7 +278,7 @@ export function checkStepMemory(
   const stepBytes = estimateStepBytes(generator, discriminator, batchSize);
   if (stepBytes > limitBytes) {
     throw new ResourceLimitError(
-      `train.batch_size (${batchSize}): one training step needs about ${formatBytes(stepBytes)} (${STEP_MEMORY_FACTOR} × batch_size × the networks' layer outputs × 4 bytes, plus the weights, their gradients and Adam's moments), over the memory limit of ${limit}; lower train.batch_size`,
+      `train.batch_size (${batchSize}): one training step needs about ${formatBytes(stepBytes)} (${STEP_MEMORY_FACTOR} × batch_size × the networks' layer outputs × 4 bytes, plus ${WEIGHT_COPIES} × 4 bytes per weight), over the memory limit of ${limit}; lower train.batch_size`,
     );
   }
   const largest =
@@ -275,8 +288,14 @@ export function checkStepMemory(
       `train.batch_size (${batchSize}): the largest layer output of a batch has ${largest} values, over the ${MAX_TYPED_ARRAY_LENGTH} one typed array can hold; lower train.batch_size`,
     );
   }
-  const noiseSize = product(perSample(generator.inputs[0].shape) ?? []);
-  const imageShape = perSample(generator.outputs[0].shape) ?? [];
+  const noiseSize = product(
+    perSample(onlyShape('model.generator', 'input', generator.inputs)) ?? [],
+  );
+  const imageShape = imageDims(
+    'model.generator',
+    'outputs',
+    onlyShape('model.generator', 'output', generator.outputs),
+  );
   const samples = sampleCosts(numSamples, noiseSize, imageShape);
   if (samples.bytes > limitBytes) {
     throw new ResourceLimitError(
