@@ -6,15 +6,12 @@
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { z } from 'zod';
 import '../register.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseOptions } from '../core/options.ts';
 import { LOSSES } from '../core/registry.ts';
 import { didYouMean } from '../core/suggest.ts';
-import { optimizerOptions } from '../models/optimizers.ts';
-import { dcganDiscriminatorOptions, dcganGeneratorOptions } from '../train/architectures.ts';
 import { type TrainConfig, trainConfigOptions } from '../train/config.ts';
 import { loadConfigFile } from './config.ts';
 
@@ -34,25 +31,6 @@ export interface ImportOptions {
   /** The name of the list in messages (`custom_imports`, or `--import` on a command line). */
   key?: string;
 }
-
-/**
- * The network options a training config accepts: one of the architectures of
- * `train/architectures.ts`, with its own keys (so that a typo is reported at load, with its path).
- */
-const netOptions = z.discriminatedUnion('type', [dcganGeneratorOptions, dcganDiscriminatorOptions]);
-
-/**
- * The training config schema with the parts that `trainConfigOptions` leaves to the trainer
- * checked too: the networks' and the optimizers' options. Loss configs are checked after the
- * `custom_imports`, which can register loss types.
- */
-const checkedTrainConfigOptions = trainConfigOptions.extend({
-  model: trainConfigOptions.shape.model.extend({
-    generator: netOptions,
-    discriminator: netOptions,
-    optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),
-  }),
-});
 
 const LOSS_KEYS = ['gan_loss', 'disc_auxiliary_loss', 'gen_auxiliary_loss'] as const;
 
@@ -86,9 +64,8 @@ export async function loadTrainConfig(
   options: Omit<ImportOptions, 'key'> = {},
 ): Promise<{ raw: unknown; cfg: TrainConfig }> {
   const raw = await loadConfigFile(path);
-  const checked = parseOptions(path, checkedTrainConfigOptions, raw);
-  await importCustom(path, checked.custom_imports, options);
-  const cfg = trainConfigOptions.parse(raw);
+  const cfg = parseOptions(path, trainConfigOptions, raw);
+  await importCustom(path, cfg.custom_imports, options);
   checkLossTypes(path, cfg.model);
   return { raw, cfg };
 }

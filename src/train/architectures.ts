@@ -111,6 +111,15 @@ const NET_BUILDERS: Record<string, (cfg: never) => tf.LayersModel> = {
 /** The network types a training config can name. */
 export const NET_TYPES = Object.keys(NET_BUILDERS);
 
+/**
+ * The options of every network type a training config can name, by `type` (so that a typo in a
+ * network's keys is reported when the config is read, with its path).
+ */
+export const netOptions = z.discriminatedUnion('type', [
+  dcganGeneratorOptions,
+  dcganDiscriminatorOptions,
+]);
+
 /** Builds a registered network from `{type, ...options}`. */
 export function buildNet(owner: string, cfg: unknown): tf.LayersModel {
   const type = (cfg as { type?: unknown } | null)?.type;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ganModelOptions } from '../models/gan-with-customized-loss.ts';
-
-const netConfig = z.looseObject({ type: z.string() });
+import { optimizerOptions } from '../models/optimizers.ts';
+import { netOptions } from './architectures.ts';
 
 /** The embedded procedural dataset: coloured shapes (see `shapesDataset`). */
 export const shapesDataOptions = z.strictObject({
@@ -29,9 +29,11 @@ export const folderDataOptions = z.strictObject({
 export const trainConfigOptions = z.strictObject({
   custom_imports: z.array(z.string()).default([]),
   backend: z.enum(['tensorflow', 'wasm', 'cpu', 'webgl']).optional(),
-  model: ganModelOptions
-    .omit({ seed: true })
-    .extend({ generator: netConfig, discriminator: netConfig }),
+  model: ganModelOptions.omit({ seed: true }).extend({
+    generator: netOptions,
+    discriminator: netOptions,
+    optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),
+  }),
   data: z.discriminatedUnion('type', [shapesDataOptions, folderDataOptions]),
   train: z.strictObject({
     iters: z.int().min(1),

@@ -18,6 +18,13 @@ before(async () => {
 });
 
 const fixture = new URL('../fixtures/tiny-train.yaml', import.meta.url).pathname;
+
+/** The sections of the fixture the tests edit. */
+interface FixtureConfig {
+  model: { generator: Record<string, unknown> };
+  data: Record<string, unknown>;
+  train: Record<string, unknown>;
+}
 const tempDir = () => mkdtempSync(join(tmpdir(), 'genloss-train-'));
 const quiet = { progress: false };
 
@@ -278,6 +285,73 @@ describe('genloss check and list', () => {
       err,
       "genloss: ConfigError: R1GradientPenaltyComps: option 'norm_mode' must be one of 'pixel'|'HWC', got 'channel'\n",
     );
+  });
+
+  test('check and train refuse sizes that cannot fit the same way, naming the key (exit 3)', async () => {
+    const dir = tempDir();
+    const variant = (name: string, edit: (cfg: FixtureConfig) => void) => {
+      const cfg: FixtureConfig = YAML.parse(readFileSync(fixture, 'utf8'));
+      edit(cfg);
+      const path = join(dir, `${name}.yaml`);
+      writeFileSync(path, YAML.stringify(cfg));
+      return path;
+    };
+    const cases = [
+      [
+        variant('batch', (c) => {
+          c.train.batch_size = 1e9;
+        }),
+        /ResourceLimitError: train\.batch_size \(1000000000\): one training step needs about [\d.]+ TiB .* over the memory limit of/,
+      ],
+      [
+        variant('samples', (c) => {
+          c.train.num_samples = 1e7;
+        }),
+        /ResourceLimitError: train\.num_samples/,
+      ],
+      [
+        variant('images', (c) => {
+          c.data.num_images = 1e9;
+        }),
+        /ResourceLimitError: data\.num_images/,
+      ],
+      [
+        variant('sizes', (c) => {
+          c.model.generator.out_size = 16;
+        }),
+        /ConfigError: model\.generator\.out_size \(16\) gives 16×16×3 images, but data\.size \(8\)/,
+      ],
+    ] as const;
+    for (const [config, message] of cases) {
+      const check = await cli('check', config, '--backend', backend);
+      const train = await cli(
+        'train',
+        config,
+        '--work-dir',
+        join(dir, 'run'),
+        '--backend',
+        backend,
+      );
+      for (const r of [check, train]) {
+        assert.equal(r.code, 3, r.err);
+        assert.match(r.err, message);
+      }
+      assert.equal(check.err, train.err, 'check stops where train stops');
+    }
+  });
+
+  test('list imports nothing from configs: a config argument is refused, its imports never run', async () => {
+    const dir = tempDir();
+    const marker = join(dir, 'ran');
+    writeFileSync(
+      join(dir, 'mark.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(marker)}, '');\n`,
+    );
+    const config = join(dir, 'c.yaml');
+    writeFileSync(config, 'custom_imports: ["./mark.mjs"]\n');
+    const { code } = await cli('list', config);
+    assert.equal(code, 2);
+    assert.equal(existsSync(marker), false);
   });
 
   test('list shows every loss with its options and defaults', async () => {
