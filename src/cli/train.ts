@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { chooseBackend } from '../core/backend.ts';
-import { CheckpointError } from '../core/errors.ts';
+import { CheckpointError, RunDirError } from '../core/errors.ts';
 import type { LogVars } from '../models/gan-with-customized-loss.ts';
 import { loadCheckpoint, saveCheckpoint } from '../node/checkpoint-file.ts';
 import { imageFolderDataset, imageGridPng } from '../node/images.ts';
 import { openRunDir, type RunDir } from '../node/run-dir.ts';
-import { ScalarLog, writeFileAtomic } from '../node/run-files.ts';
+import { removeRunFiles, ScalarLog, writeFileAtomic } from '../node/run-files.ts';
 import { loadTrainConfig } from '../node/train-config.ts';
 import { configDigest } from '../train/checkpoint.ts';
 import type { TrainConfig } from '../train/config.ts';
@@ -131,6 +131,46 @@ async function sampleGrids(workDir: string): Promise<{ step: number; file: strin
     .sort((a, b) => a.step - b.step);
 }
 
+const CHECKPOINT_FILE = /^iter_(\d+)\.ckpt$/;
+
+/**
+ * The run files of a resume from `ckpt` at `step`. From the work dir's own checkpoints: the scalar
+ * log cut back to the checkpoint (see `ScalarLog.resume`), and the sample grids and `iter_N`
+ * checkpoints of later steps removed (a branch the resumed run replaces). From another work dir's
+ * checkpoint: only into a work dir without a run of its own, with a scalar log that starts at
+ * `step` (the earlier rows stay in the checkpoint's work dir).
+ */
+async function resumeRunFiles(
+  workDir: string,
+  ckpt: string,
+  record: RunRecord,
+  step: number,
+  say: (line: string) => void,
+): Promise<ScalarLog> {
+  const scalarsPath = join(workDir, 'scalars.json');
+  const checkpoints = join(workDir, 'checkpoints');
+  if (dirname(resolve(ckpt)) !== resolve(checkpoints)) {
+    if (existsSync(scalarsPath)) {
+      throw new RunDirError(
+        `work dir ${workDir} holds a run of its own; a checkpoint of another work dir (${ckpt}) resumes only into a new one: add --work-dir <new dir>`,
+      );
+    }
+    say(
+      `scalars.json starts at step ${step}; the log of earlier steps is in the work dir of ${ckpt}`,
+    );
+    return ScalarLog.create(scalarsPath);
+  }
+  const scalars = ScalarLog.resume(scalarsPath, record.scalars_bytes, step);
+  const later = [
+    ...(await sampleGrids(workDir)).filter((g) => g.step > step).map((g) => join(workDir, g.file)),
+    ...(await readdir(checkpoints))
+      .filter((name) => Number(CHECKPOINT_FILE.exec(name)?.[1] ?? -1) > step)
+      .map((name) => join(checkpoints, name)),
+  ];
+  await removeRunFiles(later);
+  return scalars;
+}
+
 /**
  * `genloss train <config>`: trains the config's GAN in a work dir that holds this one run (a
  * lock stops a second process; an existing run is refused unless resumed or `force`d). Shows
@@ -187,14 +227,11 @@ async function train(
           : join(workDir, 'checkpoints', 'latest.ckpt');
       if (!existsSync(ckpt)) {
         throw new CheckpointError(
-          `${ckpt}: no checkpoint to resume from; start a new run without --resume`,
+          `${ckpt}: no checkpoint to resume from; start a new run without --resume (with --force to replace a run in ${workDir})`,
         );
       }
       record = parseRunRecord(ckpt, await loadCheckpoint(trainer, ckpt, digest));
-      scalars = ScalarLog.resume(scalarsPath, record.scalars_bytes);
-      for (const { step, file } of await sampleGrids(workDir)) {
-        if (step > trainer.step) await rm(join(workDir, file));
-      }
+      scalars = await resumeRunFiles(workDir, ckpt, record, trainer.step, say);
       say(`resumed from ${ckpt} at step ${trainer.step}`);
     } else {
       scalars = ScalarLog.create(scalarsPath);
@@ -227,7 +264,7 @@ async function train(
     const checkpoint = async () => {
       part.end_step = trainer.step;
       part.seconds = (performance.now() - started) / 1000;
-      part.ended = stop.signal ?? (trainer.step >= iters ? 'finished' : 'running');
+      part.ended = trainer.step >= iters ? 'finished' : (stop.signal ?? 'running');
       const run: RunRecord = {
         scalars_bytes: scalars.bytes,
         window: record.window,
@@ -244,10 +281,13 @@ async function train(
       );
       checkpointed = trainer.step;
     };
-    if (trainer.step === 0) await writeSamples();
+    if (trainer.step === 0) {
+      await writeSamples();
+      await checkpoint();
+    }
     say(
       trainer.step >= iters
-        ? `genloss train ${configPath}: the run is at step ${trainer.step} of ${iters}, nothing to train (raise --iters to go on); rewriting the report`
+        ? `genloss train ${configPath}: the run is at step ${trainer.step} of ${iters}, nothing to train (raise --iters to go on)`
         : `genloss train ${configPath}: steps ${trainer.step + 1}–${iters} on ${backend}, data ${dataset.name}, work dir ${workDir}`,
     );
     const bar =
@@ -291,9 +331,9 @@ async function train(
       if (trainer.step % checkpoint_interval === 0 || trainer.step === iters) await checkpoint();
     }
     bar?.stop();
-    if (trainer.step > startStep && (checkpointed !== trainer.step || stop.signal)) {
-      await checkpoint();
-    }
+    // A signal that comes once the last step is done stops nothing.
+    const interrupted = trainer.step < iters ? stop.signal : null;
+    if (checkpointed !== trainer.step || interrupted) await checkpoint();
     if (trainer.step > startStep) await plot();
     const reportPath = join(workDir, 'report.html');
     await writeFileAtomic(
@@ -309,14 +349,16 @@ async function train(
       }),
     );
     const wallSeconds = (performance.now() - started) / 1000;
-    if (stop.signal) {
+    if (interrupted) {
       say(
-        `stopped by ${stop.signal} at step ${trainer.step}: wrote checkpoints/latest.ckpt and ${reportPath}; go on with: genloss train ${configPath} --work-dir ${workDir} --resume`,
+        `stopped by ${interrupted} at step ${trainer.step}: wrote checkpoints/latest.ckpt and ${reportPath}; go on with: genloss train ${configPath} --work-dir ${workDir} --resume`,
       );
-    } else {
+    } else if (trainer.step > startStep) {
       say(
         `wrote ${reportPath}, sample grids, losses.svg, scalars.json and checkpoints in ${workDir}`,
       );
+    } else {
+      say(`wrote ${reportPath}`);
     }
     return {
       workDir,
@@ -326,7 +368,7 @@ async function train(
       first,
       last,
       reportPath,
-      interrupted: stop.signal,
+      interrupted,
     };
   } finally {
     stop.dispose();

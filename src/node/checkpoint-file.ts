@@ -1,14 +1,13 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { CheckpointError } from '../core/errors.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import type { Trainer } from '../train/trainer.ts';
 import { writeFileAtomic } from './run-files.ts';
 
 /**
- * Writes the trainer's state, with the caller's `run` record (any JSON), to each of `paths`
- * atomically (a temporary file beside it, renamed over it), so that an interrupted write never
- * replaces a good checkpoint with a broken one. The state is encoded once.
+ * Writes the trainer's state, with the caller's `run` record (any JSON), to each of `paths` (in
+ * existing folders) atomically (a temporary file beside it, renamed over it), so that an
+ * interrupted write never replaces a good checkpoint with a broken one. The state is encoded once.
  */
 export async function saveCheckpoint(
   trainer: Trainer,
@@ -23,10 +22,7 @@ export async function saveCheckpoint(
   } finally {
     for (const t of Object.values(state.tensors)) t.dispose();
   }
-  for (const path of paths) {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes);
-  }
+  for (const path of paths) await writeFileAtomic(path, bytes);
 }
 
 /**

@@ -215,7 +215,8 @@ export interface ImageFolderOptions {
  * antialiasing by area when shrinking) into memory as a dataset of N×`size`×`size`×3 values in
  * [−1, 1]. Each file is checked before it is decoded: a regular file (never opened when it is a
  * FIFO or a device), at most `MAX_IMAGE_FILE_BYTES`, its header's width×height at most
- * `maxPixels`. A bad file is a `DataError` naming it, or with `skipBadFiles` an `onSkip` call.
+ * `maxPixels`. Bad files are a `DataError` naming each (after every file was checked), or with
+ * `skipBadFiles` an `onSkip` call each.
  * Throws `ConfigError` when the folder cannot be read or holds no (usable) image, and
  * `ResourceLimitError` when N images of `size`² would take over `maxBytes`.
  */
@@ -249,6 +250,7 @@ export async function imageFolderDataset(
     );
   }
   const pixels = new Float32Array(files.length * per);
+  const bad: BadFileError[] = [];
   let count = 0;
   for (const file of files) {
     const path = join(dir, file);
@@ -256,12 +258,19 @@ export async function imageFolderDataset(
     try {
       image = await readImage(path, maxPixels);
     } catch (err) {
-      if (!(skipBadFiles && err instanceof BadFileError)) throw err;
-      onSkip(path, err.reason);
+      if (!(err instanceof BadFileError)) throw err;
+      if (skipBadFiles) onSkip(path, err.reason);
+      else bad.push(err);
       continue;
     }
     pixels.set(resizeImage(image, size), count * per);
     count++;
+  }
+  if (bad.length === 1) throw bad[0];
+  if (bad.length > 1) {
+    throw new DataError(
+      `data.path: ${bad.length} of the ${files.length} images of ${dir} cannot be used (data.skip_bad_files: true skips them):\n${bad.map((e) => `  ${e.message}`).join('\n')}`,
+    );
   }
   if (count === 0) {
     throw new ConfigError(`data.path: ${dir} has no usable image (all ${files.length} skipped)`);

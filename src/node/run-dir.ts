@@ -59,7 +59,7 @@ export const RUN_FILES: readonly string[] = [
 const STALE_MS = 5000;
 
 /** Leftover temporary files (`<file>.tmp-<pid>…`) of atomic writes, removed on open. */
-const TEMP_FILE = /\.tmp-\d+/;
+const TEMP_FILE = /\.tmp-\d+$/;
 
 /** The folders whose leftover temporary files are removed, and whose writability is probed. */
 const SUBFOLDERS = ['checkpoints', 'samples'];

@@ -42,21 +42,24 @@ async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
 
 /**
  * The digest stored in a checkpoint (`config_digest`) so that resuming with a config that would
- * train differently is refused: 16 lowercase hex digits, the first of the SHA-256 of the canonical JSON
- * (sorted keys) of the validated config, defaults filled in, so that spelling a default of the
- * train config or omitting it gives the same digest. Settings that cannot change the numbers are
+ * train differently is refused: the first 16 lowercase hex digits of the SHA-256 of the
+ * canonical JSON (sorted keys) of the validated config, defaults filled in, so that spelling a
+ * default of the train config or omitting it gives the same digest. Settings that cannot change the numbers are
  * left out: `train.iters` (a run may be resumed for more steps), `train.log_interval`,
  * `train.sample_interval`, `train.checkpoint_interval`, `train.num_samples` (the sample noise has
- * its own seed) and `backend` (another backend rounds floats differently but trains the same
- * model, and a run may move between machines). The loss, network and optimizer entries are
- * hashed as written: their builders, not the train config, fill in their defaults, so spelling
- * one of those changes the digest (a refused resume, never a wrong one).
+ * its own seed), `data.max_pixels` unless `data.skip_bad_files` (without skipping, a limit on what is read,
+ * not on what is trained on: images over it fail the run before training) and `backend` (another backend rounds floats differently but trains the same
+ * model, and a run may move between machines). The loss entries are hashed as written: the
+ * losses, not the train config, fill in their defaults, so spelling one of those changes the
+ * digest (a refused resume, never a wrong one).
  *
  * SHA-256 through `globalThis.crypto.subtle` (Node 20 and browsers), as the checksum: one hash in
  * the format, 64 bits against accidental collisions; hence async, as its callers already are.
  */
 export async function configDigest(cfg: TrainConfig): Promise<string> {
-  const { backend: _backend, train, ...model } = cfg;
+  const { backend: _backend, train, data, ...model } = cfg;
+  const { max_pixels, ...rest } = data as typeof data & { max_pixels?: number };
+  const dataset = data.type === 'folder' && data.skip_bad_files ? data : rest;
   const {
     iters: _iters,
     log_interval: _log,
@@ -65,7 +68,7 @@ export async function configDigest(cfg: TrainConfig): Promise<string> {
     num_samples: _samples,
     ...numeric
   } = train;
-  const text = new TextEncoder().encode(canonicalJson({ ...model, train: numeric }));
+  const text = new TextEncoder().encode(canonicalJson({ ...model, data: dataset, train: numeric }));
   return (await sha256Hex(text)).slice(0, 16);
 }
 

@@ -127,20 +127,28 @@ export class Trainer {
 
   /**
    * One training step on the next batch; returns its `log_vars`. A step that fails leaves the
-   * trainer as it was (the model undoes its step; the sampler is put back).
+   * trainer as it was: the model undoes its step, and the sampler and both seed generators are
+   * put back, so that a retry draws what the failed step drew.
    */
   async trainStep(): Promise<LogVars> {
-    const sampler = this.sampler.getState();
-    const real = this.dataset.batch(this.sampler.next());
+    const before = {
+      sampler: this.sampler.getState(),
+      latent: this.latentRng.getState(),
+      default: defaultGenerator.getState(),
+    };
+    let real: tf.Tensor4D | undefined;
     try {
+      real = this.dataset.batch(this.sampler.next());
       const log = await this.model.trainStep({ real_imgs: real });
       this.step += 1;
       return log;
     } catch (error) {
-      this.sampler.setState(sampler);
+      this.sampler.setState(before.sampler);
+      this.latentRng.manualSeed(before.latent);
+      defaultGenerator.manualSeed(before.default);
       throw error;
     } finally {
-      real.dispose();
+      real?.dispose();
     }
   }
 

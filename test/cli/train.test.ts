@@ -104,6 +104,7 @@ describe('genloss train', () => {
     assert.match(html, /<img src="samples\/step_000005\.png"/);
     assert.match(html, /gan_type: hinge/);
     assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), [
+      'iter_0.ckpt',
       'iter_3.ckpt',
       'iter_5.ckpt',
       'latest.ckpt',
@@ -182,7 +183,11 @@ describe('genloss train', () => {
       force: true,
     });
     assert.equal(forced.totalSteps, 2);
-    assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), ['iter_2.ckpt', 'latest.ckpt']);
+    assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), [
+      'iter_0.ckpt',
+      'iter_2.ckpt',
+      'latest.ckpt',
+    ]);
     assert.deepEqual(readdirSync(join(dir, 'samples')), ['step_000000.png', 'step_000002.png']);
   });
 
@@ -239,6 +244,97 @@ describe('genloss train', () => {
     const long = headerBytes(join(dir, 'checkpoints', 'latest.ckpt'));
     // One more run part (about 150 bytes) and longer numbers; no per-step history.
     assert.ok(long - short < 400, `header grew from ${short} to ${long} bytes over 57 steps`);
+  });
+
+  test('resuming from an earlier checkpoint replaces the later branch: log, samples, checkpoints', async () => {
+    const dir = tempDir();
+    await runTraining(fixture, { ...quiet, workDir: dir, backend, iters: 8 });
+    const rows = () => readFileSync(join(dir, 'scalars.json'), 'utf8').trim().split('\n');
+    const eight = rows();
+    await runTraining(fixture, {
+      ...quiet,
+      workDir: dir,
+      backend,
+      iters: 4,
+      resume: join(dir, 'checkpoints', 'iter_3.ckpt'),
+    });
+    assert.deepEqual(rows(), eight.slice(0, 4), 'steps 1–4, the same values');
+    assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), [
+      'iter_0.ckpt',
+      'iter_3.ckpt',
+      'iter_4.ckpt',
+      'latest.ckpt',
+    ]);
+    assert.deepEqual(readdirSync(join(dir, 'samples')), [
+      'step_000000.png',
+      'step_000002.png',
+      'step_000004.png',
+    ]);
+  });
+
+  test("another work dir's checkpoint resumes only into a new work dir; a foreign log is refused", async () => {
+    const first = tempDir();
+    await runTraining(fixture, { ...quiet, workDir: first, backend, iters: 6 });
+    const other = tempDir();
+    await runTraining(fixture, { ...quiet, workDir: other, backend, iters: 2 });
+    const foreign = join(first, 'checkpoints', 'iter_3.ckpt');
+    const { err, code } = await cli(
+      'train',
+      fixture,
+      '--work-dir',
+      other,
+      '--resume',
+      foreign,
+      '--backend',
+      backend,
+    );
+    assert.equal(code, 6);
+    assert.match(
+      err,
+      /holds a run of its own; a checkpoint of another work dir .* --work-dir <new dir>/,
+    );
+    const fresh = tempDir();
+    const moved = await runTraining(fixture, {
+      ...quiet,
+      workDir: fresh,
+      backend,
+      iters: 6,
+      resume: foreign,
+    });
+    assert.equal(moved.steps, 3);
+    const tail = (d: string) =>
+      readFileSync(join(d, 'scalars.json'), 'utf8').trim().split('\n').slice(-3);
+    assert.deepEqual(tail(fresh), tail(first), 'the same steps 4–6, bit for bit');
+    // A log that is not the checkpoint's: cut at its byte count, no whole row ends there.
+    writeFileSync(join(first, 'scalars.json'), '{"step":1,"loss":1}\n'.repeat(40));
+    const torn = await cli('train', fixture, '--work-dir', first, '--resume', '--backend', backend);
+    assert.equal(torn.code, 6);
+    assert.match(
+      torn.err,
+      /scalars\.json: .*it is not the log of the run this checkpoint belongs to/,
+    );
+  });
+
+  test('a scalar log with a line that is not a row is refused, naming the line', async () => {
+    const dir = tempDir();
+    await runTraining(fixture, { ...quiet, workDir: dir, backend, iters: 3 });
+    const path = join(dir, 'scalars.json');
+    // Line 1 replaced by a JSON value of the same length that is no row (the cut stays whole).
+    const [line, ...rest] = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, [`"${'x'.repeat(line.length - 2)}"`, ...rest].join('\n'));
+    const { err, code } = await cli(
+      'train',
+      fixture,
+      '--work-dir',
+      dir,
+      '--resume',
+      '--iters',
+      '5',
+      '--backend',
+      backend,
+    );
+    assert.equal(code, 6, err);
+    assert.match(err, /scalars\.json: line 1 is not a row of genloss's scalar log/);
   });
 
   test('resuming without a checkpoint is a CheckpointError (exit 5) that says what to do', async () => {

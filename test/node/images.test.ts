@@ -223,7 +223,7 @@ test('a PNG with a second IHDR is refused (a decoder would take its unchecked si
   await refused(dir, {}, `data.path: cannot decode ${path} (a second IHDR chunk at byte 33)`);
 });
 
-test('data.skip_bad_files skips each bad file with one onSkip call and loads the rest', {
+test('every bad file is reported; data.skip_bad_files skips each with one onSkip call and loads the rest', {
   timeout: 20_000,
 }, async () => {
   const dir = folderWithOneImage();
@@ -244,6 +244,17 @@ test('data.skip_bad_files skips each bad file with one onSkip call and loads the
     [join(dir, 'c.png'), '20000×20000 = 400000000 pixels, over data.max_pixels 16777216'],
     [join(dir, 'e.png'), 'cannot decode (not a PNG (bad signature))'],
   ]);
+
+  await refused(
+    dir,
+    {},
+    [
+      `data.path: 3 of the 5 images of ${dir} cannot be used (data.skip_bad_files: true skips them):`,
+      `  data.path: ${join(dir, 'b.png')} is a FIFO, not a regular file`,
+      `  data.path: ${join(dir, 'c.png')} is 20000×20000 = 400000000 pixels, over data.max_pixels 16777216`,
+      `  data.path: cannot decode ${join(dir, 'e.png')} (not a PNG (bad signature))`,
+    ].join('\n'),
+  );
 
   const bad = mkdtempSync(join(tmpdir(), 'genloss-all-bad-'));
   writeFileSync(join(bad, 'x.png'), 'garbage');

@@ -252,11 +252,13 @@ test("'resume' keeps the run and removes temporary files left by a killed proces
   writeFileSync(join(dir, 'checkpoints', 'latest.ckpt.tmp-3066'), Buffer.alloc(4_700_000));
   writeFileSync(join(dir, 'scalars.json.tmp-3066'), 'partial');
   writeFileSync(join(dir, 'notes.tmp.txt'), 'a user file');
+  writeFileSync(join(dir, 'notes.tmp-2024.txt'), 'a user file whose name has .tmp-<digits>');
   const { lines, log } = collect();
   const run = await openRunDir(dir, 'resume', { log });
   assert.ok(!existsSync(join(dir, 'checkpoints', 'latest.ckpt.tmp-3066')));
   assert.ok(!existsSync(join(dir, 'scalars.json.tmp-3066')));
   assert.equal(readFileSync(join(dir, 'notes.tmp.txt'), 'utf8'), 'a user file');
+  assert.ok(existsSync(join(dir, 'notes.tmp-2024.txt')), 'only names ending in .tmp-<pid> go');
   assert.equal(readFileSync(join(dir, 'checkpoints', 'latest.ckpt'), 'utf8'), 'old latest');
   assert.equal(readFileSync(join(dir, 'samples', 'step_000010.png'), 'utf8'), 'old grid');
   assert.ok(

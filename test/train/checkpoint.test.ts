@@ -508,5 +508,24 @@ describe('checkpoints', () => {
       ['model.optimizers', (c) => (c.model.optimizers.generator.lr = 0.002)],
     ];
     for (const [what, edit] of different) assert.notEqual(await digestOf(edit), base, what);
+    const folder = (maxPixels: number, skip: boolean) => (c: Header) => {
+      c.data = {
+        type: 'folder',
+        path: 'images',
+        size: 8,
+        max_pixels: maxPixels,
+        skip_bad_files: skip,
+      };
+    };
+    assert.equal(
+      await digestOf(folder(1e6, false)),
+      await digestOf(folder(4e6, false)),
+      'data.max_pixels without skip_bad_files: a limit on reading, not on the data',
+    );
+    assert.notEqual(
+      await digestOf(folder(1e6, true)),
+      await digestOf(folder(4e6, true)),
+      'data.max_pixels with skip_bad_files chooses the images',
+    );
   });
 });
