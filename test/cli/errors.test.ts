@@ -75,3 +75,12 @@ test('each kind of failure has its exit code and one message', () => {
   assert.equal(help.code, 0);
   assert.match(help.out, /Exit codes: 0 done; 1 unexpected error/);
 });
+
+test("the README's exit codes are the CLI's", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const paragraph = /Exit codes of `genloss`:([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
+  for (const [kind, code] of Object.entries(EXIT_CODES)) {
+    assert.match(paragraph, new RegExp(`(^|[ /])${code}[ /]`), `${kind} (${code})`);
+  }
+  assert.match(paragraph, /130\/143 stopped by SIGINT\/SIGTERM/);
+});
