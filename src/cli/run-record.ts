@@ -27,10 +27,7 @@ export type RunPart = z.output<typeof runPartSchema>;
  */
 export const runRecordSchema = z.strictObject({
   scalars_bytes: count,
-  window: z.strictObject({
-    steps: count,
-    sums: z.record(z.string(), z.tuple([z.number(), count])),
-  }),
+  window: z.strictObject({ sums: z.record(z.string(), z.tuple([z.number(), count])) }),
   parts: z.array(runPartSchema),
 });
 

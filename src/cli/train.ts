@@ -108,7 +108,6 @@ const fmt = (v: number) =>
 type Window = RunRecord['window'];
 
 function addToWindow(window: Window, log: LogVars): void {
-  window.steps += 1;
   for (const [k, v] of Object.entries(log)) {
     if (!Number.isFinite(v)) continue;
     const [sum, count] = window.sums[k] ?? [0, 0];
@@ -218,7 +217,7 @@ async function train(
     const iters = options.iters ?? cfg.train.iters;
     const digest = await configDigest(cfg);
     const scalarsPath = join(workDir, 'scalars.json');
-    let record: RunRecord = { scalars_bytes: 0, window: { steps: 0, sums: {} }, parts: [] };
+    let record: RunRecord = { scalars_bytes: 0, window: { sums: {} }, parts: [] };
     let scalars: ScalarLog;
     if (options.resume) {
       const ckpt =
@@ -325,7 +324,7 @@ async function train(
           );
         }
         scalars.append({ step: trainer.step, ...windowMeans(window) });
-        record.window = { steps: 0, sums: {} };
+        record.window = { sums: {} };
       }
       if (trainer.step % sample_interval === 0 || trainer.step === iters) await writeSamples();
       if (trainer.step % checkpoint_interval === 0 || trainer.step === iters) await checkpoint();
