@@ -20,6 +20,7 @@ import * as lightcnn from './losses/lightcnn.ts';
 import * as penalties from './losses/penalties.ts';
 import * as perceptual from './losses/perceptual.ts';
 import * as pixelwise from './losses/pixelwise.ts';
+import * as robust from './losses/robust.ts';
 import * as transferal from './losses/transferal.ts';
 
 /**
@@ -28,6 +29,7 @@ import * as transferal from './losses/transferal.ts';
  */
 const FAMILIES = [
   pixelwise,
+  robust,
   composition,
   gradient,
   gan,

@@ -230,6 +230,26 @@ export {
   tvLoss,
 } from './losses/pixelwise.ts';
 export {
+  CauchyLoss,
+  cauchyLoss,
+  GemanMcClureLoss,
+  GeneralRobustLoss,
+  gemanMcClureLoss,
+  generalRobustLoss,
+  generalRobustOptions,
+  HuberLoss,
+  huberLoss,
+  huberOptions,
+  RobustLoss,
+  type RobustOptions,
+  robustOptions,
+  SmoothL1Loss,
+  smoothL1Loss,
+  smoothL1Options,
+  WelschLoss,
+  welschLoss,
+} from './losses/robust.ts';
+export {
   TransferalPerceptualLoss,
   type TransferalPerceptualLossOptions,
 } from './losses/transferal.ts';

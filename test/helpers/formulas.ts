@@ -159,3 +159,74 @@ export function psnr(pred: tf.Tensor, target: tf.Tensor): tf.Tensor {
     return tf.mul(tf.mean(tf.log(tf.add(mse, 1e-8))), 10 / Math.LN10);
   });
 }
+
+/** The robust losses of genloss's robust family (kornia, PyTorch and Barron's definitions). */
+export type RobustKind =
+  | 'cauchy'
+  | 'welsch'
+  | 'geman-mcclure'
+  | 'huber'
+  | 'smooth-l1'
+  | 'general-robust';
+
+/** The hyper-parameters of {@link robustLoss}: `delta`, `beta`, `alpha`, `scale` (each 1.0). */
+export interface RobustArgs extends MaskReduceArgs {
+  delta?: number;
+  beta?: number;
+  alpha?: number;
+  scale?: number;
+}
+
+/**
+ * The robust losses of `x = pred − target`, element-wise, then masked and reduced by
+ * {@link maskReduce}: kornia's `cauchy_loss` `log(½x² + 1)`, `welsch_loss` `1 − exp(−½x²)`,
+ * `geman_mcclure_loss` `2x² / (x² + 4)`; PyTorch's Huber (`½x²` if `|x| < δ`, else
+ * `δ(|x| − ½δ)`) and smooth L1 (`½x²/β` if `|x| < β`, else `|x| − ½β`; `|x|` for β = 0); and
+ * Barron's `|α − 2|/α · (((x/c)²/|α − 2| + 1)^(α/2) − 1)`, `½(x/c)²` at α = 2 and
+ * `log(½(x/c)² + 1)` at α = 0. Written with `pow`, `log` and `exp`, not the `log1p`/`expm1` forms.
+ */
+export function robustLoss(
+  kind: RobustKind,
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  { delta = 1, beta = 1, alpha = 1, scale = 1, ...reduce }: RobustArgs = {},
+): tf.Tensor {
+  return tf.tidy(() => {
+    const x = tf.sub(pred, target);
+    const x2 = tf.square(x);
+    const ax = tf.abs(x);
+    let e: tf.Tensor;
+    switch (kind) {
+      case 'cauchy':
+        e = tf.log(tf.add(tf.mul(x2, 0.5), 1));
+        break;
+      case 'welsch':
+        e = tf.sub(1, tf.exp(tf.mul(x2, -0.5)));
+        break;
+      case 'geman-mcclure':
+        e = tf.div(tf.mul(x2, 2), tf.add(x2, 4));
+        break;
+      case 'huber':
+        e = tf.where(tf.less(ax, delta), tf.mul(x2, 0.5), tf.mul(tf.sub(ax, delta / 2), delta));
+        break;
+      case 'smooth-l1':
+        e =
+          beta === 0
+            ? ax
+            : tf.where(tf.less(ax, beta), tf.div(tf.mul(x2, 0.5), beta), tf.sub(ax, beta / 2));
+        break;
+      case 'general-robust': {
+        const z = tf.div(x2, scale * scale);
+        const b = Math.abs(alpha - 2);
+        e =
+          alpha === 2
+            ? tf.mul(z, 0.5)
+            : alpha === 0
+              ? tf.log(tf.add(tf.mul(z, 0.5), 1))
+              : tf.mul(tf.sub(tf.pow(tf.add(tf.div(z, b), 1), alpha / 2), 1), b / alpha);
+        break;
+      }
+    }
+    return maskReduce(e, reduce);
+  });
+}
