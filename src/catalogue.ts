@@ -14,13 +14,16 @@ import * as advLoss from './losses/adv.ts';
 import * as clip from './losses/clip.ts';
 import * as composition from './losses/composition.ts';
 import * as faceId from './losses/face-id.ts';
+import * as focalFrequency from './losses/focal-frequency.ts';
 import * as gan from './losses/gan.ts';
 import * as gradient from './losses/gradient.ts';
 import * as lightcnn from './losses/lightcnn.ts';
 import * as penalties from './losses/penalties.ts';
 import * as perceptual from './losses/perceptual.ts';
 import * as pixelwise from './losses/pixelwise.ts';
+import * as relativistic from './losses/relativistic.ts';
 import * as robust from './losses/robust.ts';
+import * as ssim from './losses/ssim.ts';
 import * as transferal from './losses/transferal.ts';
 
 /**
@@ -30,10 +33,13 @@ import * as transferal from './losses/transferal.ts';
 const FAMILIES = [
   pixelwise,
   robust,
+  ssim,
+  focalFrequency,
   composition,
   gradient,
   gan,
   advLoss,
+  relativistic,
   penalties,
   perceptual,
   transferal,

@@ -156,6 +156,13 @@ export {
   faceIdDistance,
 } from './losses/face-id.ts';
 export {
+  type FocalFrequencyArgs,
+  FocalFrequencyLoss,
+  focalFrequencyLoss,
+  focalFrequencyOptions,
+  focalFrequencySpectrum,
+} from './losses/focal-frequency.ts';
+export {
   bceWithLogits,
   checkGanType,
   GAN_LOSS_COMPS_TYPES,
@@ -230,6 +237,19 @@ export {
   tvLoss,
 } from './losses/pixelwise.ts';
 export {
+  isRelativisticGanLoss,
+  RELATIVISTIC_GAN_TYPES,
+  RELATIVISTIC_MODES,
+  RelativisticGANLoss,
+  type RelativisticGanLossModule,
+  type RelativisticGanLossOptions,
+  type RelativisticGanType,
+  type RelativisticMode,
+  relativisticGanLoss,
+  relativisticTerm,
+  relativisticTerms,
+} from './losses/relativistic.ts';
+export {
   CauchyLoss,
   cauchyLoss,
   GemanMcClureLoss,
@@ -249,6 +269,17 @@ export {
   WelschLoss,
   welschLoss,
 } from './losses/robust.ts';
+export {
+  MS_SSIM_SCALE_WEIGHTS,
+  MultiScaleSSIMLoss,
+  type MultiScaleSsimOptions,
+  multiScaleSsim,
+  multiScaleSsimLossOptions,
+  SSIMLoss,
+  type SsimOptions,
+  ssim,
+  ssimLossOptions,
+} from './losses/ssim.ts';
 export {
   TransferalPerceptualLoss,
   type TransferalPerceptualLossOptions,

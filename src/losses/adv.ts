@@ -13,6 +13,7 @@ import {
   type GradientPenaltyDraws,
   gradientPenaltyLoss,
 } from './penalties.ts';
+import { relativisticTerms } from './relativistic.ts';
 
 /** DeblurGANv2's adversarial loss types (MMagic `AdvLoss`). */
 export const ADV_LOSS_TYPES = ['gan', 'lsgan', 'wgan-gp', 'ragan', 'ragan-ls'] as const;
@@ -201,8 +202,9 @@ export class AdvLoss extends LossModule<ReturnType<typeof advOptions>> {
   }
 
   /**
-   * The relativistic average terms: the discriminator pushes `D(real) − P_f` to "real" and
-   * `D(fake) − P_r` to "fake"; the generator the other way round.
+   * The relativistic average terms (`relativisticTerms`, shared with `RelativisticGANLoss`, halved):
+   * the discriminator pushes `D(real) − P_f` to "real" and `D(fake) − P_r` to "fake"; the generator
+   * the other way round. ragan is the vanilla (BCE) form, ragan-ls the least-squares one (±1).
    */
   private relativistic(
     predFake: tf.Tensor,
@@ -210,17 +212,16 @@ export class AdvLoss extends LossModule<ReturnType<typeof advOptions>> {
     isDisc: boolean,
     [poolFake, poolReal] = [this.fakePool.mean(), this.realPool.mean()],
   ): tf.Tensor {
-    const realVsFake = tf.sub(predReal, poolFake);
-    const fakeVsReal = tf.sub(predFake, poolReal);
-    if (this.cfg.loss_type === 'ragan') {
-      return half(this.criterion(realVsFake, isDisc), this.criterion(fakeVsReal, !isDisc));
-    }
-    // ragan-ls: least squares to ±1.
-    const sign = isDisc ? 1 : -1;
-    return half(
-      tf.mean(tf.square(tf.sub(realVsFake, sign))),
-      tf.mean(tf.square(tf.add(fakeVsReal, sign))),
+    const ganType = this.cfg.loss_type === 'ragan' ? 'vanilla' : 'lsgan';
+    const { real, fake } = relativisticTerms(
+      ganType,
+      predReal,
+      predFake,
+      poolFake,
+      poolReal,
+      isDisc,
     );
+    return half(real, fake);
   }
 
   /** Frees the pools. */

@@ -10,6 +10,7 @@ import { falseOnlyOption, parseOptions } from '../core/options.ts';
 import { SeedGenerator } from '../core/random.ts';
 import { type BuildConfig, LOSSES } from '../core/registry.ts';
 import { normModeOption } from '../losses/penalties.ts';
+import { isRelativisticGanLoss, type RelativisticGanLossModule } from '../losses/relativistic.ts';
 import {
   type DiscriminatorNet,
   type GeneratorNet,
@@ -91,6 +92,9 @@ interface GanLossModule extends LossModule {
   forward(input: tf.Tensor, target_is_real: boolean, is_disc?: boolean): tf.Tensor;
 }
 
+/** A `gan_loss`: one prediction a call (`GANLoss`, `GANLossComps`) or both (`RelativisticGANLoss`). */
+type ModelGanLoss = GanLossModule | RelativisticGanLossModule;
+
 function asList(cfg: BuildConfig | BuildConfig[] | null): BuildConfig[] {
   return cfg === null ? [] : Array.isArray(cfg) ? cfg : [cfg];
 }
@@ -132,6 +136,13 @@ function lazyRatio(components: readonly LossComponent[]): number {
  *    `batch_size`, `loss_scaler`. Losses: the GAN term `gan_loss(D(fake), true)` (with its
  *    `loss_weight`) under `genGanLossKey`, then each `gen_auxiliary_loss` component.
  *
+ * A relativistic `gan_loss` (one with `relativisticTerms`, such as `RelativisticGANLoss`) compares
+ * real and fake predictions in one call: the discriminator phase logs its real term as
+ * `loss_disc_real` and its fake term as `loss_disc_fake` (TF-GAN's sum of two cross-entropies,
+ * split); the generator phase also runs the discriminator on the real batch (one more D forward
+ * pass a generator step, D frozen; output `disc_pred_real_g`) and logs the sum of the generator's
+ * two terms under `genGanLossKey`. Other GAN losses are called as above.
+ *
  * Each phase optimises `parseLosses(losses).loss` (the sum of keys containing `loss`). The logged
  * keys are MMagic's for each setup:
  *
@@ -152,7 +163,7 @@ function lazyRatio(components: readonly LossComponent[]): number {
 export class GANWithCustomizedLoss {
   readonly generator: GeneratorNet;
   readonly discriminator: DiscriminatorNet;
-  readonly ganLoss: GanLossModule;
+  readonly ganLoss: ModelGanLoss;
   readonly discAuxiliaryLosses: LossComponent[];
   readonly genAuxiliaryLosses: LossComponent[];
   readonly optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
@@ -180,7 +191,7 @@ export class GANWithCustomizedLoss {
         `${OWNER}: option 'gan_loss' must be a loss config ({type: ...}) when there is no loss_config (StyleGAN2's loss_config defaults it), got null`,
       );
     }
-    this.ganLoss = LOSSES.build(ganCfg) as GanLossModule;
+    this.ganLoss = LOSSES.build(ganCfg) as ModelGanLoss;
     this.genGanLossKey = lc === null ? 'loss_disc_fake_g' : 'loss_gen';
     const discCfgs = asList(this.cfg.disc_auxiliary_loss as BuildConfig[] | null);
     const genCfgs = asList(this.cfg.gen_auxiliary_loss as BuildConfig[] | null);
@@ -237,9 +248,7 @@ export class GANWithCustomizedLoss {
       const log = this.discriminatorPhase(real_imgs, inputs);
       const runGenerator = (this.iteration + 1) % this.cfg.discriminator_steps === 0;
       const steps = runGenerator ? this.cfg.generator_steps : 0;
-      const genLogs = Array.from({ length: steps }, () =>
-        this.generatorPhase(real_imgs.shape[0], inputs),
-      );
+      const genLogs = Array.from({ length: steps }, () => this.generatorPhase(real_imgs, inputs));
       for (const key of Object.keys(genLogs[0] ?? {})) {
         if (key !== 'loss') log[key] = genLogs.reduce((s, g) => s + g[key], 0) / genLogs.length;
       }
@@ -282,10 +291,7 @@ export class GANWithCustomizedLoss {
           fake_imgs: fake,
           real_imgs: real,
         };
-        const losses: LossDict = {
-          loss_disc_fake: this.ganLoss.forward(predFake, false, true),
-          loss_disc_real: this.ganLoss.forward(predReal, true, true),
-        };
+        const losses: LossDict = discGanLosses(this.ganLoss, predReal, predFake);
         return addComponents(losses, this.discAuxiliaryLosses, outputs);
       });
     } finally {
@@ -293,18 +299,32 @@ export class GANWithCustomizedLoss {
     }
   }
 
-  private generatorPhase(n: number, inputs: OutputsDict): LogVars {
+  private generatorPhase(real: tf.Tensor, inputs: OutputsDict): LogVars {
+    const n = real.shape[0];
+    const ganLoss = this.ganLoss;
     return this.optimise('generator', this.generator.variables, () => {
       const fake = this.generator.synthesis(this.generator.mapping(n));
       const predFake = this.disc(fake);
-      const outputs = {
+      const outputs: OutputsDict = {
         ...this.baseOutputs(n, inputs),
         fake_imgs: fake,
         disc_pred_fake_g: predFake,
       };
-      const losses: LossDict = {
-        [this.genGanLossKey]: this.ganLoss.forward(predFake, true, false),
-      };
+      let ganTerm: tf.Tensor;
+      if (isRelativisticGanLoss(ganLoss)) {
+        // A relativistic loss compares with D(real): one more discriminator forward pass.
+        const predReal = this.disc(real);
+        outputs.disc_pred_real_g = predReal;
+        const { real: realTerm, fake: fakeTerm } = ganLoss.relativisticTerms(
+          predReal,
+          predFake,
+          false,
+        );
+        ganTerm = tf.add(realTerm, fakeTerm);
+      } else {
+        ganTerm = ganLoss.forward(predFake, true, false);
+      }
+      const losses: LossDict = { [this.genGanLossKey]: ganTerm };
       return addComponents(losses, this.genAuxiliaryLosses, outputs);
     });
   }
@@ -359,6 +379,22 @@ export class GANWithCustomizedLoss {
     this.optimizers.generator.dispose();
     this.optimizers.discriminator.dispose();
   }
+}
+
+/**
+ * The discriminator's GAN terms: `loss_disc_fake = gan_loss(D(fake), false, true)` and
+ * `loss_disc_real = gan_loss(D(real), true, true)`, or a relativistic loss's `fake` and `real`
+ * terms (their sum is the loss).
+ */
+function discGanLosses(ganLoss: ModelGanLoss, predReal: tf.Tensor, predFake: tf.Tensor): LossDict {
+  if (isRelativisticGanLoss(ganLoss)) {
+    const { real, fake } = ganLoss.relativisticTerms(predReal, predFake, true);
+    return { loss_disc_fake: fake, loss_disc_real: real };
+  }
+  return {
+    loss_disc_fake: ganLoss.forward(predFake, false, true),
+    loss_disc_real: ganLoss.forward(predReal, true, true),
+  };
 }
 
 /** Adds each component's value to `losses` under its `lossName()` (summing equal names; skipping nulls). */

@@ -230,3 +230,88 @@ export function robustLoss(
     return maskReduce(e, reduce);
   });
 }
+
+// --- SSIM and MS-SSIM (piq's ssim.py, ms_ssim.py) ---------------------------------------------
+
+/** The keys of piq's `ssim` / `multi_scale_ssim` that {@link ssimFormula} takes. */
+export interface SsimFormulaArgs {
+  kernel_size?: number;
+  kernel_sigma?: number;
+  data_range?: number;
+  k1?: number;
+  k2?: number;
+  downsample?: boolean;
+  /** Given: MS-SSIM with these (normalised) weights; absent: SSIM. */
+  scale_weights?: number[];
+}
+
+/**
+ * piq's SSIM (no `scale_weights`) or MS-SSIM, per image (N values), line by line: the 2-D
+ * Gaussian window `exp(−(i² + j²)/(2σ²))` normalised, a 'valid' conv2d per channel (one channel
+ * at a time), the SSIM/CS maps, means over pixels then channels; MS-SSIM's replicate padding
+ * and 2×2 average pool between scales, relu, power, product. NHWC.
+ */
+export function ssimFormula(x: tf.Tensor, y: tf.Tensor, args: SsimFormulaArgs = {}): tf.Tensor {
+  const { kernel_size: k = 11, kernel_sigma: s = 1.5, data_range: r = 1 } = args;
+  const { k1 = 0.01, k2 = 0.03, downsample = true, scale_weights } = args;
+  return tf.tidy(() => {
+    const g: number[] = [];
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        const [a, b] = [i - (k - 1) / 2, j - (k - 1) / 2];
+        g.push(Math.exp(-(a * a + b * b) / (2 * s * s)));
+      }
+    }
+    const total = g.reduce((p, q) => p + q, 0);
+    const win = tf.tensor4d(
+      g.map((v) => v / total),
+      [k, k, 1, 1],
+    );
+    const conv = (t: tf.Tensor4D) =>
+      tf.concat(
+        tf.split(t, t.shape[3], 3).map((ch) => tf.conv2d(ch as tf.Tensor4D, win, 1, 'valid')),
+        3,
+      );
+    const perChannel = (a: tf.Tensor4D, b: tf.Tensor4D) => {
+      const [c1, c2] = [k1 * k1, k2 * k2];
+      const [muX, muY] = [conv(a), conv(b)];
+      const sXX = tf.sub(conv(tf.mul(a, a) as tf.Tensor4D), tf.mul(muX, muX));
+      const sYY = tf.sub(conv(tf.mul(b, b) as tf.Tensor4D), tf.mul(muY, muY));
+      const sXY = tf.sub(conv(tf.mul(a, b) as tf.Tensor4D), tf.mul(muX, muY));
+      const cs = tf.div(tf.add(tf.mul(sXY, 2), c2), tf.add(tf.add(sXX, sYY), c2));
+      const lum = tf.div(
+        tf.add(tf.mul(tf.mul(muX, muY), 2), c1),
+        tf.add(tf.add(tf.mul(muX, muX), tf.mul(muY, muY)), c1),
+      );
+      return [tf.mean(tf.mul(lum, cs), [1, 2]), tf.mean(cs, [1, 2])];
+    };
+    let a = tf.div(x, r) as tf.Tensor4D;
+    let b = tf.div(y, r) as tf.Tensor4D;
+    if (scale_weights === undefined) {
+      const f = Math.max(1, Math.round(Math.min(a.shape[1], a.shape[2]) / 256));
+      if (f > 1 && downsample) {
+        a = tf.avgPool(a, f, f, 'valid');
+        b = tf.avgPool(b, f, f, 'valid');
+      }
+      return tf.mean(perChannel(a, b)[0], 1);
+    }
+    const sum = scale_weights.reduce((p, q) => p + q, 0);
+    let prod: tf.Tensor = tf.ones([a.shape[0], a.shape[3]]);
+    scale_weights.forEach((w, i) => {
+      if (i > 0) {
+        const p = Math.max(a.shape[1] % 2, a.shape[2] % 2);
+        const pad = (t: tf.Tensor4D) => {
+          if (!p) return t;
+          const top = tf.concat([tf.slice(t, [0, 0, 0, 0], [-1, 1, -1, -1]), t], 1);
+          return tf.concat([tf.slice(top, [0, 0, 0, 0], [-1, -1, 1, -1]), top], 2) as tf.Tensor4D;
+        };
+        a = tf.avgPool(pad(a), 2, 2, 'valid');
+        b = tf.avgPool(pad(b), 2, 2, 'valid');
+      }
+      const [ss, cs] = perChannel(a, b);
+      const v = tf.relu(i === scale_weights.length - 1 ? ss : cs);
+      prod = tf.mul(prod, tf.pow(v, w / sum));
+    });
+    return tf.mean(prod, 1);
+  });
+}
