@@ -7,6 +7,8 @@ import {
   SOBEL_L1_GRAD,
   SOBEL_L1_SUM,
 } from '../../src/backends/index.ts';
+import { LOSSES } from '../../src/index.ts';
+import { assertClose } from './tensors.ts';
 
 /** A tensor as the PyTorch generator writes it: NCHW for 4-D tensors. */
 export interface RefTensor {
@@ -86,4 +88,33 @@ export function withoutFusedKernels<T>(f: () => T): T {
   } finally {
     registerFusedKernels();
   }
+}
+
+/**
+ * Checks a loss's reference case: builds `c.type` with `c.config`, calls `forward(...args)`, and
+ * compares the output and the gradients — of the output, or of `sum(output · cotangent)` for a
+ * non-scalar output — w.r.t. every argument `c.grads` lists. Call inside `tf.tidy`.
+ */
+export function checkLossCase(c: RefCase): void {
+  const args = c.args.map((a) => toTensor(a.tensor));
+  const m = LOSSES.build({ type: c.type, ...c.config } as never) as unknown as {
+    forward(...xs: tf.Tensor[]): tf.Tensor;
+    dispose(): void;
+  };
+  const cot = c.cotangent ? toTensor(c.cotangent) : null;
+  assertClose(m.forward(...args), toTensor(c.output), { what: `${c.id}: output` });
+  const names = Object.keys(c.grads);
+  const at = names.map((n) => c.args.findIndex((a) => a.name === n));
+  const grads = tf.grads((...xs: tf.Tensor[]) => {
+    const full = args.slice();
+    at.forEach((i, k) => {
+      full[i] = xs[k];
+    });
+    const y = m.forward(...full);
+    return cot ? tf.sum(tf.mul(y, cot)) : y;
+  })(at.map((i) => args[i]));
+  names.forEach((n, k) => {
+    assertClose(grads[k], toTensor(c.grads[n]), { what: `${c.id}: d/d${n}` });
+  });
+  m.dispose();
 }

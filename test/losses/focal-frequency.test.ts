@@ -11,8 +11,8 @@ import {
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
 import {
+  checkLossCase,
   loadCases,
-  type RefCase,
   type RefTensor,
   readReference,
   toTensor,
@@ -38,37 +38,13 @@ interface SpectrumCase {
 const isShapeError = (re: RegExp) => (e: Error) => e instanceof ShapeError && re.test(e.message);
 const isConfigError = (re: RegExp) => (e: Error) => e instanceof ConfigError && re.test(e.message);
 
-type Forward = (p: tf.Tensor, t: tf.Tensor, m?: tf.Tensor | null) => tf.Tensor;
-
-/** A reference case: the output and the gradients w.r.t. every listed argument. */
-function checkCase(c: RefCase): void {
-  const args = c.args.map((a) => toTensor(a.tensor));
-  const m = LOSSES.build({ type: c.type, ...c.config } as never) as unknown as {
-    forward: Forward;
-  };
-  const forward = m.forward.bind(m);
-  assertClose(forward(args[0], args[1], args[2]), toTensor(c.output), { what: `${c.id}: output` });
-  const names = Object.keys(c.grads);
-  const at = names.map((n) => c.args.findIndex((a) => a.name === n));
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const full = args.slice();
-    at.forEach((i, k) => {
-      full[i] = xs[k];
-    });
-    return forward(full[0], full[1], full[2]);
-  })(at.map((i) => args[i]));
-  names.forEach((n, k) => {
-    assertClose(grads[k], toTensor(c.grads[n]), { what: `${c.id}: d/d${n}` });
-  });
-}
-
 describeOnEachBackend('FocalFrequencyLoss: PyTorch reference (focal_frequency.json)', () => {
   const cases = loadCases('focal_frequency.json');
   const spectra = readReference<{ spectra: SpectrumCase[] }>('focal_frequency.json').spectra;
 
   test(`${cases.length} cases: outputs and gradients within 1e-5 + 5e-4·|want|`, () => {
     assert.equal(cases.length, 30);
-    for (const c of cases) tf.tidy(() => checkCase(c));
+    for (const c of cases) tf.tidy(() => checkLossCase(c));
   });
 
   test(`${spectra.length} spectra: the matrix-product DFT equals torch.fft.fft2(norm='ortho')`, () => {

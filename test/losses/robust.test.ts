@@ -26,7 +26,7 @@ import {
   type RobustKind,
   robustLoss,
 } from '../helpers/formulas.ts';
-import { loadCases, type RefCase, toTensor } from '../helpers/reference.ts';
+import { checkLossCase, loadCases } from '../helpers/reference.ts';
 import {
   assertClose,
   assertNoLeak,
@@ -357,28 +357,6 @@ describe('robust losses: no leaks and gradients', () => {
   });
 });
 
-/** The reference cases of robust.json: output and gradients w.r.t. every listed argument. */
-function checkCase(c: RefCase): void {
-  const args = c.args.map((a) => toTensor(a.tensor));
-  const m = LOSSES.build({ type: c.type, ...c.config } as never) as unknown as Forwardable;
-  const cot = c.cotangent ? toTensor(c.cotangent) : null;
-  assertClose(m.forward(...args), toTensor(c.output), { what: `${c.id}: output` });
-  const names = Object.keys(c.grads);
-  const at = names.map((n) => c.args.findIndex((a) => a.name === n));
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const full = args.slice();
-    at.forEach((i, k) => {
-      full[i] = xs[k];
-    });
-    const y = m.forward(...full);
-    return cot ? tf.sum(tf.mul(y, cot)) : y;
-  })(at.map((i) => args[i]));
-  names.forEach((n, k) => {
-    assertClose(grads[k], toTensor(c.grads[n]), { what: `${c.id}: d/d${n}` });
-  });
-  m.dispose();
-}
-
 describeOnEachBackend('robust losses: PyTorch reference cases (robust.json)', () => {
   const cases = loadCases('robust.json');
   test(`${cases.length} cases: outputs and gradients within 1e-5 + 5e-4·|want|`, () => {
@@ -392,6 +370,6 @@ describeOnEachBackend('robust losses: PyTorch reference cases (robust.json)', ()
       'SmoothL1Loss',
       'WelschLoss',
     ]);
-    for (const c of cases) tf.tidy(() => checkCase(c));
+    for (const c of cases) tf.tidy(() => checkLossCase(c));
   });
 });
