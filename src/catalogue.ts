@@ -11,6 +11,7 @@ import * as genAuxiliary from './components/gen-auxiliary.ts';
 import { type LossClass, LossModule } from './core/module.ts';
 import { LOSSES } from './core/registry.ts';
 import * as advLoss from './losses/adv.ts';
+import * as basicsr from './losses/basicsr.ts';
 import * as clip from './losses/clip.ts';
 import * as composition from './losses/composition.ts';
 import * as faceId from './losses/face-id.ts';
@@ -33,6 +34,7 @@ import * as transferal from './losses/transferal.ts';
 const FAMILIES = [
   pixelwise,
   robust,
+  basicsr,
   ssim,
   focalFrequency,
   composition,

@@ -51,6 +51,7 @@ export {
   DiscShiftLossComps,
   GradientPenaltyLossComps,
   R1GradientPenaltyComps,
+  R2GradientPenaltyComps,
 } from './components/disc-auxiliary.ts';
 export {
   FaceIdLossComps,
@@ -140,6 +141,24 @@ export {
   type AdvLossType,
   PredictionPool,
 } from './losses/adv.ts';
+export {
+  BASICSR_GAN_TYPES,
+  BASICSR_REDUCTIONS,
+  type BasicsrReduction,
+  type DiscriminatorOutput,
+  GAN_FEAT_CRITERIA,
+  GANFeatLoss,
+  type GanFeatCriterion,
+  type GanFeatLossOptions,
+  ganFeatLoss,
+  ganFeatOptions,
+  MultiScaleGANLoss,
+  type MultiScalePredictions,
+  WeightedTVLoss,
+  type WeightedTvLossOptions,
+  weightedTvLoss,
+  weightedTvOptions,
+} from './losses/basicsr.ts';
 export { type CLIPLogitsFn, CLIPLoss, type CLIPLossOptions, clipPool } from './losses/clip.ts';
 export {
   CharbonnierCompLoss,
@@ -174,6 +193,7 @@ export {
   type GanLossOptions,
   type GanType,
   ganLoss,
+  ganOptions,
 } from './losses/gan.ts';
 export { GradientLoss, type GradientLossOptions, gradientLoss } from './losses/gradient.ts';
 export {
@@ -205,8 +225,11 @@ export {
   NORM_MODES,
   type NormMode,
   normModeOption,
+  oneSidedOption,
   type R1GradientPenaltyOptions,
   r1GradientPenaltyLoss,
+  r2GradientPenaltyLoss,
+  targetOption,
 } from './losses/penalties.ts';
 export {
   FEATURE_CRITERIA,
@@ -284,6 +307,7 @@ export {
   TransferalPerceptualLoss,
   type TransferalPerceptualLossOptions,
 } from './losses/transferal.ts';
+export { blurSigma, discriminatorBlur } from './models/disc-blur.ts';
 export {
   type GANModelConfig,
   GANWithCustomizedLoss,

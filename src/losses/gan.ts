@@ -17,12 +17,24 @@ export const GAN_TYPES = [
   'hinge',
   'l1',
   'smgan',
+  'wgan_softplus',
 ] as const;
 /** An adversarial loss type. */
 export type GanType = (typeof GAN_TYPES)[number];
 
-/** The types MMagic's `GANLoss` accepts (no `wgan-logistic-ns`). */
-export const GAN_LOSS_TYPES = ['vanilla', 'lsgan', 'wgan', 'hinge', 'l1', 'smgan'] as const;
+/**
+ * The types `GANLoss` accepts: MMagic's (no `wgan-logistic-ns`) plus BasicSR's `wgan_softplus`
+ * (a genloss addition under BasicSR's name: the same numbers as `wgan-logistic-ns`).
+ */
+export const GAN_LOSS_TYPES = [
+  'vanilla',
+  'lsgan',
+  'wgan',
+  'hinge',
+  'l1',
+  'smgan',
+  'wgan_softplus',
+] as const;
 /** The types MMagic's `GANLossComps` accepts (no `l1`, no `smgan`). */
 export const GAN_LOSS_COMPS_TYPES = [
   'vanilla',
@@ -112,7 +124,7 @@ function checkMask(owner: string, mask: unknown, input: tf.Tensor): tf.Tensor4D 
  * | lsgan | `mean (x − label)²` |
  * | l1 | `mean |x − label|` |
  * | wgan | real: `−mean x`; fake: `mean x` (labels ignored) |
- * | wgan-logistic-ns | real: `mean softplus(−x)`; fake: `mean softplus(x)` (labels ignored) |
+ * | wgan-logistic-ns, wgan_softplus (BasicSR's name) | real: `mean softplus(−x)`; fake: `mean softplus(x)` (labels ignored) |
  * | hinge | disc real: `mean relu(1 − x)`; disc fake: `mean relu(1 + x)`; generator: `−mean x` for either target |
  * | smgan | see below |
  *
@@ -163,6 +175,7 @@ export function ganLoss(
       case 'wgan':
         return real ? tf.neg(tf.mean(x)) : tf.mean(x);
       case 'wgan-logistic-ns':
+      case 'wgan_softplus':
         return tf.mean(tf.softplus(real ? tf.neg(x) : x));
       case 'hinge':
         if (!is_disc) return tf.neg(tf.mean(x));
@@ -194,7 +207,8 @@ function smganLoss(
   return tf.mean(tf.div(tf.mul(mse, mask), tf.mean(mask)));
 }
 
-function ganOptions(types: readonly [GanType, ...GanType[]]) {
+/** The options of a `GANLossBase` class accepting `types`. */
+export function ganOptions(types: readonly [GanType, ...GanType[]]) {
   return lossOptions(
     { loss_name: 'loss_gan' },
     {
@@ -239,7 +253,8 @@ export abstract class GANLossBase extends LossModule<GanOptionsSchema> {
 
 /**
  * `GANLoss` (MMagic): adversarial loss of discriminator predictions, see {@link ganLoss}.
- * Config: `gan_type` (required: `vanilla|lsgan|wgan|hinge|l1|smgan`), `real_label_val` 1.0,
+ * Config: `gan_type` (required: `vanilla|lsgan|wgan|hinge|l1|smgan`, and BasicSR's
+ * `wgan_softplus`), `real_label_val` 1.0,
  * `fake_label_val` 0.0, `loss_weight` 1.0 — applied to generator calls only.
  */
 export class GANLoss extends GANLossBase {

@@ -147,7 +147,37 @@ export interface GradientPenaltyOptions {
   norm_mode?: NormMode;
   /** The interpolation weights, N×1×1×1 in [0, 1); drawn from the default generator if absent. */
   alpha?: tf.Tensor | null;
+  /**
+   * The norm the penalty pulls towards (TF-GAN's `target`), a finite number ≥ 0: `(‖g‖/target −
+   * 1)²`; 0 is the zero-centred WGAN-GP, `‖g‖²`. Default 1 (MMagic's penalty, bit for bit).
+   */
+  target?: number;
+  /** TF-GAN's `one_sided`: penalise only norms above the target, `max(0, ‖g‖/target − 1)²`. */
+  one_sided?: boolean;
 }
+
+/** Checks the `target` of a gradient penalty: a finite number ≥ 0; `ConfigError` otherwise. */
+function checkTarget(owner: string, target: unknown): number {
+  if (typeof target !== 'number' || !Number.isFinite(target) || target < 0) {
+    throw new ConfigError(
+      `${owner}: 'target' must be a finite number >= 0, got ${describeValue(target)}`,
+    );
+  }
+  return target;
+}
+
+/** Checks that `value` is a boolean; `ConfigError` otherwise. */
+function checkBoolean(owner: string, arg: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new ConfigError(`${owner}: '${arg}' must be a boolean, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** The zod schema of the `target` key: a finite number ≥ 0, default 1. */
+export const targetOption = z.number().finite().min(0).default(1);
+/** The zod schema of the `one_sided` key: a boolean, default false. */
+export const oneSidedOption = z.boolean().default(false);
 
 /**
  * WGAN-GP gradient penalty (MMagic `gradient_penalty_loss`, Gulrajani et al. 2017):
@@ -164,10 +194,17 @@ export interface GradientPenaltyOptions {
  * Masked pixels count in the pixel mean with `(0 − 1)² = 1`, as in MMagic. The norm has a zero
  * gradient at 0 (PyTorch's subgradient), so masked pixels give no NaN.
  *
+ * `target` and `one_sided` (TF-GAN's `wasserstein_gradient_penalty` options) replace
+ * `(‖g‖ − 1)²` by `(‖g‖/target − 1)²`, or `max(0, ‖g‖/target − 1)²` when one-sided; `target: 0`
+ * is the zero-centred WGAN-GP (Mescheder et al. 2018's `wgan_gp_reg` with `center=0`), `‖g‖²`
+ * (one-sided or not). TF-GAN norms each whole sample (`norm_mode: 'HWC'`) and adds 1e-10 under
+ * the square root, which genloss does not.
+ *
  * @param discriminator any `(x) => tf.Tensor`; its output may have any shape (all summed).
  * @param real_data N×H×W×C.
  * @param fake_data N×H×W×C.
- * @param options `mask`, `norm_mode` (`'pixel'`), `alpha` (N×1×1×1).
+ * @param options `mask`, `norm_mode` (`'pixel'`), `alpha` (N×1×1×1), `target` (1), `one_sided`
+ *   (false).
  * @returns a scalar.
  */
 export function gradientPenaltyLoss(
@@ -181,11 +218,13 @@ export function gradientPenaltyLoss(
     mask = null,
     norm_mode = 'pixel',
     alpha = null,
+    target = 1,
+    one_sided = false,
   } = checkOptions(
     'gradientPenaltyLoss',
     4,
     options,
-    'gradientPenaltyLoss(discriminator, real_data, fake_data, {mask, norm_mode, alpha})',
+    'gradientPenaltyLoss(discriminator, real_data, fake_data, {mask, norm_mode, alpha, target, one_sided})',
   );
   checkFunction(owner, 'discriminator', discriminator);
   const real = checkTensor(owner, 'real_data', real_data, 4);
@@ -193,6 +232,8 @@ export function gradientPenaltyLoss(
   checkSameShape(owner, ['real_data', real], ['fake_data', fake]);
   const mode = checkChoice(owner, 'norm_mode', norm_mode, NORM_MODES);
   const m = mask === null || mask === undefined ? null : checkWeight(owner, 'mask', mask, real);
+  const t = checkTarget(owner, target);
+  const oneSided = checkBoolean(owner, 'one_sided', one_sided);
   const n = real.shape[0];
   if (alpha !== null && alpha !== undefined) {
     const a = checkTensor(owner, 'alpha', alpha, 4);
@@ -208,8 +249,17 @@ export function gradientPenaltyLoss(
     let g = discriminatorGradient(owner, discriminator, interpolates, null);
     if (m) g = tf.mul(g, m);
     const axes = mode === 'pixel' ? [3] : [1, 2, 3];
-    const norm = safeSqrt(tf.sum(tf.square(g), axes));
-    const penalty = tf.mean(tf.square(tf.sub(norm, 1)));
+    const squares = tf.sum(tf.square(g), axes);
+    let penalty: tf.Tensor;
+    if (t === 0) {
+      // Zero-centred: ‖g‖² directly (no square root; one-sided changes nothing, as ‖g‖ ≥ 0).
+      penalty = tf.mean(squares);
+    } else {
+      const norm = safeSqrt(squares);
+      let excess = tf.sub(t === 1 ? norm : tf.div(norm, t), 1);
+      if (oneSided) excess = tf.relu(excess);
+      penalty = tf.mean(tf.square(excess));
+    }
     return m ? tf.mul(penalty, inverseMaskMean(m)) : penalty;
   });
 }
@@ -243,29 +293,52 @@ export interface R1GradientPenaltyOptions {
  * @param options `mask`, `norm_mode` (`'pixel'`), `loss_scaler`.
  * @returns a scalar.
  */
-export function r1GradientPenaltyLoss(
+export const r1GradientPenaltyLoss = zeroCentredLoss('r1GradientPenaltyLoss', 'real_data');
+
+/**
+ * A zero-centred penalty function (R1, R2) on its data argument `arg`: options checked, then
+ * {@link zeroCentredPenalty}. `owner` names the caller in errors (a component passes its type).
+ */
+function zeroCentredLoss(name: string, arg: 'real_data' | 'fake_data') {
+  return (
+    discriminator: Discriminator,
+    data: tf.Tensor,
+    options?: Options<R1GradientPenaltyOptions>,
+    owner = name,
+  ): tf.Tensor => {
+    const {
+      mask = null,
+      norm_mode = 'pixel',
+      loss_scaler = null,
+    } = checkOptions(
+      name,
+      3,
+      options,
+      `${name}(discriminator, ${arg}, {mask, norm_mode, loss_scaler})`,
+    );
+    return zeroCentredPenalty(owner, discriminator, data, arg, { mask, norm_mode, loss_scaler });
+  };
+}
+
+/**
+ * The zero-centred penalty on `x` that R1 (`x` = real data) and R2 (`x` = fake data) share:
+ * `mean ‖mask·∂ Σ D(x)/∂x‖²` per pixel or per sample, over the mask's mean (see
+ * {@link r1GradientPenaltyLoss}). `arg` names `x` in errors.
+ */
+function zeroCentredPenalty(
+  owner: string,
   discriminator: Discriminator,
-  real_data: tf.Tensor,
-  options?: Options<R1GradientPenaltyOptions>,
-  owner = 'r1GradientPenaltyLoss',
+  data: tf.Tensor,
+  arg: string,
+  { mask, norm_mode, loss_scaler }: R1GradientPenaltyOptions,
 ): tf.Tensor {
-  const {
-    mask = null,
-    norm_mode = 'pixel',
-    loss_scaler = null,
-  } = checkOptions(
-    'r1GradientPenaltyLoss',
-    3,
-    options,
-    'r1GradientPenaltyLoss(discriminator, real_data, {mask, norm_mode, loss_scaler})',
-  );
   checkFunction(owner, 'discriminator', discriminator);
-  const real = checkTensor(owner, 'real_data', real_data, 4);
+  const x = checkTensor(owner, arg, data, 4);
   const mode = checkChoice(owner, 'norm_mode', norm_mode, NORM_MODES);
-  const m = mask === null || mask === undefined ? null : checkWeight(owner, 'mask', mask, real);
+  const m = mask === null || mask === undefined ? null : checkWeight(owner, 'mask', mask, x);
   const scaler = checkLossScaler(owner, loss_scaler);
   return tf.tidy(() => {
-    let g = discriminatorGradient(owner, discriminator, real, scaler);
+    let g = discriminatorGradient(owner, discriminator, x, scaler);
     if (m) g = tf.mul(g, m);
     const squares = tf.square(g);
     const [n, h, w] = g.shape as number[];
@@ -274,6 +347,27 @@ export function r1GradientPenaltyLoss(
     return m ? tf.mul(penalty, inverseMaskMean(m)) : penalty;
   });
 }
+
+/**
+ * R2 penalty (Mescheder et al. 2018, GAN_stability's `reg_type: 'fake'`): R1's formula
+ * ({@link r1GradientPenaltyLoss}) on fake data, without γ/2 (the caller's weight):
+ *
+ * ```
+ * g = ∂ Σ scale(D(fake)) / ∂fake · 1/getScale()     (on the tape; flows back to fake too)
+ * pixel: P = Σ (g·mask)² / (N·H·W);  HWC: P = mean_n Σ_{h,w,c} (g·mask)²;  P ← P / mean(mask)
+ * ```
+ *
+ * GAN_stability's `compute_grad2(d_fake, x_fake).mean()` is the `'HWC'` mode. R1 + R2
+ * (`reg_type: 'real_fake'`) is the sum of the two: in a model, list `R1GradientPenaltyComps` and
+ * `R2GradientPenaltyComps` in `disc_auxiliary_loss`. Detach `fake_data` (as the D phase's fake
+ * images are) if the penalty must not reach the generator.
+ *
+ * @param discriminator any `(x) => tf.Tensor`.
+ * @param fake_data N×H×W×C.
+ * @param options `mask`, `norm_mode` (`'pixel'`), `loss_scaler`.
+ * @returns a scalar.
+ */
+export const r2GradientPenaltyLoss = zeroCentredLoss('r2GradientPenaltyLoss', 'fake_data');
 
 /**
  * Disc-shift loss (MMagic `disc_shift_loss`, PGGAN's drift penalty), a `weightedLoss`: `pred²`,
@@ -319,7 +413,8 @@ export interface GradientPenaltyDraws {
 /**
  * `GradientPenaltyLoss` (MMagic): `loss_weight · gradientPenaltyLoss(D, real, fake, mask)`.
  * Config: `loss_weight` 1.0, and `norm_mode` `'pixel'` — a genloss addition (MMagic's class
- * always uses `'pixel'`, which stays the default).
+ * always uses `'pixel'`, which stays the default); `target` 1 and `one_sided` false, TF-GAN's
+ * options (see {@link gradientPenaltyLoss}; `target: 0` is the zero-centred WGAN-GP).
  */
 export class GradientPenaltyLoss extends LossModule<ReturnType<typeof gradientPenaltyOptions>> {
   static override readonly lossType = 'GradientPenaltyLoss';
@@ -346,7 +441,8 @@ export class GradientPenaltyLoss extends LossModule<ReturnType<typeof gradientPe
       draws,
       `${this.lossType}.forward(discriminator, real_data, fake_data, mask, {alpha})`,
     );
-    const options = { mask, norm_mode: this.cfg.norm_mode, alpha };
+    const { norm_mode, target, one_sided } = this.cfg;
+    const options = { mask, norm_mode, alpha, target, one_sided };
     return this.scaled(() =>
       gradientPenaltyLoss(discriminator, real_data, fake_data, options, this.lossType),
     );
@@ -354,5 +450,8 @@ export class GradientPenaltyLoss extends LossModule<ReturnType<typeof gradientPe
 }
 
 function gradientPenaltyOptions() {
-  return lossOptions({ loss_name: 'loss_gp' }, { norm_mode: normModeOption });
+  return lossOptions(
+    { loss_name: 'loss_gp' },
+    { norm_mode: normModeOption, target: targetOption, one_sided: oneSidedOption },
+  );
 }

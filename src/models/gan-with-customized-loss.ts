@@ -11,6 +11,7 @@ import { SeedGenerator } from '../core/random.ts';
 import { type BuildConfig, LOSSES } from '../core/registry.ts';
 import { normModeOption } from '../losses/penalties.ts';
 import { isRelativisticGanLoss, type RelativisticGanLossModule } from '../losses/relativistic.ts';
+import { blurRadius, blurSigma, discriminatorBlur } from './disc-blur.ts';
 import {
   type DiscriminatorNet,
   type GeneratorNet,
@@ -57,6 +58,8 @@ export const ganModelOptions = z.strictObject({
   generator_steps: z.int().min(1).default(1),
   skip_nonfinite: z.boolean().default(false),
   lazy_reg_correction: z.boolean().default(false),
+  blur_init_sigma: z.number().finite().min(0).default(0),
+  blur_fade_kimg: z.number().finite().min(0).default(0),
   seed: z.int().optional(),
 });
 
@@ -159,6 +162,11 @@ function lazyRatio(components: readonly LossComponent[]): number {
  * exception, or a non-finite loss, undoes it — weights, optimizer state and loss buffers are put
  * back; with `skip_nonfinite` the step is skipped (`log_vars.skipped = 1`) instead of throwing a
  * `NonFiniteLossError` that names the loss.
+ *
+ * `blur_init_sigma` and `blur_fade_kimg` add StyleGAN3's blur of every discriminator input (real
+ * and fake, both phases, and inside the regularisers, which get the blurred `disc`): σ fades
+ * linearly from `blur_init_sigma` to 0 over `blur_fade_kimg` thousand real images, with
+ * `cur_nimg = iteration · batch_size` ({@link blurSigma}, {@link discriminatorBlur}). Off by default.
  */
 export class GANWithCustomizedLoss {
   readonly generator: GeneratorNet;
@@ -176,13 +184,19 @@ export class GANWithCustomizedLoss {
   /** The 0-based iteration of the next step. */
   iteration = 0;
   private readonly disc: (x: tf.Tensor) => tf.Tensor;
+  private blurSigmaNow = 0;
 
   constructor({ generator, discriminator, ...rest }: GANModelConfig) {
     this.cfg = parseOptions(OWNER, ganModelOptions, rest);
     const rng = this.cfg.seed === undefined ? undefined : new SeedGenerator(this.cfg.seed);
     this.generator = toGenerator(OWNER, generator, rng);
     this.discriminator = toDiscriminator(OWNER, discriminator);
-    this.disc = (x) => this.discriminator.apply(x);
+    // StyleGAN3's run_D: blur, then D; the blurred function is also the `disc` output, so R1's
+    // gradient is w.r.t. the unblurred image, through the blur.
+    this.disc = (x) =>
+      blurRadius(this.blurSigmaNow) > 0
+        ? this.discriminator.apply(discriminatorBlur(x, this.blurSigmaNow))
+        : this.discriminator.apply(x);
     const lc = this.cfg.loss_config;
     const ganCfg =
       (this.cfg.gan_loss as BuildConfig | null) ?? (lc === null ? null : STYLEGAN2_GAN_LOSS);
@@ -242,6 +256,12 @@ export class GANWithCustomizedLoss {
     if (!(real_imgs instanceof tf.Tensor) || real_imgs.rank !== 4) {
       throw new GenlossError(`${OWNER}: 'real_imgs' must be an N×H×W×C tensor`);
     }
+    this.blurSigmaNow = blurSigma(
+      this.iteration,
+      real_imgs.shape[0],
+      this.cfg.blur_init_sigma,
+      this.cfg.blur_fade_kimg,
+    );
     const optimizers = [this.optimizers.discriminator, this.optimizers.generator];
     const snapshot = await takeSnapshot(this.stateVariables(), optimizers);
     try {
@@ -264,6 +284,14 @@ export class GANWithCustomizedLoss {
     } finally {
       snapshot.dispose();
     }
+  }
+
+  /**
+   * The σ of StyleGAN3's discriminator-input blur in the latest step (0: no blur; a σ below 1/3
+   * also blurs nothing, as StyleGAN3's `⌊3σ⌋ = 0`).
+   */
+  get discBlurSigma(): number {
+    return this.blurSigmaNow;
   }
 
   private baseOutputs(batchSize: number, inputs: OutputsDict): OutputsDict {

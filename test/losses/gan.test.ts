@@ -172,6 +172,7 @@ describe('GANLoss and GANLossComps', () => {
           case 'wgan':
             return real ? -mean((e) => e) : mean((e) => e);
           case 'wgan-logistic-ns':
+          case 'wgan_softplus':
             return mean((e) => softplus(real ? -e : e));
           case 'hinge':
             if (!isDisc) return -mean((e) => e);
@@ -179,7 +180,7 @@ describe('GANLoss and GANLossComps', () => {
         }
       };
       const classes = [
-        [GANLoss, ['vanilla', 'lsgan', 'wgan', 'hinge', 'l1']],
+        [GANLoss, ['vanilla', 'lsgan', 'wgan', 'hinge', 'l1', 'wgan_softplus']],
         [GANLossComps, ['vanilla', 'lsgan', 'wgan', 'hinge', 'wgan-logistic-ns']],
       ] as const;
       for (const [cls, types] of classes) {
