@@ -29,9 +29,10 @@ const betaPowersOf = (opt: tf.Optimizer): AdamBetaPowers | null =>
 
 /** Copies an optimizer's state; the caller owns the tensors (see {@link disposeOptimizerState}). */
 export async function readOptimizerState(opt: tf.Optimizer): Promise<OptimizerState> {
+  // getWeights() hands back a fresh iteration-count tensor first; the count is `iterations`.
   const [count, ...accumulators] = await opt.getWeights();
-  const iterations = (await count.tensor.data())[0];
   count.tensor.dispose();
+  const { iterations } = opt;
   const powers = betaPowersOf(opt);
   return {
     iterations,

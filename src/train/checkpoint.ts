@@ -118,12 +118,24 @@ export async function encodeCheckpoint(
     state: JSON.stringify(state.meta),
     run: JSON.stringify(run ?? null),
   };
-  // The checksum covers the file as written; the data section does not depend on the metadata,
-  // so the file is encoded without it, hashed, and encoded again with it.
-  const draft = encodeSafetensors(state.tensors, fields);
-  const checksum = await checksumOf(parseSafetensors(draft, 'encodeCheckpoint'), draft);
-  return encodeSafetensors(state.tensors, { ...fields, checksum });
+  // The file is encoded once with a placeholder checksum of the final length, hashed (the
+  // checksum leaves its own field out), and the placeholder overwritten in place.
+  const bytes = encodeSafetensors(state.tensors, { ...fields, checksum: CHECKSUM_PLACEHOLDER });
+  const checksum = await checksumOf(parseSafetensors(bytes, 'encodeCheckpoint'), bytes);
+  const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = new TextDecoder().decode(bytes.subarray(8, headerEnd));
+  const at = header.indexOf(CHECKSUM_PLACEHOLDER);
+  if (at < 0 || header.indexOf(CHECKSUM_PLACEHOLDER, at + 1) >= 0) {
+    throw new Error('encodeCheckpoint: the checksum placeholder is not once in the header');
+  }
+  // A byte offset: the header may hold multi-byte characters before the placeholder.
+  const offset = 8 + new TextEncoder().encode(header.slice(0, at)).length;
+  bytes.set(new TextEncoder().encode(checksum), offset);
+  return bytes;
 }
+
+/** A `checksum` value of the final length (`sha256:` and 64 hex digits), overwritten in place. */
+const CHECKSUM_PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
 
 const uint32 = z.int().min(0).max(0xffffffff);
 const optimizerMeta = z.strictObject({

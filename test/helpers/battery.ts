@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { LOSSES } from '../../src/index.ts';
-import { assertClose, assertNoLeak, checkGradient } from './tensors.ts';
+import type { Reduction } from './formulas.ts';
+import { assertClose, assertNoLeak, checkGradient, uniform } from './tensors.ts';
 
 /** A loss module as the battery drives it: MMagic's positional `forward`. */
 export interface Forwardable {
@@ -91,4 +92,65 @@ export function runBattery(spec: BatterySpec): void {
     const m = build({ loss_name: 'loss_custom' }) as unknown as { lossName(): string };
     assert.equal(m.lossName(), 'loss_custom');
   });
+}
+
+/**
+ * A 2×4×5×1 mask with one pixel set in sample 0 and seven in sample 1, so that the sample-wise
+ * mean (each sample over its own pixels) differs from the pixel-wise one.
+ */
+export function unevenMask(): tf.Tensor {
+  const values = new Array(40).fill(0);
+  for (const k of [7, 20, 22, 25, 29, 31, 36, 39]) values[k] = 1;
+  return tf.tensor4d(values, [2, 4, 5, 1]);
+}
+
+/** What {@link checkMaskedVariants} compares: a masked loss, its module and its formula. */
+export interface MaskedVariantsSpec {
+  /** Registry name; the module is built with `loss_weight` 0.7 and `config`. */
+  type: string;
+  config?: Record<string, unknown>;
+  /** The loss function, called with `{weight, reduction, sample_wise, ...config}`. */
+  fn: (p: tf.Tensor, t: tf.Tensor, options: never) => tf.Tensor;
+  /** The formula in plain ops (test/helpers/formulas.ts), with the function's options. */
+  formula: (
+    p: tf.Tensor,
+    t: tf.Tensor,
+    options: { weight: tf.Tensor | null; reduction: Reduction; sample_wise: boolean },
+  ) => tf.Tensor;
+}
+
+/**
+ * Checks a masked loss's module (times `loss_weight` 0.7) and function against its formula for
+ * every reduction × weight (none, {@link unevenMask}, a C-channel weight in [0, 1)) × sample_wise,
+ * on 2×4×5×3 `p`, `t` (the caller makes sample 1 farther from its target than sample 0, so that
+ * per-sample means differ). Call inside `tf.tidy`.
+ */
+export function checkMaskedVariants(spec: MaskedVariantsSpec, p: tf.Tensor, t: tf.Tensor): void {
+  const weights = {
+    none: null,
+    'uneven 1-channel mask': unevenMask(),
+    'C-channel weight': uniform(p.shape, 4),
+  };
+  for (const reduction of ['none', 'mean', 'sum'] as const) {
+    for (const [name, weight] of Object.entries(weights)) {
+      for (const sample_wise of [false, true]) {
+        const m = LOSSES.build({
+          type: spec.type,
+          reduction,
+          sample_wise,
+          loss_weight: 0.7,
+          ...spec.config,
+        }) as unknown as Forwardable;
+        const options = { weight, reduction, sample_wise, ...spec.config };
+        const want = spec.formula(p, t, options);
+        const close = {
+          atol: 1e-7,
+          rtol: 1e-5,
+          what: `${spec.type}: ${reduction}, ${name}, sample_wise ${sample_wise}`,
+        };
+        assertClose(m.forward(p, t, weight), tf.mul(want, 0.7), close);
+        assertClose(spec.fn(p, t, options as never), want, close);
+      }
+    }
+  }
 }

@@ -16,7 +16,6 @@ import {
   GradientPenaltyLossComps,
   gradientPenaltyLoss,
   LOSSES,
-  type LossScaler,
   type NormMode,
   R2GradientPenaltyComps,
   r1GradientPenaltyLoss,
@@ -24,24 +23,12 @@ import {
   ShapeError,
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
+import { lossScaler, type RefNet, runLayers, WorstError } from '../helpers/gan-reference.ts';
 import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
 import { assertClose, assertFailsWithoutLeak, assertNoLeak } from '../helpers/tensors.ts';
 import { tinyDiscriminator, tinyGenerator, valuesOf } from '../helpers/tiny-gan.ts';
 
 before(useTestBackend);
-
-interface Layer {
-  op: string;
-  w?: string;
-  b?: string | null;
-  stride?: number;
-  pad?: number;
-  slope?: number;
-  k?: number;
-  mode?: 'bilinear' | 'nearest';
-  size?: [number, number];
-  align_corners?: boolean;
-}
 
 interface PeerCase {
   id: string;
@@ -56,81 +43,12 @@ interface PeerCase {
 }
 
 interface PeerFile {
-  nets: Record<string, { layers: Layer[]; params: Record<string, RefTensor> }>;
+  nets: Record<string, RefNet>;
   cases: PeerCase[];
 }
 
 const peers = readReference<PeerFile>('penalties_peers.json');
-
-/**
- * The layer ops of generate_gan.py's discriminators D1–D3, in TF.js ops (NHWC; weights HWIO,
- * H×W×C×1, in×out): the subset of penalties-reference.test.ts's interpreter those nets use.
- */
-function runLayers(layers: Layer[], p: Record<string, tf.Tensor>, input: tf.Tensor): tf.Tensor {
-  let x = input as tf.Tensor4D;
-  for (const l of layers) {
-    const pad = l.pad ? l.pad : 'valid';
-    const bias = (t: tf.Tensor) => (l.b ? tf.add(t, p[l.b]) : t) as tf.Tensor4D;
-    switch (l.op) {
-      case 'conv':
-        x = bias(tf.conv2d(x, p[l.w!] as tf.Tensor4D, l.stride ?? 1, pad));
-        break;
-      case 'depthwise':
-        x = bias(tf.depthwiseConv2d(x, p[l.w!] as tf.Tensor4D, l.stride ?? 1, pad));
-        break;
-      case 'leaky_relu':
-        x = tf.leakyRelu(x, l.slope);
-        break;
-      case 'tanh':
-        x = tf.tanh(x);
-        break;
-      case 'sigmoid':
-        x = tf.sigmoid(x);
-        break;
-      case 'avg_pool':
-        x = tf.avgPool(x, l.k!, l.k!, 'valid');
-        break;
-      case 'max_pool':
-        x = tf.maxPool(x, l.k!, l.k!, 'valid');
-        break;
-      case 'resize':
-        x =
-          l.mode === 'nearest'
-            ? tf.image.resizeNearestNeighbor(x, l.size!, false, false)
-            : tf.image.resizeBilinear(x, l.size!, l.align_corners, !l.align_corners);
-        break;
-      case 'flatten':
-        x = tf.reshape(x, [x.shape[0], -1]) as unknown as tf.Tensor4D;
-        break;
-      case 'mean_hw':
-        x = tf.mean(x, [1, 2]) as unknown as tf.Tensor4D;
-        break;
-      case 'linear':
-        x = bias(tf.matMul(x as unknown as tf.Tensor2D, p[l.w!] as tf.Tensor2D));
-        break;
-      default:
-        throw new Error(`unknown layer op ${l.op}`);
-    }
-  }
-  return x;
-}
-
-let worstRatio = 0;
-/** assertClose, also recording the worst |got − want| / (1e-5 + 5e-4·|want|). */
-function check(actual: tf.Tensor, want: RefTensor, what: string): void {
-  const expected = toTensor(want);
-  const a = actual.dataSync();
-  const e = expected.dataSync();
-  for (let i = 0; i < e.length; i++) {
-    worstRatio = Math.max(worstRatio, Math.abs(a[i] - e[i]) / (1e-5 + 5e-4 * Math.abs(e[i])));
-  }
-  assertClose(actual, expected, { what, atol: 1e-5, rtol: 5e-4 });
-  expected.dispose();
-}
-
-function scaler(s: number | undefined): LossScaler | null {
-  return s === undefined ? null : { scale: (t) => tf.mul(t, s), getScale: () => s };
-}
+let worst = new WorstError();
 
 function checkCase(c: PeerCase): void {
   const net = peers.nets[c.net];
@@ -149,7 +67,7 @@ function checkCase(c: PeerCase): void {
         return r2GradientPenaltyLoss(D, images.fake_data, {
           mask,
           norm_mode,
-          loss_scaler: scaler(c.loss_scale),
+          loss_scaler: lossScaler(c.loss_scale),
         }) as tf.Scalar;
       case 'r1_r2':
         return tf.add(
@@ -176,10 +94,10 @@ function checkCase(c: PeerCase): void {
   };
   const all = { ...params, ...images };
   const { value, grads } = tf.variableGrads(penalty, Object.values(all));
-  check(value, c.output, `${c.id}: output`);
+  worst.check(value, c.output, `${c.id}: output`);
   for (const [name, want] of Object.entries(c.grads)) {
     const g = grads[all[name].name] ?? tf.zerosLike(all[name]);
-    check(g, want, `${c.id}: d/d${name}`);
+    worst.check(g, want, `${c.id}: d/d${name}`);
   }
   tf.dispose(Object.values(all));
 }
@@ -201,14 +119,11 @@ describeOnEachBackend(
     }
 
     test('worst error against PyTorch is within tolerance', () => {
-      console.log(
-        `${backend}: worst |got − want| / (1e-5 + 5e-4·|want|) = ${worstRatio.toExponential(2)}`,
-      );
-      assert.ok(worstRatio <= 1, 'worst error within tolerance');
+      worst.assertWithinTolerance(backend);
     });
   },
   () => {
-    worstRatio = 0;
+    worst = new WorstError();
   },
 );
 

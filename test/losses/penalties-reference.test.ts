@@ -14,32 +14,23 @@ import {
   genPathRegularizer,
   gradientPenaltyLoss,
   LOSSES,
-  type LossScaler,
   type NormMode,
   type PathGenerator,
   r1GradientPenaltyLoss,
 } from '../../src/index.ts';
 import { describeOnEachBackend } from '../helpers/backend.ts';
+import {
+  type Layer,
+  lossScaler,
+  type Params,
+  type RefNet,
+  runLayers,
+  WorstError,
+} from '../helpers/gan-reference.ts';
 import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
-import { assertClose } from '../helpers/tensors.ts';
-
-interface Layer {
-  op: string;
-  w?: string;
-  b?: string | null;
-  stride?: number;
-  pad?: number;
-  slope?: number;
-  k?: number;
-  mode?: 'bilinear' | 'nearest';
-  size?: [number, number];
-  align_corners?: boolean;
-  shape?: number[];
-}
-type Params = Record<string, tf.Tensor>;
 
 interface RefFile<C> {
-  nets: Record<string, { layers: Layer[]; params: Record<string, RefTensor> }>;
+  nets: Record<string, RefNet>;
   generators?: Record<
     string,
     { mapping: Layer[]; synthesis: string; params: Record<string, RefTensor> }
@@ -91,61 +82,6 @@ interface AdvCase {
     pool_rows: [number, number];
     grads: Record<string, RefTensor>;
   }[];
-}
-
-/** The layer lists of generate_gan.py, in TF.js ops (NHWC; weights HWIO, H×W×C×1, in×out). */
-function runLayers(layers: Layer[], p: Params, input: tf.Tensor): tf.Tensor {
-  let x = input;
-  for (const l of layers) {
-    const pad = l.pad ? l.pad : 'valid';
-    switch (l.op) {
-      case 'conv':
-        x = tf.conv2d(x as tf.Tensor4D, p[l.w!] as tf.Tensor4D, l.stride ?? 1, pad);
-        if (l.b) x = tf.add(x, p[l.b]);
-        break;
-      case 'depthwise':
-        x = tf.depthwiseConv2d(x as tf.Tensor4D, p[l.w!] as tf.Tensor4D, l.stride ?? 1, pad);
-        if (l.b) x = tf.add(x, p[l.b]);
-        break;
-      case 'leaky_relu':
-        x = tf.leakyRelu(x, l.slope);
-        break;
-      case 'tanh':
-        x = tf.tanh(x);
-        break;
-      case 'sigmoid':
-        x = tf.sigmoid(x);
-        break;
-      case 'avg_pool':
-        x = tf.avgPool(x as tf.Tensor4D, l.k!, l.k!, 'valid');
-        break;
-      case 'max_pool':
-        x = tf.maxPool(x as tf.Tensor4D, l.k!, l.k!, 'valid');
-        break;
-      case 'resize':
-        x =
-          l.mode === 'nearest'
-            ? tf.image.resizeNearestNeighbor(x as tf.Tensor4D, l.size!, false, false)
-            : tf.image.resizeBilinear(x as tf.Tensor4D, l.size!, l.align_corners, !l.align_corners);
-        break;
-      case 'flatten':
-        x = tf.reshape(x, [x.shape[0]!, -1]);
-        break;
-      case 'mean_hw':
-        x = tf.mean(x, [1, 2]);
-        break;
-      case 'linear':
-        x = tf.matMul(x as tf.Tensor2D, p[l.w!] as tf.Tensor2D);
-        if (l.b) x = tf.add(x, p[l.b]);
-        break;
-      case 'reshape':
-        x = tf.reshape(x, [x.shape[0]!, ...l.shape!]);
-        break;
-      default:
-        throw new Error(`unknown layer op ${l.op}`);
-    }
-  }
-  return x;
 }
 
 /** The named synthesis networks of generate_gan.py: latents n×2×4 → images n×4×4×3. */
@@ -203,22 +139,7 @@ function valueAndGrads(
   return { value, grads: byName };
 }
 
-let worstRatio = 0;
-/** assertClose, also recording the worst |got − want| / (1e-5 + 5e-4·|want|) over all checks. */
-function check(actual: tf.Tensor, want: RefTensor, what: string): void {
-  const expected = toTensor(want);
-  const a = actual.dataSync();
-  const e = expected.dataSync();
-  for (let i = 0; i < e.length; i++) {
-    worstRatio = Math.max(worstRatio, Math.abs(a[i] - e[i]) / (1e-5 + 5e-4 * Math.abs(e[i])));
-  }
-  assertClose(actual, expected, { what });
-  expected.dispose();
-}
-
-function scaler(s: number | undefined): LossScaler | null {
-  return s === undefined ? null : { scale: (t) => tf.mul(t, s), getScale: () => s };
-}
+let worst = new WorstError();
 
 const penalties = readReference<RefFile<PenaltyCase | PathCase>>('penalties.json');
 const adv = readReference<RefFile<AdvCase>>('adv.json');
@@ -248,15 +169,11 @@ describeOnEachBackend(
     });
 
     test('worst error against PyTorch is within tolerance', () => {
-      // Printed for the record: the largest |got − want| as a fraction of the allowed error.
-      console.log(
-        `${backend}: worst |got − want| / (1e-5 + 5e-4·|want|) = ${worstRatio.toExponential(2)}`,
-      );
-      assert.ok(worstRatio <= 1, 'worst error within tolerance');
+      worst.assertWithinTolerance(backend);
     });
   },
   () => {
-    worstRatio = 0;
+    worst = new WorstError();
   },
 );
 
@@ -276,7 +193,7 @@ function checkPenaltyCase(c: PenaltyCase): void {
       return r1GradientPenaltyLoss(D, images.real_data, {
         mask,
         norm_mode: normMode,
-        loss_scaler: scaler(c.loss_scale),
+        loss_scaler: lossScaler(c.loss_scale),
       }) as tf.Scalar;
     }
     if (c.type === 'GradientPenaltyLoss') {
@@ -293,9 +210,9 @@ function checkPenaltyCase(c: PenaltyCase): void {
   };
   const all = { ...params, ...images };
   const { value, grads } = valueAndGrads(penalty, all);
-  check(value, c.output, `${c.id}: output`);
+  worst.check(value, c.output, `${c.id}: output`);
   for (const [name, want] of Object.entries(c.grads))
-    check(grads[name], want, `${c.id}: d/d${name}`);
+    worst.check(grads[name], want, `${c.id}: d/d${name}`);
   tf.dispose(Object.values(all));
 }
 
@@ -317,7 +234,7 @@ function checkPathCase(c: PathCase): void {
       },
       synthesis: (latent) => synthesis(spec.synthesis, params, latent),
     };
-    const loss_scaler = scaler(c.loss_scale);
+    const loss_scaler = lossScaler(c.loss_scale);
     const kept: { pm?: tf.Tensor; pl?: tf.Tensor } = {};
     const { value, grads } = valueAndGrads(() => {
       if (module)
@@ -336,14 +253,14 @@ function checkPathCase(c: PathCase): void {
       return out[0] as tf.Scalar;
     }, params);
     const what = `${c.id} step ${k}`;
-    check(value, step.output, `${what}: penalty`);
+    worst.check(value, step.output, `${what}: penalty`);
     for (const [name, want] of Object.entries(step.grads))
-      check(grads[name], want, `${what}: d/d${name}`);
+      worst.check(grads[name], want, `${what}: d/d${name}`);
     if (module) {
-      check(module.meanPathLength, step.mean_path_length, `${what}: meanPathLength`);
+      worst.check(module.meanPathLength, step.mean_path_length, `${what}: meanPathLength`);
     } else {
-      check(kept.pm!, step.mean_path_length, `${what}: mean path length`);
-      check(kept.pl!, step.path_lengths, `${what}: path lengths`);
+      worst.check(kept.pm!, step.mean_path_length, `${what}: mean path length`);
+      worst.check(kept.pl!, step.path_lengths, `${what}: path lengths`);
       if (state.mean instanceof tf.Tensor) state.mean.dispose();
       state.mean = kept.pm!;
       kept.pl!.dispose();
@@ -373,9 +290,9 @@ function checkAdvCase(c: AdvCase): void {
         { ...params, ...images },
       );
       const what = `${c.id} step ${k} (${step.model})`;
-      check(value, step.output, `${what}: output`);
+      worst.check(value, step.output, `${what}: output`);
       for (const [name, want] of Object.entries(step.grads))
-        check(grads[name], want, `${what}: d/d${name}`);
+        worst.check(grads[name], want, `${what}: d/d${name}`);
       const relativistic = String(c.config.loss_type).startsWith('ragan');
       assert.deepEqual(
         module.poolSizes(),

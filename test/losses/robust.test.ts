@@ -19,13 +19,8 @@ import {
   welschLoss,
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
-import { type Forwardable, runBattery } from '../helpers/battery.ts';
-import {
-  type Reduction,
-  type RobustArgs,
-  type RobustKind,
-  robustLoss,
-} from '../helpers/formulas.ts';
+import { checkMaskedVariants, type Forwardable, runBattery } from '../helpers/battery.ts';
+import { type RobustArgs, type RobustKind, robustLoss } from '../helpers/formulas.ts';
 import { checkLossCase, loadCases } from '../helpers/reference.ts';
 import {
   assertClose,
@@ -55,13 +50,6 @@ const pair = () =>
 
 /** pred, target as {@link pair}, and a 1-channel weight in [0.5, 1.5). */
 const weightedPair = () => [...pair(), uniform([2, 4, 5, 1], 5, 0.5, 1.5)];
-
-/** A 2×4×5×1 mask with one pixel set in sample 0 and seven in sample 1. */
-function unevenMask(): tf.Tensor {
-  const values = new Array(40).fill(0);
-  for (const k of [7, 20, 22, 25, 29, 31, 36, 39]) values[k] = 1;
-  return tf.tensor4d(values, [2, 4, 5, 1]);
-}
 
 type AnyLossFn = (p: tf.Tensor, t: tf.Tensor, o?: RobustArgs) => tf.Tensor;
 
@@ -103,33 +91,11 @@ for (const [type, kind, fn, own] of LOSS_TABLE) {
       tf.tidy(() => {
         const [p, t0] = pair();
         const t = tf.add(p, tf.mul(tf.sub(t0, p), tf.tensor4d([1, 2], [2, 1, 1, 1])));
-        const weights = {
-          none: null,
-          'uneven 1-channel mask': unevenMask(),
-          'C-channel weight': uniform(SHAPE, 4),
-        };
-        for (const reduction of ['none', 'mean', 'sum'] as Reduction[]) {
-          for (const [name, weight] of Object.entries(weights)) {
-            for (const sample_wise of [false, true]) {
-              const m = LOSSES.build({
-                type,
-                reduction,
-                sample_wise,
-                loss_weight: 0.7,
-                ...own,
-              }) as unknown as Forwardable;
-              const options = { weight, reduction, sample_wise, ...own };
-              const want = robustLoss(kind, p, t, options);
-              const close = {
-                atol: 1e-7,
-                rtol: 1e-5,
-                what: `${reduction}, ${name}, sample_wise ${sample_wise}`,
-              };
-              assertClose(m.forward(p, t, weight), tf.mul(want, 0.7), close);
-              assertClose(fn(p, t, options), want, close);
-            }
-          }
-        }
+        checkMaskedVariants(
+          { type, config: own, fn, formula: (p, t, o) => robustLoss(kind, p, t, o) },
+          p,
+          t,
+        );
       });
     });
   });

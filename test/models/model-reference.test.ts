@@ -23,8 +23,8 @@ import {
   parseLosses,
 } from '../../src/index.ts';
 import { describeOnEachBackend } from '../helpers/backend.ts';
+import { WorstError } from '../helpers/gan-reference.ts';
 import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
-import { assertClose } from '../helpers/tensors.ts';
 
 type Weights = Record<string, RefTensor>;
 
@@ -100,23 +100,7 @@ function generator(p: Record<string, tf.Variable>, queue: RefTensor[]): Generato
   };
 }
 
-let worstRatio = 0;
-let worstWhere = '';
-/** assertClose, also recording the worst |got − want| / (1e-5 + 5e-4·|want|). */
-function check(actual: tf.Tensor | number, want: RefTensor | number, what: string): void {
-  const expected = typeof want === 'number' ? want : toTensor(want);
-  const a = typeof actual === 'number' ? [actual] : actual.dataSync();
-  const e = typeof expected === 'number' ? [expected] : expected.dataSync();
-  for (let i = 0; i < e.length; i++) {
-    const ratio = Math.abs(a[i] - e[i]) / (1e-5 + 5e-4 * Math.abs(e[i]));
-    if (ratio > worstRatio) {
-      worstRatio = ratio;
-      worstWhere = what;
-    }
-  }
-  assertClose(actual, expected, { what });
-  if (typeof expected !== 'number') expected.dispose();
-}
+let worst = new WorstError();
 
 function checkParseCase(c: ParseCase): void {
   tf.tidy(() => {
@@ -125,7 +109,7 @@ function checkParseCase(c: ParseCase): void {
     );
     const { loss, log_vars } = parseLosses(losses);
     assert.deepEqual(loss.shape, [], `${c.id}: the total is a scalar`);
-    check(loss, c.total, `${c.id}: total`);
+    worst.check(loss, c.total, `${c.id}: total`);
     assert.deepEqual(
       Object.keys(log_vars),
       c.log_vars.map(([k]) => k),
@@ -133,7 +117,7 @@ function checkParseCase(c: ParseCase): void {
     );
     for (const [k, want] of c.log_vars) {
       assert.deepEqual(log_vars[k].shape, [], `${c.id}: ${k} is a scalar`);
-      check(log_vars[k], want, `${c.id}: log_vars.${k}`);
+      worst.check(log_vars[k], want, `${c.id}: log_vars.${k}`);
     }
   });
 }
@@ -164,14 +148,14 @@ async function checkModelCase(c: ModelCase): Promise<void> {
       step.log_vars.map(([k]) => k),
       `${what}: log_vars keys`,
     );
-    for (const [k, want] of step.log_vars) check(log[k], want, `${what}: log_vars.${k}`);
+    for (const [k, want] of step.log_vars) worst.check(log[k], want, `${what}: log_vars.${k}`);
     for (const [name, want] of Object.entries(step.weights.D))
-      check(dVars[name], want, `${what}: D ${name}`);
+      worst.check(dVars[name], want, `${what}: D ${name}`);
     for (const [name, want] of Object.entries(step.weights.G))
-      check(gVars[name], want, `${what}: G ${name}`);
+      worst.check(gVars[name], want, `${what}: G ${name}`);
     if (step.mean_path_length !== undefined) {
       assert.ok(path, `${what}: the model has a path regulariser`);
-      check(path.meanPathLength, step.mean_path_length, `${what}: meanPathLength`);
+      worst.check(path.meanPathLength, step.mean_path_length, `${what}: meanPathLength`);
     }
   }
   model.dispose();
@@ -194,15 +178,10 @@ describeOnEachBackend(
     }
 
     test('worst error against PyTorch is within tolerance', () => {
-      // Printed for the record: the largest |got − want| as a fraction of the allowed error.
-      console.log(
-        `${backend}: worst |got − want| / (1e-5 + 5e-4·|want|) = ${worstRatio.toExponential(2)} (${worstWhere})`,
-      );
-      assert.ok(worstRatio <= 1, 'worst error within tolerance');
+      worst.assertWithinTolerance(backend);
     });
   },
   () => {
-    worstRatio = 0;
-    worstWhere = '';
+    worst = new WorstError();
   },
 );
