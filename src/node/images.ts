@@ -7,6 +7,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ConfigError, DataError, ResourceLimitError } from '../core/errors.ts';
 import { ArrayDataset } from '../train/datasets.ts';
+import { MAX_TYPED_ARRAY_LENGTH } from '../train/limits.ts';
 import {
   type PngHeader,
   parseJpegHeader,
@@ -218,7 +219,8 @@ export interface ImageFolderOptions {
  * `maxPixels`. Bad files are a `DataError` naming each (after every file was checked), or with
  * `skipBadFiles` an `onSkip` call each.
  * Throws `ConfigError` when the folder cannot be read or holds no (usable) image, and
- * `ResourceLimitError` when N images of `size`² would take over `maxBytes`.
+ * `ResourceLimitError` when N images of `size`² would take over `maxBytes` or be more values than
+ * one Float32Array holds.
  */
 export async function imageFolderDataset(
   dir: string,
@@ -247,6 +249,12 @@ export async function imageFolderDataset(
     throw new ResourceLimitError(
       `data.size: ${files.length} images of ${size}×${size}×3 float32 take ${bytes} bytes, ` +
         `over the limit of ${maxBytes}; lower data.size or use fewer images`,
+    );
+  }
+  if (files.length * per > MAX_TYPED_ARRAY_LENGTH) {
+    throw new ResourceLimitError(
+      `data.size: ${files.length} images of ${size}×${size}×3 are ${files.length * per} values, ` +
+        `over the ${MAX_TYPED_ARRAY_LENGTH} one Float32Array can hold; lower data.size or use fewer images`,
     );
   }
   const pixels = new Float32Array(files.length * per);

@@ -286,3 +286,16 @@ test('a dataset over maxBytes is a ResourceLimitError before any file is read', 
     ResourceLimitError,
   );
 });
+
+test('a dataset over one Float32Array is a ResourceLimitError, even under maxBytes', async () => {
+  const dir = folderWithOneImage();
+  writeFileSync(join(dir, 'b.png'), readFileSync(join(dir, 'a.png')));
+  await assert.rejects(
+    imageFolderDataset(dir, 32768, { maxBytes: Number.POSITIVE_INFINITY }),
+    (e: Error) =>
+      e instanceof ResourceLimitError &&
+      e.message.startsWith(
+        'data.size: 2 images of 32768×32768×3 are 6442450944 values, over the 4294967296',
+      ),
+  );
+});
