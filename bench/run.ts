@@ -214,6 +214,7 @@ const TARGETS: Record<Workload['group'], number> = {
   gan: Number.NaN,
   penalty: 2,
   perceptual: 3,
+  other: Number.NaN,
 };
 
 const lines: string[] = [];

@@ -1,5 +1,6 @@
-"""PyTorch CPU baseline for `npm run bench` (bench/run.ts): MMagic's loss formulas, same
-workloads and sizes as the TF.js side, NCHW. Prints one JSON object on stdout:
+"""PyTorch CPU baseline for `npm run bench` (bench/run.ts): MMagic's loss formulas (and the
+peers' for the losses from other libraries: piq, kornia, Barron, the official focal frequency
+loss, BasicSR, TF-GAN), same workloads and sizes as the TF.js side, NCHW. Prints one JSON object on stdout:
 
     {"torch": version, "threads": n, "results": {workload: {"times_ms": [...]}}}
 
@@ -196,6 +197,146 @@ def perceptual():
     return step
 
 
+def robust(kind):
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(16, 3, 256, 256, generator=g).mul_(2).sub_(1).requires_grad_()
+    target = torch.rand(16, 3, 256, 256, generator=g).mul_(2).sub_(1)
+    alpha, scale = 0.5, 0.1
+
+    def loss():
+        d = pred - target
+        if kind == "cauchy":
+            # kornia cauchy_loss, reduction='mean'
+            return torch.log1p(0.5 * d * d).mean()
+        # Barron's general loss with a fixed alpha and scale
+        b = abs(alpha - 2)
+        return (b / alpha * torch.expm1(alpha / 2 * torch.log1p((d / scale) ** 2 / b))).mean()
+
+    def step():
+        value = loss()
+        torch.autograd.grad(value, pred)
+        return value.item()
+
+    return step
+
+
+def gaussian_window(channels):
+    coords = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-(coords ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, 11, 11).contiguous()
+
+
+def ssim_per_channel(x, y, kernel):
+    # piq _ssim_per_channel: grouped 'valid' conv2d with the 2-D window, k1 0.01, k2 0.03
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    c = x.size(1)
+    mu_x = F.conv2d(x, kernel, groups=c)
+    mu_y = F.conv2d(y, kernel, groups=c)
+    mu_xx, mu_yy, mu_xy = mu_x ** 2, mu_y ** 2, mu_x * mu_y
+    sigma_xx = F.conv2d(x * x, kernel, groups=c) - mu_xx
+    sigma_yy = F.conv2d(y * y, kernel, groups=c) - mu_yy
+    sigma_xy = F.conv2d(x * y, kernel, groups=c) - mu_xy
+    cs = (2.0 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
+    ss = (2.0 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs
+    return ss.mean(dim=(-1, -2)), cs.mean(dim=(-1, -2))
+
+
+MS_WEIGHTS = torch.tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+
+
+def ssim(multi_scale):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 256, 256, generator=g).requires_grad_()
+    y = torch.rand(4, 3, 256, 256, generator=g)
+    kernel = gaussian_window(3)
+    weights = MS_WEIGHTS / MS_WEIGHTS.sum()
+
+    def step():
+        if not multi_scale:
+            # piq SSIMLoss: 1 - ssim, mean over the images (256 px: no downsampling)
+            value = 1 - ssim_per_channel(x, y, kernel)[0].mean(1).mean()
+        else:
+            # piq MultiScaleSSIMLoss; 256 halves evenly, so the replicate padding adds nothing
+            a, b = x, y
+            values = []
+            for i in range(len(weights)):
+                ss, cs = ssim_per_channel(a, b, kernel)
+                values.append(ss if i == len(weights) - 1 else cs)
+                a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+            stacked = torch.relu(torch.stack(values, 0))
+            value = 1 - torch.prod(stacked ** weights.view(-1, 1, 1), 0).mean(1).mean()
+        torch.autograd.grad(value, x)
+        return value.item()
+
+    return step
+
+
+def focal_frequency():
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(8, 3, 128, 128, generator=g).requires_grad_()
+    target = torch.rand(8, 3, 128, 128, generator=g)
+
+    def freq(x):
+        f = torch.fft.fft2(x, norm="ortho")
+        return torch.stack([f.real, f.imag], -1)
+
+    def step():
+        # the official FocalFrequencyLoss, alpha 1, patch_factor 1, the other switches off
+        recon, real = freq(pred), freq(target)
+        d2 = (recon - real) ** 2
+        d2 = d2[..., 0] + d2[..., 1]
+        with torch.no_grad():
+            m = torch.sqrt(d2)
+            m = m / m.amax(dim=(-2, -1), keepdim=True)
+            m[torch.isnan(m)] = 0.0
+            m = torch.clamp(m, 0.0, 1.0)
+        value = (m * d2).mean()
+        torch.autograd.grad(value, pred)
+        return value.item()
+
+    return step
+
+
+def gan_feat():
+    g = torch.Generator().manual_seed(0)
+
+    def outputs():
+        out = []
+        for i in range(3):
+            size = 64 >> i
+            shapes = [(8, 64, size, size), (8, 128, size >> 1, size >> 1), (8, 256, size >> 2, size >> 2), (8, 1, size >> 2, size >> 2)]
+            out.append([torch.randn(*s, generator=g) for s in shapes])
+        return out
+
+    fake, real = outputs(), outputs()
+    leaves = [t.requires_grad_() for d in fake for t in d]
+
+    def step():
+        # BasicSR GANFeatLoss, criterion l1, loss_weight 1: the features, not the predictions
+        value = sum(F.l1_loss(f, r.detach()) for fd, rd in zip(fake, real) for f, r in zip(fd[:-1], rd[:-1])) / 3
+        torch.autograd.grad(value, leaves, allow_unused=True)
+        return value.item()
+
+    return step
+
+
+def relativistic():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(16, 1, 30, 30, generator=g).requires_grad_()
+    fake = torch.randn(16, 1, 30, 30, generator=g).requires_grad_()
+
+    def step():
+        # TF-GAN relativistic_discriminator_loss (RaSGAN)
+        r = real - fake.mean()
+        f = fake - real.mean()
+        value = F.binary_cross_entropy_with_logits(r, torch.ones_like(r)) + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+        torch.autograd.grad(value, [real, fake])
+        return value.item()
+
+    return step
+
+
 # name → (factory, iterations, warm-up calls, time budget in s)
 WORKLOADS = {
     "l1": (lambda: elementwise("l1"), 10, 2, 5),
@@ -211,6 +352,13 @@ WORKLOADS = {
     "wgan_gp_step": (lambda: penalty("gp"), 5, 2, 20),
     "r1_step": (lambda: penalty("r1"), 5, 2, 20),
     "perceptual_vgg19": (perceptual, 5, 2, 20),
+    "ssim": (lambda: ssim(False), 3, 1, 10),
+    "ms_ssim": (lambda: ssim(True), 3, 1, 10),
+    "cauchy": (lambda: robust("cauchy"), 10, 2, 5),
+    "general_robust": (lambda: robust("general"), 10, 2, 5),
+    "focal_frequency": (focal_frequency, 5, 2, 10),
+    "gan_feat": (gan_feat, 20, 2, 5),
+    "relativistic_vanilla_patch": (relativistic, 50, 3, 3),
 }
 
 

@@ -14,8 +14,11 @@ export type Step = () => void;
 
 export interface Workload {
   name: string;
-  /** What the ratio target is for this workload (docs/performance.md). */
-  group: 'elementwise' | 'sobel' | 'gan' | 'penalty' | 'perceptual';
+  /**
+   * What the ratio target is for this workload (docs/performance.md); `'other'`: the losses of
+   * other libraries (issue 16), which have none yet.
+   */
+  group: 'elementwise' | 'sobel' | 'gan' | 'penalty' | 'perceptual' | 'other';
   shape: string;
   /** Iterations wanted, warm-up calls, time budget (s) per form and backend. */
   iters: number;
@@ -387,6 +390,280 @@ const perceptual: Workload = {
   },
 };
 
+/** An element-wise robust loss over the 16×256×256×3 images, as `elementwise` without mask. */
+function robust(
+  name: string,
+  lossFn: (p: tf.Tensor, t: tf.Tensor) => tf.Tensor,
+  bareElement: (d: tf.Tensor) => tf.Tensor,
+): Workload {
+  return {
+    name,
+    group: 'other',
+    shape: '16×3×256×256',
+    iters: 10,
+    warmup: 2,
+    budget: 6,
+    onCpu: true,
+    setup: pixelInputs(false),
+    tiny: pixelInputs(false, TINY),
+    genloss: (x) =>
+      stepOf(
+        (p) => lossFn(p, x.target as tf.Tensor),
+        () => [x.pred as tf.Tensor],
+      ),
+    bare: (x) =>
+      stepOf(
+        (p) => tf.mean(bareElement(tf.sub(p, x.target as tf.Tensor))),
+        () => [x.pred as tf.Tensor],
+      ),
+  };
+}
+
+/** Barron's general loss at α = 0.5, c = 0.1 (the general branch, not a limit). */
+const ROBUST_ALPHA = 0.5;
+const ROBUST_SCALE = 0.1;
+
+/**
+ * piq's Gaussian window (11 taps, σ 1.5, normalised) as its separable H and W factors, depthwise
+ * filters for the five stacked maps of {@link bareSsim} (5 × 3 channels).
+ */
+function ssimWindows(): tf.Tensor[] {
+  const g = Array.from({ length: 11 }, (_, i) => Math.exp(-((i - 5) ** 2) / (2 * 1.5 ** 2)));
+  const sum = g.reduce((a, b) => a + b, 0);
+  const taps = g.flatMap((v) => Array(15).fill(v / sum));
+  return [tf.tensor4d(taps, [11, 1, 15, 1]), tf.tensor4d(taps, [1, 11, 15, 1])];
+}
+
+/** piq's `_ssim_per_channel` (k1 0.01, k2 0.03, 'valid'): the mean SSIM and CS, N×C each. */
+function bareSsim(x: tf.Tensor, y: tf.Tensor, windows: tf.Tensor[]): [tf.Tensor, tf.Tensor] {
+  const [gh, gw] = windows as tf.Tensor4D[];
+  const stacked = tf.concat([x, y, tf.square(x), tf.square(y), tf.mul(x, y)], 3) as tf.Tensor4D;
+  const maps = tf.depthwiseConv2d(tf.depthwiseConv2d(stacked, gh, 1, 'valid'), gw, 1, 'valid');
+  const [mx, my, xx, yy, xy] = tf.split(maps, 5, 3);
+  const mx2 = tf.square(mx);
+  const my2 = tf.square(my);
+  const mxy = tf.mul(mx, my);
+  const c1 = 0.01 ** 2;
+  const c2 = 0.03 ** 2;
+  const cs = tf.div(
+    tf.add(tf.mul(tf.sub(xy, mxy), 2), c2),
+    tf.add(tf.add(tf.sub(xx, mx2), tf.sub(yy, my2)), c2),
+  );
+  const ssim = tf.mul(tf.div(tf.add(tf.mul(mxy, 2), c1), tf.add(tf.add(mx2, my2), c1)), cs);
+  return [tf.mean(ssim, [1, 2]), tf.mean(cs, [1, 2])];
+}
+
+/** The MS-SSIM paper's five scale weights (piq's default, normalised by its class). */
+const MS_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+
+/** Four images: 256 px is over MS-SSIM's minimum (161) for five scales; PyTorch takes seconds. */
+const SSIM_SHAPE = [4, 256, 256, 3];
+
+function ssimWorkload(multiScale: boolean): Workload {
+  const inputs = (shape: number[]) => () => ({
+    x: tf.randomUniform(shape, 0, 1, 'float32', 1),
+    y: tf.randomUniform(shape, 0, 1, 'float32', 2),
+    windows: ssimWindows(),
+  });
+  return {
+    name: multiScale ? 'ms_ssim' : 'ssim',
+    group: 'other',
+    shape: '4×3×256×256',
+    iters: 3,
+    warmup: 1,
+    budget: 15,
+    onCpu: true,
+    setup: inputs(SSIM_SHAPE),
+    genloss: (x) => {
+      const loss = multiScale ? new genloss.MultiScaleSSIMLoss({}) : new genloss.SSIMLoss({});
+      return stepOf(
+        (p) => loss.forward(p, x.y as tf.Tensor),
+        () => [x.x as tf.Tensor],
+      );
+    },
+    bare: (x) =>
+      stepOf(
+        (p) => {
+          const windows = x.windows as tf.Tensor[];
+          if (!multiScale) return tf.sub(1, tf.mean(bareSsim(p, x.y as tf.Tensor, windows)[0]));
+          // 256 halves evenly down to 16: piq's replicate padding adds nothing here.
+          const total = MS_WEIGHTS.reduce((a, b) => a + b, 0);
+          let [a, b] = [p, x.y as tf.Tensor];
+          let product: tf.Tensor = tf.scalar(1);
+          MS_WEIGHTS.forEach((w, i) => {
+            const [ssim, cs] = bareSsim(a, b, windows);
+            const last = i === MS_WEIGHTS.length - 1;
+            product = tf.mul(product, tf.pow(tf.relu(last ? ssim : cs), w / total));
+            a = tf.avgPool(a as tf.Tensor4D, 2, 2, 'valid');
+            b = tf.avgPool(b as tf.Tensor4D, 2, 2, 'valid');
+          });
+          return tf.sub(1, tf.mean(product));
+        },
+        () => [x.x as tf.Tensor],
+      ),
+  };
+}
+
+/**
+ * The orthonormal DFT of a size-n axis as cos and sin matrices divided by √n (symmetric), for
+ * the bare focal frequency loss: `Y = (C − iS) X (C − iS)`.
+ */
+function dftMatrices(n: number): tf.Tensor[] {
+  const angle = tf.mul(tf.outerProduct(tf.range(0, n), tf.range(0, n)), (2 * Math.PI) / n);
+  return [tf.div(tf.cos(angle), Math.sqrt(n)), tf.div(tf.sin(angle), Math.sqrt(n))];
+}
+
+/** `x · m` on the last axis of a B×H×W tensor. */
+const rightMul = (x: tf.Tensor, m: tf.Tensor) => {
+  const [b, h, w] = x.shape as number[];
+  return tf.reshape(tf.matMul(tf.reshape(x, [b * h, w]) as tf.Tensor2D, m as tf.Tensor2D), [
+    b,
+    h,
+    w,
+  ]);
+};
+/** `m · x` on the middle axis of a B×H×W tensor (m symmetric). */
+const leftMul = (x: tf.Tensor, m: tf.Tensor) =>
+  tf.transpose(rightMul(tf.transpose(x, [0, 2, 1]), m), [0, 2, 1]);
+
+const FFL_SHAPE = [8, 128, 128, 3];
+
+const focalFrequency: Workload = {
+  name: 'focal_frequency',
+  group: 'other',
+  shape: '8×3×128×128, alpha 1',
+  iters: 5,
+  warmup: 1,
+  budget: 15,
+  onCpu: true,
+  setup: () => ({
+    pred: tf.randomUniform(FFL_SHAPE, 0, 1, 'float32', 1),
+    target: tf.randomUniform(FFL_SHAPE, 0, 1, 'float32', 2),
+    dft: dftMatrices(128),
+  }),
+  genloss: (x) => {
+    const loss = new genloss.FocalFrequencyLoss({});
+    return stepOf(
+      (p) => loss.forward(p, x.target as tf.Tensor),
+      () => [x.pred as tf.Tensor],
+    );
+  },
+  bare: (x) => {
+    const [c, s] = x.dft as tf.Tensor[];
+    // The spectrum weight |ΔY| / max |ΔY| (per image and channel), with a zero gradient.
+    const detachedWeight = tf.customGrad(((d2: tf.Tensor) => {
+      const m = tf.sqrt(d2);
+      return {
+        value: tf.clipByValue(tf.div(m, tf.max(m, [1, 2], true)), 0, 1),
+        gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
+    return stepOf(
+      (p) => {
+        const [n, h, w, ch] = p.shape as number[];
+        const d = tf.reshape(tf.transpose(tf.sub(p, x.target as tf.Tensor), [0, 3, 1, 2]), [
+          n * ch,
+          h,
+          w,
+        ]);
+        const dc = rightMul(d, c);
+        const ds = rightMul(d, s);
+        const re = tf.sub(leftMul(dc, c), leftMul(ds, s));
+        const im = tf.neg(tf.add(leftMul(dc, s), leftMul(ds, c)));
+        const d2 = tf.add(tf.square(re), tf.square(im));
+        return tf.mean(tf.mul(detachedWeight(d2), d2));
+      },
+      () => [x.pred as tf.Tensor],
+    );
+  },
+};
+
+/** pix2pixHD's features of three discriminators (8 images): per D, three feature maps and its prediction. */
+function discriminatorOutputs(seed: number): tf.Tensor[][] {
+  return [0, 1, 2].map((i) => {
+    const size = 64 >> i;
+    return [
+      [8, size, size, 64],
+      [8, size >> 1, size >> 1, 128],
+      [8, size >> 2, size >> 2, 256],
+      [8, size >> 2, size >> 2, 1],
+    ].map((shape, j) => tf.randomNormal(shape, 0, 1, 'float32', seed + 10 * i + j));
+  });
+}
+
+const ganFeat: Workload = {
+  name: 'gan_feat',
+  group: 'other',
+  shape: '3 D × (8×64×64×64, 8×32×32×128, 8×16×16×256 at 1, ½, ¼ size)',
+  iters: 20,
+  warmup: 2,
+  budget: 5,
+  onCpu: true,
+  setup: () => {
+    const fake = discriminatorOutputs(1);
+    // Only the features are differentiated: the predictions do not enter the loss.
+    return {
+      fakeFeatures: fake.flatMap((d) => d.slice(0, 3)),
+      fakePredictions: fake.map((d) => d[3]),
+      real: discriminatorOutputs(100).flat(),
+    };
+  },
+  genloss: (x) => {
+    const loss = new genloss.GANFeatLoss({});
+    const predictions = x.fakePredictions as tf.Tensor[];
+    const real = x.real as tf.Tensor[];
+    const realNested = [0, 1, 2].map((i) => real.slice(4 * i, 4 * i + 4));
+    return stepOf(
+      (...features) =>
+        loss.forward(
+          [0, 1, 2].map((i) => [...features.slice(3 * i, 3 * i + 3), predictions[i]]),
+          realNested,
+        ),
+      () => x.fakeFeatures as tf.Tensor[],
+    );
+  },
+  bare: (x) => {
+    const real = (x.real as tf.Tensor[]).filter((_, k) => k % 4 !== 3);
+    return stepOf(
+      (...features) =>
+        tf.div(tf.addN(features.map((f, k) => tf.mean(tf.abs(tf.sub(f, real[k]))))), 3),
+      () => x.fakeFeatures as tf.Tensor[],
+    );
+  },
+};
+
+const RELATIVISTIC_SHAPE = [16, 30, 30, 1];
+
+const relativistic: Workload = {
+  name: 'relativistic_vanilla_patch',
+  group: 'gan',
+  shape: '16×30×30×1, average, D loss',
+  iters: 50,
+  warmup: 3,
+  budget: 3,
+  onCpu: true,
+  setup: () => ({
+    real: tf.randomNormal(RELATIVISTIC_SHAPE, 0, 1, 'float32', 1),
+    fake: tf.randomNormal(RELATIVISTIC_SHAPE, 0, 1, 'float32', 2),
+  }),
+  genloss: (x) => {
+    const loss = new genloss.RelativisticGANLoss({ gan_type: 'vanilla' });
+    return stepOf(
+      (r, f) => loss.forward(r, f, true),
+      () => [x.real as tf.Tensor, x.fake as tf.Tensor],
+    );
+  },
+  bare: (x) =>
+    stepOf(
+      (r, f) =>
+        tf.add(
+          tf.mean(tf.softplus(tf.neg(tf.sub(r, tf.mean(f))))),
+          tf.mean(tf.softplus(tf.sub(f, tf.mean(r)))),
+        ),
+      () => [x.real as tf.Tensor, x.fake as tf.Tensor],
+    ),
+};
+
 /** Every workload, in report order. */
 export const WORKLOADS: Workload[] = [
   elementwise('l1', 'l1', genloss.l1Loss),
@@ -401,4 +678,19 @@ export const WORKLOADS: Workload[] = [
   penaltyWorkload('gp'),
   penaltyWorkload('r1'),
   perceptual,
+  ssimWorkload(false),
+  ssimWorkload(true),
+  robust('cauchy', genloss.cauchyLoss, (d) => tf.log1p(tf.mul(tf.square(d), 0.5))),
+  robust(
+    'general_robust',
+    (p, t) => genloss.generalRobustLoss(p, t, { alpha: ROBUST_ALPHA, scale: ROBUST_SCALE }),
+    (d) => {
+      const b = Math.abs(ROBUST_ALPHA - 2);
+      const z = tf.div(tf.square(tf.div(d, ROBUST_SCALE)), b);
+      return tf.mul(tf.expm1(tf.mul(tf.log1p(z), ROBUST_ALPHA / 2)), b / ROBUST_ALPHA);
+    },
+  ),
+  focalFrequency,
+  ganFeat,
+  relativistic,
 ];

@@ -18,6 +18,7 @@ import * as faceId from './losses/face-id.ts';
 import * as focalFrequency from './losses/focal-frequency.ts';
 import * as gan from './losses/gan.ts';
 import * as gradient from './losses/gradient.ts';
+import * as learnedPerceptual from './losses/learned-perceptual.ts';
 import * as lightcnn from './losses/lightcnn.ts';
 import * as penalties from './losses/penalties.ts';
 import * as perceptual from './losses/perceptual.ts';
@@ -45,6 +46,7 @@ const FAMILIES = [
   penalties,
   perceptual,
   transferal,
+  learnedPerceptual,
   lightcnn,
   faceId,
   clip,
@@ -93,7 +95,7 @@ function isLossClass(value: unknown): value is LossClass {
 
 for (const family of FAMILIES) {
   for (const value of Object.values(family)) {
-    if (isLossClass(value)) LOSSES.register(value);
+    if (isLossClass(value)) LOSSES.register(value, { builtin: true });
   }
 }
 

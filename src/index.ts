@@ -197,6 +197,23 @@ export {
 } from './losses/gan.ts';
 export { GradientLoss, type GradientLossOptions, gradientLoss } from './losses/gradient.ts';
 export {
+  DISTS,
+  type DISTSNetwork,
+  type DISTSOptions,
+  dists,
+  LearnedVGG16Loss,
+  LPIPS,
+  LPIPS_SCALE,
+  LPIPS_SHIFT,
+  type LPIPSNetwork,
+  type LPIPSOptions,
+  type LpipsOptions,
+  lpips,
+  VGG16_TAPS,
+  type VGG16TapsFn,
+  type WeightsInput,
+} from './losses/learned-perceptual.ts';
+export {
   type ImageFeatureFn,
   LightCNNFeatureLoss,
   type LightCNNFeatureLossOptions,
@@ -239,6 +256,8 @@ export {
   gramMatrix,
   IMAGENET_MEAN,
   IMAGENET_STD,
+  PERCEPTUAL_CRITERIA,
+  type PerceptualCriterion,
   PerceptualLoss,
   type PerceptualLossOptions,
   weightedFeatureDistance,
@@ -307,6 +326,52 @@ export {
   TransferalPerceptualLoss,
   type TransferalPerceptualLossOptions,
 } from './losses/transferal.ts';
+export {
+  type ConvertTo,
+  checkImage255,
+  type ImageTransformOptions,
+  imageTransform,
+} from './metrics/images.ts';
+export {
+  ConnectivityError,
+  type ConnectivityErrorOptions,
+  connectivityError,
+  GradientError,
+  type GradientErrorOptions,
+  gradientError,
+  type MattingMap,
+  type MattingMetrics,
+  type MattingMetricsOptions,
+  MattingMSE,
+  type MattingSample,
+  type MattingShapeOption,
+  mattingMetricConfigSchemas,
+  mattingMetrics,
+  mattingMse,
+  SAD,
+  type SadOptions,
+  sad,
+} from './metrics/matting.ts';
+export { psnr } from './metrics/psnr.ts';
+export {
+  buildMetric,
+  type MetricConfig,
+  type MetricTypeMap,
+  metricConfigSchema,
+  PSNR,
+  SSIM,
+} from './metrics/registry.ts';
+export { ssimMetric } from './metrics/ssim.ts';
+export {
+  laplacianPyramid,
+  SlicedWassersteinDistance,
+  type SwdOptions,
+  type SwdRandomSource,
+  type SwdResult,
+  seededSwdSource,
+  slicedWassersteinDistance,
+  swdResolutions,
+} from './metrics/swd.ts';
 export { blurSigma, discriminatorBlur } from './models/disc-blur.ts';
 export {
   type GANModelConfig,
@@ -342,6 +407,7 @@ export {
 export { l2Normalize } from './nets/layers.ts';
 export { LIGHTCNN_LAYERS, LightCNNFeatures, maxFeatureMap } from './nets/lightcnn.ts';
 export {
+  l2Pool2d,
   VGGFeatures,
   type VGGLayer,
   type VGGLoadOptions,

@@ -6,11 +6,14 @@ export * from './index.ts';
 export { loadConfigFile } from './node/config.ts';
 export {
   faceApiModelDir,
+  type LearnedWeightPaths,
   loadCLIPWeights,
+  loadDISTSWeights,
   loadFaceApiRecognitionNet,
   loadFaceApiRecognitionWeights,
   loadFaceIdWeights,
   loadLightCNNWeights,
+  loadLPIPSWeights,
   loadPerceptualWeights,
   loadSafetensorsFile,
   loadTfjsWeightsFile,

@@ -24,6 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ops/'],
   ['nets/'],
   ['losses/'],
+  ['metrics/'],
   ['components/'],
   ['catalogue.ts'],
   ['register.ts'],

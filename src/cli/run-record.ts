@@ -6,7 +6,10 @@ const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 /**
  * One part of a run: what one `genloss train` invocation did between its start (or resume) and
  * its last checkpoint. Parts are listed in the report, so that a resumed run shows its whole
- * history: steps `start_step`→`end_step`, wall time, backend, and how the part ended.
+ * history: steps `start_step`→`end_step`, wall time, backend, how the part ended, and the wall
+ * time of each phase (`D step`, `regularisers`, `G step`, `sampling`, `metrics`, `I/O`; see
+ * `PhaseTimer`), which the report sums over the parts (absent from checkpoints written before
+ * phases were timed).
  */
 export const runPartSchema = z.strictObject({
   started_at: z.string(),
@@ -15,6 +18,7 @@ export const runPartSchema = z.strictObject({
   seconds: z.number().min(0).finite(),
   backend: z.string(),
   ended: z.enum(['running', 'finished', 'SIGINT', 'SIGTERM']),
+  phase_seconds: z.record(z.string(), z.number().min(0).finite()).default({}),
 });
 
 /** A part of a run (see {@link runPartSchema}). */

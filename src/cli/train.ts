@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import cliProgress from 'cli-progress';
 import { chooseBackend } from '../core/backend.ts';
 import { CheckpointError, RunDirError } from '../core/errors.ts';
@@ -13,11 +14,12 @@ import { removeRunFiles, ScalarLog, writeFileAtomic } from '../node/run-files.ts
 import { loadTrainConfig } from '../node/train-config.ts';
 import { configDigest } from '../train/checkpoint.ts';
 import type { TrainConfig } from '../train/config.ts';
-import { type ImageDataset, shapesDataset } from '../train/datasets.ts';
+import { type ArrayDataset, shapesDataset } from '../train/datasets.ts';
 import { checkDataSize, memoryLimitFor } from '../train/limits.ts';
+import { PhaseTimer } from '../train/phase-timer.ts';
 import { Trainer } from '../train/trainer.ts';
 import { catchStopSignals, type StopSignal } from './interrupt.ts';
-import { lossPlotSvg } from './plot.ts';
+import { lossPlotSvg, metricPlotSvg } from './plot.ts';
 import { dropForeignErrorHandlers } from './process-errors.ts';
 import { reportHtml } from './report.ts';
 import { parseRunRecord, type RunPart, type RunRecord } from './run-record.ts';
@@ -61,7 +63,7 @@ async function datasetFor(
   cfg: TrainConfig,
   configPath: string,
   maxBytes: number,
-): Promise<ImageDataset> {
+): Promise<ArrayDataset> {
   const d = cfg.data;
   checkDataSize(d, maxBytes);
   if (d.type === 'shapes') return shapesDataset(d.num_images, d.size, d.seed);
@@ -77,7 +79,7 @@ interface Prepared {
   raw: unknown;
   cfg: TrainConfig;
   backend: string;
-  dataset: ImageDataset;
+  dataset: ArrayDataset;
   trainer: Trainer;
 }
 
@@ -103,6 +105,62 @@ async function prepare(
 
 const fmt = (v: number) =>
   Math.abs(v) >= 100 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(4);
+
+/**
+ * A progress line that fits `columns`: the `head` segments joined by ` | `, then as many of the
+ * `entries` (`loss_disc_fake 1.1259`) as fit, in their order, and `+N more` for those left out.
+ * Whole entries are dropped, never cut; when not even the head and `+N more` fit, head segments
+ * are dropped from the end (the first one stays, whatever its length).
+ */
+export function fitProgressLine(
+  head: readonly string[],
+  entries: readonly string[],
+  columns: number,
+): string {
+  const n = entries.length;
+  for (let h = head.length; h >= 1; h--) {
+    for (let k = n; k >= 0; k--) {
+      const tail = [...entries.slice(0, k), ...(k < n ? [`+${n - k} more`] : [])];
+      const line = [...head.slice(0, h), ...(tail.length ? [tail.join(' ')] : [])].join(' | ');
+      if (line.length <= columns) return line;
+    }
+  }
+  return head[0] ?? '';
+}
+
+/** A duration for people: `45 s`, `14 min 5 s`, `2 h 3 min`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** The steps or seconds after which {@link longRunWarning} has a speed to go by. */
+export const LONG_RUN_EVIDENCE = { steps: 5, seconds: 3 };
+
+/**
+ * The warning `genloss train` prints once, when it has run {@link LONG_RUN_EVIDENCE} steps or
+ * seconds, if the `left` steps will take longer than `limitSeconds` (default 5 minutes) at the
+ * speed of `done` steps in `seconds`: the estimate and how to stop and go on. Null otherwise.
+ */
+export function longRunWarning(
+  done: number,
+  seconds: number,
+  left: number,
+  limitSeconds = 300,
+): string | null {
+  const speed = done / seconds;
+  const eta = left / speed;
+  if (eta <= limitSeconds) return null;
+  return `genloss train: estimated ${formatDuration(eta)} for ${left} more steps at ${speed.toFixed(2)} it/s (Ctrl-C stops with a checkpoint; --resume goes on)`;
+}
+
+/** genloss's version, from its package.json (two folders up from `src/cli/` and `dist/cli/`). */
+function genlossVersion(): string {
+  const path = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
 
 /** The sums of the log interval in progress: per key, the sum of finite values and their count. */
 type Window = RunRecord['window'];
@@ -244,39 +302,71 @@ async function train(
       seconds: 0,
       backend,
       ended: 'running',
+      phase_seconds: {},
     };
     const started = performance.now();
+    const timer = new PhaseTimer();
+    trainer.model.timer = timer;
     const parts = () => [...record.parts, ...(part.end_step > part.start_step ? [part] : [])];
-    const plot = async () =>
-      writeFileAtomic(join(workDir, 'losses.svg'), lossPlotSvg(await ScalarLog.read(scalarsPath)));
+    const realFile = 'samples/real.png';
+    const metricsFile = 'metrics.svg';
+    const plot = () =>
+      timer.time('I/O', async () => {
+        const rows = await ScalarLog.read(scalarsPath);
+        await writeFileAtomic(join(workDir, 'losses.svg'), lossPlotSvg(rows));
+        const metrics = metricPlotSvg(rows);
+        if (metrics !== null) await writeFileAtomic(join(workDir, metricsFile), metrics);
+      });
+    let lastMetrics: Record<string, number> = {};
     const writeSamples = async () => {
-      const images = trainer.samples();
+      const { images, columns } = timer.time('sampling', () => trainer.samples());
       try {
         const file = `step_${String(trainer.step).padStart(6, '0')}.png`;
-        await writeFileAtomic(join(workDir, 'samples', file), imageGridPng(images));
+        await timer.time('I/O', () =>
+          writeFileAtomic(join(workDir, 'samples', file), imageGridPng(images, columns)),
+        );
       } finally {
         images.dispose();
       }
+      const metrics = await timer.time('metrics', () => trainer.evaluate());
+      if (Object.keys(metrics).length > 0) {
+        scalars.append({ step: trainer.step, ...metrics });
+        lastMetrics = metrics;
+      }
       await plot();
     };
+    if (!existsSync(join(workDir, realFile))) {
+      const count = Math.min(cfg.train.num_samples, trainer.dataset.size);
+      const real = trainer.dataset.batch(Array.from({ length: count }, (_, i) => i));
+      try {
+        await timer.time('I/O', () => writeFileAtomic(join(workDir, realFile), imageGridPng(real)));
+      } finally {
+        real.dispose();
+      }
+    }
     let checkpointed = trainer.step;
     const checkpoint = async () => {
       part.end_step = trainer.step;
       part.seconds = (performance.now() - started) / 1000;
       part.ended = trainer.step >= iters ? 'finished' : (stop.signal ?? 'running');
+      part.phase_seconds = Object.fromEntries(
+        Object.entries(timer.totals()).map(([phase, ms]) => [phase, ms / 1000]),
+      );
       const run: RunRecord = {
         scalars_bytes: scalars.bytes,
         window: record.window,
         parts: parts(),
       };
-      await saveCheckpoint(
-        trainer,
-        [
-          join(workDir, 'checkpoints', `iter_${trainer.step}.ckpt`),
-          join(workDir, 'checkpoints', 'latest.ckpt'),
-        ],
-        digest,
-        run,
+      await timer.time('I/O', () =>
+        saveCheckpoint(
+          trainer,
+          [
+            join(workDir, 'checkpoints', `iter_${trainer.step}.ckpt`),
+            join(workDir, 'checkpoints', 'latest.ckpt'),
+          ],
+          digest,
+          run,
+        ),
       );
       checkpointed = trainer.step;
     };
@@ -289,19 +379,23 @@ async function train(
         ? `genloss train ${configPath}: the run is at step ${trainer.step} of ${iters}, nothing to train (raise --iters to go on)`
         : `genloss train ${configPath}: steps ${trainer.step + 1}–${iters} on ${backend}, data ${dataset.name}, work dir ${workDir}`,
     );
+    // One column spare: a line that fills the terminal's last column wraps on some terminals.
+    const columns = (process.stdout.columns ?? 81) - 1;
+    const barSize = Math.max(10, Math.min(30, columns - 90));
     const bar =
       options.progress !== false && process.stdout.isTTY && trainer.step < iters
         ? new cliProgress.SingleBar(
-            {
-              format: '{bar} {value}/{total} | {speed} it/s | ETA {eta_formatted} | {losses}',
-              hideCursor: true,
-            },
+            { format: '{bar} {text}', barsize: barSize, hideCursor: true },
             cliProgress.Presets.shades_classic,
           )
         : null;
-    bar?.start(iters, startStep, { speed: '-', losses: '' });
+    bar?.start(iters, startStep, { text: `${startStep}/${iters}` });
     let first: LogVars = {};
     let last: LogVars = {};
+    /** The log_vars keys in the order they first came, so that the progress line keeps it. */
+    const order: string[] = [];
+    let lastLogged: Record<string, number> = {};
+    let estimated = false;
     while (trainer.step < iters && stop.signal === null) {
       last = await trainer.trainStep();
       // A step awaits only promises that settle at once; this turn of the event loop lets a
@@ -310,20 +404,27 @@ async function train(
       if (trainer.step === startStep + 1) first = last;
       const window = record.window;
       addToWindow(window, last);
+      for (const key of Object.keys(last)) if (!order.includes(key)) order.push(key);
       const done = trainer.step - startStep;
       const seconds = (performance.now() - started) / 1000;
-      const losses = Object.entries(windowMeans(window))
-        .map(([k, v]) => `${k} ${fmt(v)}`)
-        .join(' ');
-      bar?.update(trainer.step, { speed: (done / seconds).toFixed(2), losses });
+      const means = windowMeans(window);
+      const losses = order.filter((k) => k in means).map((k) => `${k} ${fmt(means[k])}`);
+      const head = [
+        `${(done / seconds).toFixed(2)} it/s`,
+        `ETA ${formatDuration(((iters - trainer.step) * seconds) / done)}`,
+      ];
+      bar?.update(trainer.step, {
+        text: fitProgressLine([`${trainer.step}/${iters}`, ...head], losses, columns - barSize - 1),
+      });
+      if (!estimated && (done >= LONG_RUN_EVIDENCE.steps || seconds >= LONG_RUN_EVIDENCE.seconds)) {
+        estimated = true;
+        const warning = longRunWarning(done, seconds, iters - trainer.step);
+        if (warning !== null) say(bar ? `\r\x1b[K${warning}` : warning);
+      }
       if (trainer.step % log_interval === 0 || trainer.step === iters) {
-        if (!bar) {
-          const eta = ((iters - trainer.step) * seconds) / done;
-          say(
-            `step ${trainer.step}/${iters} | ${(done / seconds).toFixed(2)} it/s | ETA ${eta.toFixed(0)} s | ${losses}`,
-          );
-        }
-        scalars.append({ step: trainer.step, ...windowMeans(window) });
+        if (!bar) say(fitProgressLine([`step ${trainer.step}/${iters}`, ...head], losses, columns));
+        lastLogged = means;
+        scalars.append({ step: trainer.step, ...means });
         record.window = { sums: {} };
       }
       if (trainer.step % sample_interval === 0 || trainer.step === iters) await writeSamples();
@@ -335,33 +436,46 @@ async function train(
     if (checkpointed !== trainer.step || interrupted) await checkpoint();
     if (trainer.step > startStep) await plot();
     const reportPath = join(workDir, 'report.html');
+    const rows = await ScalarLog.read(scalarsPath);
     await writeFileAtomic(
       reportPath,
       reportHtml({
         title: `genloss train ${basename(configPath)}`,
         config: raw,
+        parsed: cfg,
         dataset: dataset.name,
-        rows: await ScalarLog.read(scalarsPath),
+        rows,
         samples: await sampleGrids(workDir),
+        realFile,
         plotFile: 'losses.svg',
+        metricPlotFile: metricPlotSvg(rows) === null ? null : metricsFile,
         parts: parts(),
+        versions: { genloss: genlossVersion(), tfjs: tf.version['tfjs-core'], backend },
       }),
     );
     const wallSeconds = (performance.now() - started) / 1000;
+    const steps = trainer.step - startStep;
+    if (steps > 0) {
+      const finals = [
+        ...order.filter((k) => k in lastLogged).map((k) => [k, lastLogged[k]] as const),
+        ...Object.entries(lastMetrics),
+      ]
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(' ');
+      say(
+        `genloss train: ${steps} steps (${startStep + 1}–${trainer.step}) in ${formatDuration(wallSeconds)}, ${(steps / wallSeconds).toFixed(2)} it/s | ${finals} | report ${reportPath} (samples, plots, scalars.json, checkpoints in ${workDir})`,
+      );
+    }
     if (interrupted) {
       say(
         `stopped by ${interrupted} at step ${trainer.step}: wrote checkpoints/latest.ckpt and ${reportPath}; go on with: genloss train ${configPath} --work-dir ${workDir} --resume`,
       );
-    } else if (trainer.step > startStep) {
-      say(
-        `wrote ${reportPath}, sample grids, losses.svg, scalars.json and checkpoints in ${workDir}`,
-      );
-    } else {
+    } else if (steps === 0) {
       say(`wrote ${reportPath}`);
     }
     return {
       workDir,
-      steps: trainer.step - startStep,
+      steps,
       totalSteps: trainer.step,
       wallSeconds,
       first,

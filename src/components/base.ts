@@ -10,7 +10,7 @@ import {
 } from '../core/data-info.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, DataInfoError, GenlossError } from '../core/errors.ts';
-import { type LossClass, LossModule } from '../core/module.ts';
+import { type LossClass, LossModule, shareInstanceof } from '../core/module.ts';
 import { lossOptions, type OptionsSchema } from '../core/options.ts';
 
 /** The zod schema of `data_info`: loss argument name → outputs-dict key, or null. */
@@ -125,3 +125,5 @@ export abstract class LossComponent<
     return Object.fromEntries(args.map((a, i) => [names[i], a]));
   }
 }
+
+shareInstanceof(LossComponent, 'genloss.LossComponent');

@@ -13,6 +13,27 @@ export interface LossClass<T = LossModule> {
 }
 
 /**
+ * Makes `value instanceof base` hold for instances of any copy of `base` loaded in the process
+ * (the CLI running from `src/` and a user's module extending the built `genloss`'s class), by a
+ * brand `Symbol.for(key)` on `base.prototype` instead of the prototype's identity. Subclasses of
+ * `base` keep the ordinary `instanceof`.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any constructor, abstract or not.
+export function shareInstanceof(base: abstract new (...args: any[]) => unknown, key: string): void {
+  const brand = Symbol.for(key);
+  Object.defineProperty(base.prototype, brand, { value: true });
+  Object.defineProperty(base, Symbol.hasInstance, {
+    value(this: unknown, value: unknown): boolean {
+      if (this !== base) return Function.prototype[Symbol.hasInstance].call(this, value);
+      if (value === null || (typeof value !== 'object' && typeof value !== 'function'))
+        return false;
+      const proto: object | null = Object.getPrototypeOf(value);
+      return proto !== null && brand in proto;
+    },
+  });
+}
+
+/**
  * Base of every loss module. The subclass declares `static lossType` and `static options` once;
  * the constructor validates the config against them (so `new L1Loss({...})` and
  * `LOSSES.build({type: 'L1Loss', ...})` reject the same mistakes with the same messages) and keeps
@@ -61,3 +82,5 @@ export abstract class LossModule<S extends OptionsSchema = OptionsSchema> {
   /** Frees tensors and variables the module owns. Stateless losses own none. */
   dispose(): void {}
 }
+
+shareInstanceof(LossModule, 'genloss.LossModule');

@@ -33,21 +33,28 @@ export interface RegistryEntry {
  */
 export class Registry<T extends LossModule = LossModule, M extends object = object> {
   private readonly classes = new Map<string, LossClass<T>>();
+  /** The names registered as a genloss copy's built-ins (see `register`). */
+  private readonly builtins = new Set<string>();
 
   /** `kind` names what the registry holds, for error messages (`'loss'`). */
   constructor(readonly kind: string) {}
 
   /**
    * Registers `cls` under `cls.lossType`. Registering the same class again is a no-op;
-   * registering a different class under a taken name is a `ConfigError`.
+   * registering a different class under a taken name is a `ConfigError`, except that a `builtin`
+   * (a loss of genloss's catalogue) whose name another built-in holds is left out: that is the
+   * same loss from a second copy of genloss in the process (the CLI running from `src/` and a
+   * user's module importing the built `genloss`), and the copy loaded first serves the name.
    */
-  register<C extends LossClass<T>>(cls: C): C {
+  register<C extends LossClass<T>>(cls: C, { builtin = false }: { builtin?: boolean } = {}): C {
     const name = cls.lossType;
     const existing = this.classes.get(name);
     if (existing && existing !== cls) {
+      if (builtin && this.builtins.has(name)) return cls;
       throw new ConfigError(`Registry(${this.kind}): '${name}' is already registered`);
     }
     this.classes.set(name, cls);
+    if (builtin) this.builtins.add(name);
     return cls;
   }
 
@@ -106,5 +113,15 @@ export class Registry<T extends LossModule = LossModule, M extends object = obje
   }
 }
 
-/** Every genloss loss, under its MMagic name. User losses register here too. */
-export const LOSSES = new Registry<LossModule, LossTypeMap>('loss');
+const SHARED_LOSSES = Symbol.for('genloss.registry');
+const shared = globalThis as { [SHARED_LOSSES]?: Registry<LossModule, LossTypeMap> };
+shared[SHARED_LOSSES] ??= new Registry<LossModule, LossTypeMap>('loss');
+
+/**
+ * Every genloss loss, under its MMagic name. User losses register here too. One registry a
+ * process: the first copy of genloss loaded keeps it on `globalThis` under
+ * `Symbol.for('genloss.registry')` and every later copy uses it, so that a loss a user's module
+ * registers through `import 'genloss'` (the built `dist/`) is the one the CLI builds, whichever
+ * copy the CLI runs from.
+ */
+export const LOSSES: Registry<LossModule, LossTypeMap> = shared[SHARED_LOSSES];

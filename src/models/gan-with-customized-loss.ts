@@ -183,6 +183,12 @@ export class GANWithCustomizedLoss {
   readonly genGanLossKey: 'loss_gen' | 'loss_disc_fake_g';
   /** The 0-based iteration of the next step. */
   iteration = 0;
+  /**
+   * When set, times the step's phases: `D step` and `G step` (each phase's forward, backward and
+   * update), and within them `regularisers` (the auxiliary loss components' forward passes; their
+   * backward is in the step's). The CLI sets a `PhaseTimer` (src/train/phase-timer.ts).
+   */
+  timer?: { time<T>(phase: string, fn: () => T): T };
   private readonly disc: (x: tf.Tensor) => tf.Tensor;
   private blurSigmaNow = 0;
 
@@ -265,10 +271,12 @@ export class GANWithCustomizedLoss {
     const optimizers = [this.optimizers.discriminator, this.optimizers.generator];
     const snapshot = await takeSnapshot(this.stateVariables(), optimizers);
     try {
-      const log = this.discriminatorPhase(real_imgs, inputs);
+      const log = this.timed('D step', () => this.discriminatorPhase(real_imgs, inputs));
       const runGenerator = (this.iteration + 1) % this.cfg.discriminator_steps === 0;
       const steps = runGenerator ? this.cfg.generator_steps : 0;
-      const genLogs = Array.from({ length: steps }, () => this.generatorPhase(real_imgs, inputs));
+      const genLogs = Array.from({ length: steps }, () =>
+        this.timed('G step', () => this.generatorPhase(real_imgs, inputs)),
+      );
       for (const key of Object.keys(genLogs[0] ?? {})) {
         if (key !== 'loss') log[key] = genLogs.reduce((s, g) => s + g[key], 0) / genLogs.length;
       }
@@ -292,6 +300,10 @@ export class GANWithCustomizedLoss {
    */
   get discBlurSigma(): number {
     return this.blurSigmaNow;
+  }
+
+  private timed<T>(phase: string, fn: () => T): T {
+    return this.timer ? this.timer.time(phase, fn) : fn();
   }
 
   private baseOutputs(batchSize: number, inputs: OutputsDict): OutputsDict {
@@ -320,7 +332,9 @@ export class GANWithCustomizedLoss {
           real_imgs: real,
         };
         const losses: LossDict = discGanLosses(this.ganLoss, predReal, predFake);
-        return addComponents(losses, this.discAuxiliaryLosses, outputs);
+        return this.timed('regularisers', () =>
+          addComponents(losses, this.discAuxiliaryLosses, outputs),
+        );
       });
     } finally {
       fake.dispose();
@@ -353,7 +367,9 @@ export class GANWithCustomizedLoss {
         ganTerm = ganLoss.forward(predFake, true, false);
       }
       const losses: LossDict = { [this.genGanLossKey]: ganTerm };
-      return addComponents(losses, this.genAuxiliaryLosses, outputs);
+      return this.timed('regularisers', () =>
+        addComponents(losses, this.genAuxiliaryLosses, outputs),
+      );
     });
   }
 

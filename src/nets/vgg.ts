@@ -91,11 +91,39 @@ export interface VGGLoadOptions {
   upTo?: number;
   /** Key prefix of the conv weights. Default `'features.'` (torchvision's state dict). */
   prefix?: string;
+  /**
+   * The pooling layers: `'max'` (torchvision's 2×2 max-pool, the default) or `'l2'` (DISTS's
+   * `L2pooling`, {@link l2Pool2d}, which replaces every max-pool of its VGG16).
+   */
+  pool?: 'max' | 'l2';
+}
+
+/**
+ * DISTS's `L2pooling` (DISTS_pytorch/DISTS_pt.py, `filter_size` 5, stride 2): per channel,
+ * `sqrt(conv2d(x², g, stride 2, padding 1) + 1e-12)` with the 3×3 window `g = a aᵀ / Σ a aᵀ`,
+ * `a = np.hanning(5)[1:-1] = [0.5, 1, 0.5]`, so `g = [1, 2, 1]ᵀ[1, 2, 1] / 16`.
+ *
+ * @param x N×H×W×C. @returns N×⌈H/2⌉×⌈W/2⌉×C.
+ */
+export function l2Pool2d(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const window = [1, 2, 1].flatMap((r) => [1, 2, 1].map((c) => (r * c) / 16));
+    const filter = tf.tile(tf.tensor4d(window, [3, 3, 1, 1]), [1, 1, x.shape[3], 1]);
+    const padded = tf.pad(tf.square(x), [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]) as tf.Tensor4D;
+    const pooled = tf.depthwiseConv2d(padded, filter as tf.Tensor4D, 2, 'valid');
+    return tf.sqrt(tf.add(pooled, 1e-12)) as tf.Tensor4D;
+  });
 }
 
 /**
  * torchvision's VGG16/VGG19 `features` stack (MMagic's `PerceptualVGG` without the input
- * normalisation), in NHWC: 3×3 convolutions with padding 1 and bias, ReLU, 2×2 max-pools. Layers
+ * normalisation), in NHWC: 3×3 convolutions with padding 1 and bias, ReLU, 2×2 max-pools (or
+ * DISTS's L2 pooling, load option `pool: 'l2'`). Layers
  * are addressed by torchvision's indices, so a conv tap is the pre-ReLU value and a ReLU or pool
  * tap the post-activation one, as in PyTorch.
  *
@@ -107,14 +135,20 @@ export interface VGGLoadOptions {
 export class VGGFeatures extends LoadedNet {
   /** The layers this instance runs (`features[0..upTo]`). */
   readonly layers: VGGLayer[];
+  /** The pooling layers' kind (load option `pool`). */
+  readonly pool: 'max' | 'l2';
   private readonly convs = new Map<number, { w: tf.Tensor; b: tf.Tensor }>();
 
   private constructor(
     readonly type: VGGType,
     src: TensorSource,
-    { upTo, prefix = 'features.' }: VGGLoadOptions,
+    { upTo, prefix = 'features.', pool = 'max' }: VGGLoadOptions,
   ) {
     super();
+    if (pool !== 'max' && pool !== 'l2') {
+      throw new ConfigError(`VGGFeatures(${type}): 'pool' must be 'max'|'l2', got '${pool}'`);
+    }
+    this.pool = pool;
     const all = layersOf(type);
     const last = upTo ?? all.length - 1;
     if (!Number.isInteger(last) || last < 0 || last >= all.length) {
@@ -146,7 +180,12 @@ export class VGGFeatures extends LoadedNet {
     return new VGGFeatures(
       type,
       src,
-      checkOptions('VGGFeatures.load', 3, options, 'VGGFeatures.load(type, src, {upTo, prefix})'),
+      checkOptions(
+        'VGGFeatures.load',
+        3,
+        options,
+        'VGGFeatures.load(type, src, {upTo, prefix, pool})',
+      ),
     );
   }
 
@@ -172,7 +211,7 @@ export class VGGFeatures extends LoadedNet {
         } else if (layer.kind === 'relu') {
           h = tf.relu(h);
         } else {
-          h = maxPool2d(h, 2, 2, false);
+          h = this.pool === 'l2' ? l2Pool2d(h) : maxPool2d(h, 2, 2, false);
         }
         if (wanted.has(layer.index)) out[String(layer.index)] = h;
       }

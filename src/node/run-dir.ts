@@ -50,6 +50,7 @@ export const RUN_FILES: readonly string[] = [
   'scalars.json',
   'report.html',
   'losses.svg',
+  'metrics.svg',
 ];
 
 /**

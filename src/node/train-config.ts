@@ -32,14 +32,24 @@ export interface ImportOptions {
   key?: string;
 }
 
-const LOSS_KEYS = ['gan_loss', 'disc_auxiliary_loss', 'gen_auxiliary_loss'] as const;
+/** Model keys whose `{type}` objects are networks, optimizers or settings, not losses. */
+const NOT_LOSS_KEYS = new Set([
+  'generator',
+  'discriminator',
+  'optimizers',
+  'loss_config',
+  'train_cfg',
+]);
+
+const isLossConfig = (v: unknown): v is { type: string } =>
+  v !== null && typeof v === 'object' && typeof (v as { type?: unknown }).type === 'string';
 
 /** A `ConfigError` for every loss config whose `type` no loss is registered under. */
 function checkLossTypes(owner: string, model: TrainConfig['model']): void {
   const registered = LOSSES.list();
-  const messages = LOSS_KEYS.flatMap((key) => {
-    const value = model[key];
-    const entries = value === null ? [] : Array.isArray(value) ? value : [value];
+  const messages = Object.entries(model).flatMap(([key, value]) => {
+    if (NOT_LOSS_KEYS.has(key)) return [];
+    const entries = (Array.isArray(value) ? value : [value]).filter(isLossConfig);
     return entries.flatMap(({ type }, i) => {
       if (LOSSES.has(type)) return [];
       const where = Array.isArray(value) ? `model.${key}[${i}]` : `model.${key}`;
@@ -144,6 +154,29 @@ const describeError = (error: unknown) =>
       : `${error.name}: ${error.message}`
     : String(error);
 
+/** A TypeScript module file. */
+const TYPESCRIPT_FILE = /\.([cm]?ts|tsx)$/;
+
+let typeScriptLoader: Promise<void> | undefined;
+
+/**
+ * Lets Node import TypeScript modules when genloss runs as built JavaScript (`npx genloss`, which
+ * runs `dist/` with plain Node): registers tsx's loaders, once, both of them as `node --import
+ * tsx` does (a `.ts` file of a package without `"type": "module"` is CommonJS to Node, and needs
+ * tsx's CommonJS loader beside its ES module one). Running as `.ts` (`npm run genloss`, under
+ * tsx), a loader that runs TypeScript is active already.
+ */
+async function loadTypeScript(): Promise<void> {
+  if (import.meta.url.endsWith('.ts')) return;
+  typeScriptLoader ??= Promise.all([import('tsx/cjs/api'), import('tsx/esm/api')]).then(
+    ([commonJs, esModule]) => {
+      commonJs.register();
+      esModule.register();
+    },
+  );
+  await typeScriptLoader;
+}
+
 /** Imports one module, or rejects once `timeoutMs` has passed; the pending timer keeps Node running. */
 async function importWithin(target: ResolvedImport, timeoutMs: number): Promise<void> {
   const label = `${target.where} (${target.spec})`;
@@ -155,6 +188,7 @@ async function importWithin(target: ResolvedImport, timeoutMs: number): Promise<
     timer = setTimeout(() => reject(timedOut), timeoutMs);
   });
   try {
+    if (TYPESCRIPT_FILE.test(target.url)) await loadTypeScript();
     await Promise.race([import(target.url), deadline]);
   } catch (error) {
     if (error === timedOut) throw error;
@@ -167,7 +201,7 @@ async function importWithin(target: ResolvedImport, timeoutMs: number): Promise<
 /**
  * Imports the user modules a config names (`custom_imports`; they register custom losses),
  * which runs their code, as a Python config file does. Accepted: module files inside the
- * config's folder tree (`./x.js`, `sub/x.mjs`, `.ts` under tsx), existing regular files that do
+ * config's folder tree (`./x.js`, `sub/x.mjs`, `x.ts`: TypeScript through tsx), existing regular files that do
  * not lead out of it (no absolute path, no `..` or link out), and package names (`genloss-extra`,
  * `@scope/pkg`, `pkg/subpath`) as Node resolves them from genloss; URLs of any scheme are
  * refused. Every name is checked before any module runs. Each import is announced through `log`

@@ -10,6 +10,7 @@ import { parseSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
 import { TfjsWeights } from '../io/tfjs-weights.ts';
 import type { CLIPLoss } from '../losses/clip.ts';
 import type { FaceIdLoss } from '../losses/face-id.ts';
+import type { DISTS, LPIPS } from '../losses/learned-perceptual.ts';
 import type { LightCNNFeatureLoss } from '../losses/lightcnn.ts';
 import type { PerceptualLoss } from '../losses/perceptual.ts';
 import { DlibFaceRecognitionNet } from '../nets/face-recognition.ts';
@@ -149,4 +150,53 @@ export async function loadCLIPWeights(
     );
   }
   loss.loadWeights(await loadSafetensorsFile(path));
+}
+
+/**
+ * Loads an `LPIPS` or `DISTS` loss's VGG16 from the safetensors file at `paths.pretrained`
+ * (default `cfg.pretrained`) and, when it needs them, its heads from `paths.model_path`
+ * (default `cfg.model_path`).
+ */
+async function loadLearnedVGG16Weights(
+  loss: LPIPS | DISTS,
+  { pretrained = loss.cfg.pretrained, model_path = loss.cfg.model_path }: LearnedWeightPaths,
+  heads: string,
+): Promise<void> {
+  if (pretrained.startsWith('torchvision://')) {
+    throw new WeightsError(
+      `${loss.lossType}: pretrained is ${pretrained}; genloss does not download: export torchvision's VGG16 to safetensors (docs/weights.md) and pass the file's path`,
+    );
+  }
+  if (loss.needsHeads && !model_path) {
+    throw new WeightsError(
+      `${loss.lossType}: model_path is null; pass the path of ${heads} converted to safetensors (docs/weights.md)`,
+    );
+  }
+  const backbone = await loadSafetensorsFile(pretrained);
+  const weights = loss.needsHeads ? await loadSafetensorsFile(model_path as string) : null;
+  loss.loadWeights(backbone, weights);
+}
+
+/** The files of {@link loadLPIPSWeights} and {@link loadDISTSWeights}, by config key. */
+export interface LearnedWeightPaths {
+  /** The VGG16 safetensors. Default: the loss's `pretrained`. */
+  pretrained?: string;
+  /** The heads' safetensors. Default: the loss's `model_path`. */
+  model_path?: string | null;
+}
+
+/**
+ * Loads an `LPIPS` loss's VGG16 (`pretrained`) and, with `lpips: true`, its heads
+ * (`model_path`: lpips's `weights/v0.1/vgg.pth` as safetensors) from files.
+ */
+export async function loadLPIPSWeights(loss: LPIPS, paths: LearnedWeightPaths = {}): Promise<void> {
+  await loadLearnedVGG16Weights(loss, paths, "lpips's weights/v0.1/vgg.pth");
+}
+
+/**
+ * Loads a `DISTS` loss's VGG16 (`pretrained`) and its `alpha`/`beta` (`model_path`:
+ * `DISTS_pytorch/weights.pt` as safetensors) from files.
+ */
+export async function loadDISTSWeights(loss: DISTS, paths: LearnedWeightPaths = {}): Promise<void> {
+  await loadLearnedVGG16Weights(loss, paths, "DISTS_pytorch's weights.pt (alpha, beta)");
 }

@@ -103,9 +103,141 @@ export function dcganDiscriminator(cfg: z.input<typeof dcganDiscriminatorOptions
   return tf.sequential({ layers });
 }
 
+/**
+ * Options of `MSRResNet` (MMagic's keys): `in_channels`, `out_channels`, `mid_channels` (64),
+ * `num_blocks` (16), `upscale_factor` (4; genloss also allows 1, for denoising, deblurring,
+ * inpainting and matting).
+ */
+export const msrResNetOptions = z.strictObject({
+  type: z.literal('MSRResNet'),
+  in_channels: z.int().min(1).default(3),
+  out_channels: z.int().min(1).default(3),
+  mid_channels: z.int().min(1).default(64),
+  num_blocks: z.int().min(0).default(16),
+  upscale_factor: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(4),
+  seed: z.int().default(0),
+});
+
+/**
+ * MMagic's `MSRResNet` (SRResNet without batch norm) as a `tf.LayersModel` on any H×W:
+ * `conv_first` 3×3 + leaky ReLU 0.1, `num_blocks` residual blocks (conv 3×3, ReLU, conv 3×3, plus
+ * the identity), the upsampling (×2 and ×3: once; ×4: twice ×2), each step followed by leaky
+ * ReLU 0.1, `conv_hr` 3×3 + leaky ReLU 0.1, `conv_last` 3×3, plus the input upsampled bilinearly
+ * (when `in_channels` = `out_channels`). Input N×h×w×`in_channels` → N×(h·s)×(w·s)×`out_channels`.
+ *
+ * Differences from MMagic: an upsampling step is nearest-neighbour ×s then a 3×3 conv (ESRGAN's
+ * `RRDBNet` upsampling) instead of `PixelShufflePack`'s conv then pixel shuffle, because TF.js has
+ * no gradient for `depthToSpace`; `upscale_factor` 1 has no upsampling; the input skip is left out
+ * when the channel counts differ (inpainting, matting).
+ */
+export function msrResNet(cfg: z.input<typeof msrResNetOptions>): tf.LayersModel {
+  const o = parseOptions('MSRResNet', msrResNetOptions, cfg);
+  let seed = o.seed;
+  const conv = (filters: number) =>
+    tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: init(seed++) });
+  const lrelu = () => tf.layers.leakyReLU({ alpha: 0.1 });
+  const input = tf.input({ shape: [null, null, o.in_channels] });
+  let h = lrelu().apply(conv(o.mid_channels).apply(input)) as tf.SymbolicTensor;
+  for (let b = 0; b < o.num_blocks; b++) {
+    const r = conv(o.mid_channels).apply(
+      tf.layers.reLU().apply(conv(o.mid_channels).apply(h)),
+    ) as tf.SymbolicTensor;
+    h = tf.layers.add().apply([h, r]) as tf.SymbolicTensor;
+  }
+  const steps = o.upscale_factor === 4 ? [2, 2] : o.upscale_factor === 1 ? [] : [o.upscale_factor];
+  for (const s of steps) {
+    h = tf.layers.upSampling2d({ size: [s, s] }).apply(h) as tf.SymbolicTensor;
+    h = lrelu().apply(conv(o.mid_channels).apply(h)) as tf.SymbolicTensor;
+  }
+  h = lrelu().apply(conv(o.mid_channels).apply(h)) as tf.SymbolicTensor;
+  let out = conv(o.out_channels).apply(h) as tf.SymbolicTensor;
+  if (o.in_channels === o.out_channels) {
+    const skip =
+      o.upscale_factor === 1
+        ? input
+        : (tf.layers
+            .upSampling2d({ size: [o.upscale_factor, o.upscale_factor], interpolation: 'bilinear' })
+            .apply(input) as tf.SymbolicTensor);
+    out = tf.layers.add().apply([out, skip]) as tf.SymbolicTensor;
+  }
+  return tf.model({ inputs: input, outputs: out });
+}
+
+/**
+ * Options of `MultiScaleDiscriminator` (pix2pixHD's `MultiscaleDiscriminator` keys, snake_case):
+ * `in_channels` (3), `base_channels` (`ndf`, 64), `num_layers` (`n_layers`, 3), `num_D` (2).
+ */
+export const multiScaleDiscriminatorOptions = z.strictObject({
+  type: z.literal('MultiScaleDiscriminator'),
+  in_channels: z.int().min(1).default(3),
+  base_channels: z.int().min(1).default(64),
+  num_layers: z.int().min(1).default(3),
+  num_D: z.int().min(1).default(2),
+  seed: z.int().default(0),
+});
+
+/**
+ * pix2pixHD's multi-scale PatchGAN discriminator with intermediate features, as a
+ * `tf.LayersModel` on any H×W: `num_D` discriminators, the k-th on the image average-pooled k
+ * times (3×3, stride 2, padding not counted). Each is `num_layers` 4×4 stride-2 convs (channels
+ * `base_channels`·2ᵏ, at most 512) and one 4×4 stride-1 conv, each with leaky ReLU 0.2, then a
+ * 4×4 conv to one channel: a patch map. Outputs, scale by scale from full resolution, each
+ * block's features and then the patch map (`num_layers` + 2 tensors a scale), as BasicSR's
+ * `GANFeatLoss` and `MultiScaleGANLoss` take them. No normalisation layers, so that gradient
+ * penalties see a per-sample function; 'same' padding instead of pix2pixHD's padding 2.
+ */
+export function multiScaleDiscriminator(
+  cfg: z.input<typeof multiScaleDiscriminatorOptions>,
+): tf.LayersModel {
+  const o = parseOptions('MultiScaleDiscriminator', multiScaleDiscriminatorOptions, cfg);
+  const input = tf.input({ shape: [null, null, o.in_channels] });
+  const outputs: tf.SymbolicTensor[] = [];
+  let x = input;
+  let seed = o.seed;
+  for (let d = 0; d < o.num_D; d++) {
+    if (d > 0) {
+      x = tf.layers
+        .averagePooling2d({ poolSize: 3, strides: 2, padding: 'same' })
+        .apply(x) as tf.SymbolicTensor;
+    }
+    let h = x;
+    for (let k = 0; k <= o.num_layers; k++) {
+      h = tf.layers
+        .conv2d({
+          filters: Math.min(512, o.base_channels << k),
+          kernelSize: 4,
+          strides: k < o.num_layers ? 2 : 1,
+          padding: 'same',
+          kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed++ }),
+        })
+        .apply(h) as tf.SymbolicTensor;
+      h = tf.layers.leakyReLU({ alpha: 0.2 }).apply(h) as tf.SymbolicTensor;
+      outputs.push(h);
+    }
+    outputs.push(
+      tf.layers
+        .conv2d({
+          filters: 1,
+          kernelSize: 4,
+          padding: 'same',
+          kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed++ }),
+        })
+        .apply(h) as tf.SymbolicTensor,
+    );
+  }
+  return tf.model({ inputs: input, outputs });
+}
+
+/** How many scales a network's outputs are split into: `num_D` of a multi-scale discriminator, else 1. */
+export function netScales(cfg: { type: string; num_D?: number }): number {
+  return cfg.type === 'MultiScaleDiscriminator' ? (cfg.num_D ?? 2) : 1;
+}
+
 const NET_BUILDERS: Record<string, (cfg: never) => tf.LayersModel> = {
   DCGANGenerator: dcganGenerator,
   DCGANDiscriminator: dcganDiscriminator,
+  MSRResNet: msrResNet,
+  MultiScaleDiscriminator: multiScaleDiscriminator,
 };
 
 /** The network types a training config can name. */
@@ -118,6 +250,8 @@ export const NET_TYPES = Object.keys(NET_BUILDERS);
 export const netOptions = z.discriminatedUnion('type', [
   dcganGeneratorOptions,
   dcganDiscriminatorOptions,
+  msrResNetOptions,
+  multiScaleDiscriminatorOptions,
 ]);
 
 /** Builds a registered network from `{type, ...options}`. */

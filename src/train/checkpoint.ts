@@ -143,15 +143,17 @@ const optimizerMeta = z.strictObject({
   iterations: z.int().min(0).max(0x7fffffff),
 });
 
-/** The schema of {@link TrainMeta} for a dataset of `datasetSize` images. */
-function metaSchema(datasetSize: number): z.ZodType<TrainMeta> {
+/** The optimizer names of a layout, in order. */
+const optimizerNames = (layout: StateLayout): OptimizerName[] =>
+  OPTIMIZER_NAMES.filter((name) => layout.optimizers[name] !== undefined);
+
+/** The schema of {@link TrainMeta} for a trainer of `layout`. */
+function metaSchema(layout: StateLayout): z.ZodType<TrainMeta> {
+  const datasetSize = layout.datasetSize;
   return z.strictObject({
     step: z.int().min(0),
     optimizers: z.strictObject(
-      Object.fromEntries(OPTIMIZER_NAMES.map((name) => [name, optimizerMeta])) as Record<
-        OptimizerName,
-        typeof optimizerMeta
-      >,
+      Object.fromEntries(optimizerNames(layout).map((name) => [name, optimizerMeta])),
     ),
     sampler: z
       .strictObject({
@@ -163,7 +165,7 @@ function metaSchema(datasetSize: number): z.ZodType<TrainMeta> {
         path: ['position'],
         message: 'must be 0 before the first epoch starts (started is false)',
       }),
-    rng: z.strictObject({ latent: uint32, default: uint32 }),
+    rng: z.strictObject(Object.fromEntries(layout.rngs.map((name) => [name, uint32]))),
   });
 }
 
@@ -186,9 +188,9 @@ function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
  */
 function expectedTensors(layout: StateLayout, meta: TrainMeta): Map<string, readonly number[]> {
   const expected = new Map(Object.entries(layout.tensors));
-  for (const net of OPTIMIZER_NAMES) {
-    const { variableShapes, slots, betaPowers } = layout.optimizers[net];
-    if (meta.optimizers[net].iterations > 0) {
+  for (const net of optimizerNames(layout)) {
+    const { variableShapes, slots, betaPowers } = layout.optimizers[net]!;
+    if (meta.optimizers[net]!.iterations > 0) {
       const n = variableShapes.length;
       for (let j = 0; j < slots * n; j++)
         expected.set(`optimizer.${net}.${j}`, variableShapes[j % n]);
@@ -205,14 +207,15 @@ const isBetaPower = (name: string) => /^optimizer\.\w+\.beta[12]_power$/.test(na
 
 /** Why an optimizer's accumulators are expected or not, for the tensor-names message. */
 function accumulatorNote(layout: StateLayout, meta: TrainMeta, names: string[]): string {
-  return OPTIMIZER_NAMES.filter(
-    (net) =>
-      layout.optimizers[net].slots > 0 &&
-      names.some((n) => new RegExp(`^optimizer\\.${net}\\.\\d+$`).test(n)),
-  )
+  return optimizerNames(layout)
+    .filter(
+      (net) =>
+        layout.optimizers[net]!.slots > 0 &&
+        names.some((n) => new RegExp(`^optimizer\\.${net}\\.\\d+$`).test(n)),
+    )
     .map((net) => {
-      const { iterations } = meta.optimizers[net];
-      const { slots, variableShapes } = layout.optimizers[net];
+      const { iterations } = meta.optimizers[net]!;
+      const { slots, variableShapes } = layout.optimizers[net]!;
       return iterations > 0
         ? ` (state.optimizers.${net}.iterations is ${iterations}: ${slots}×${variableShapes.length} accumulators expected)`
         : ` (state.optimizers.${net}.iterations is 0: no accumulators before the first step)`;
@@ -277,7 +280,7 @@ export async function decodeCheckpoint(
     }
   };
   const rawMeta = parseJson('state');
-  const parsed = metaSchema(layout.datasetSize).safeParse(rawMeta);
+  const parsed = metaSchema(layout).safeParse(rawMeta);
   if (!parsed.success) {
     fail(
       parsed.error.issues

@@ -1,7 +1,24 @@
 import { z } from 'zod';
 import { ganModelOptions } from '../models/gan-with-customized-loss.ts';
+import { inpaintorOptions } from '../models/inpaintor.ts';
+import { mattorOptions } from '../models/matting.ts';
 import { optimizerOptions } from '../models/optimizers.ts';
+import { restorerOptions } from '../models/restorer.ts';
 import { netOptions } from './architectures.ts';
+import { degradationOptions, maskOptions } from './paired-data.ts';
+
+/**
+ * Keys of `data` that the image-to-image model kinds read: the held-out split and how each kind's
+ * inputs are made from the images.
+ */
+const pairedDataKeys = {
+  /** Images held out of training, for the metrics and the sample grid (the first ones). */
+  val_images: z.int().min(1).default(64),
+  /** A restorer's input from its target (required by BaseEditModel, SRGAN, ESRGAN). */
+  degradation: degradationOptions.optional(),
+  /** The inpainting masks (OneStageInpaintor). */
+  masks: maskOptions.optional(),
+};
 
 /** The embedded procedural dataset: coloured shapes (see `shapesDataset`). */
 export const shapesDataOptions = z.strictObject({
@@ -9,6 +26,9 @@ export const shapesDataOptions = z.strictObject({
   num_images: z.int().min(1).default(2048),
   size: z.int().min(8).default(32),
   seed: z.int().default(0),
+  /** Matting's unknown band: pixels within this distance of a fractional alpha (DIM). */
+  trimap_width: z.int().min(0).default(2),
+  ...pairedDataKeys,
 });
 
 /** A folder of PNG/JPEG images, resized to `size`² (Node only). */
@@ -20,20 +40,60 @@ export const folderDataOptions = z.strictObject({
   max_pixels: z.int().min(1).default(16_777_216),
   /** Skip unusable files, one warning each, instead of failing; none usable is still an error. */
   skip_bad_files: z.boolean().default(false),
+  ...pairedDataKeys,
 });
 
+/** The GAN model kind (`type` may be left out: it is the default). */
+export const ganTrainModelOptions = ganModelOptions.omit({ seed: true }).extend({
+  type: z.literal('GANWithCustomizedLoss'),
+  generator: netOptions,
+  discriminator: netOptions,
+  optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),
+});
+
+const imageToImageNets = {
+  generator: netOptions,
+  /** The discriminator of a model with a GAN loss; null (default) for none. */
+  discriminator: netOptions.nullable().default(null),
+  optimizers: z.strictObject({
+    generator: optimizerOptions,
+    discriminator: optimizerOptions.optional(),
+  }),
+};
+
+/** The model kinds `genloss train` trains, by `model.type`. */
+export const trainModelOptions = z.preprocess(
+  (v) =>
+    v !== null && typeof v === 'object' && !('type' in v)
+      ? { type: 'GANWithCustomizedLoss', ...v }
+      : v,
+  z.discriminatedUnion('type', [
+    ganTrainModelOptions,
+    restorerOptions.extend(imageToImageNets),
+    inpaintorOptions.extend(imageToImageNets),
+    mattorOptions.extend(imageToImageNets),
+  ]),
+);
+
+/** `model.type` values and the kind of model each trains. */
+export const MODEL_KINDS = {
+  GANWithCustomizedLoss: 'gan',
+  BaseEditModel: 'restoration',
+  SRGAN: 'restoration',
+  ESRGAN: 'restoration',
+  OneStageInpaintor: 'inpainting',
+  DIM: 'matting',
+} as const;
+
 /**
- * A training config (`genloss train`): the GAN model with MMagic's loss keys, the data, and the
- * schedule. Paths in it are relative to the config file.
+ * A training config (`genloss train`): the model (a GAN, a restorer, an inpaintor or a matting
+ * model, by `model.type`) with MMagic's loss keys, the data, and the schedule. Paths in it are
+ * relative to the config file.
  */
 export const trainConfigOptions = z.strictObject({
   custom_imports: z.array(z.string()).default([]),
   backend: z.enum(['tensorflow', 'wasm', 'cpu', 'webgl']).optional(),
-  model: ganModelOptions.omit({ seed: true }).extend({
-    generator: netOptions,
-    discriminator: netOptions,
-    optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),
-  }),
+  model: trainModelOptions,
   data: z.discriminatedUnion('type', [shapesDataOptions, folderDataOptions]),
   train: z.strictObject({
     iters: z.int().min(1),
@@ -42,9 +102,14 @@ export const trainConfigOptions = z.strictObject({
     log_interval: z.int().min(1).default(10),
     sample_interval: z.int().min(1).default(100),
     checkpoint_interval: z.int().min(1).default(500),
+    /** Samples rendered at each `sample_interval` (a GAN's fixed latents; held-out images otherwise). */
     num_samples: z.int().min(1).default(64),
+    /** Images the quality metrics compare at each `sample_interval` (SWD; held-out images otherwise). */
+    num_metric_images: z.int().min(0).default(256),
   }),
 });
 
 /** A validated training config. */
 export type TrainConfig = z.output<typeof trainConfigOptions>;
+/** The validated model part of a training config. */
+export type TrainModelConfig = TrainConfig['model'];

@@ -1,31 +1,28 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../core/errors.ts';
 import { parseOptions } from '../core/options.ts';
-import { defaultGenerator, SeedGenerator } from '../core/random.ts';
-import {
-  type GANModelConfig,
-  GANWithCustomizedLoss,
-  type LogVars,
-} from '../models/gan-with-customized-loss.ts';
-import { generatorFromLayers } from '../models/net-adapters.ts';
+import { defaultGenerator } from '../core/random.ts';
+import type { LossModule } from '../core/module.ts';
+import { GANWithCustomizedLoss } from '../models/gan-with-customized-loss.ts';
+import type { LogVars } from '../models/optimise.ts';
 import { isAdam, readOptimizerState, writeOptimizerState } from '../models/optimizer-state.ts';
-import { buildNet } from './architectures.ts';
-import { type TrainConfig, trainConfigOptions } from './config.ts';
-import { BatchSampler, type ImageDataset, type SamplerState } from './datasets.ts';
-import { checkNetworkShapes, checkStepMemory, DEFAULT_MEMORY_LIMIT_BYTES } from './limits.ts';
+import { MODEL_KINDS, type TrainConfig, trainConfigOptions } from './config.ts';
+import { ArrayDataset, BatchSampler, type ImageDataset, type SamplerState } from './datasets.ts';
+import { GanTask } from './gan-task.ts';
+import { ImageToImageTask } from './image-to-image-task.ts';
+import { DEFAULT_MEMORY_LIMIT_BYTES } from './limits.ts';
+import { OPTIMIZER_NAMES, type OptimizerName, type SampleGrid } from './task.ts';
 
-/** The two optimizers of the GAN model, by the network they train. */
-export const OPTIMIZER_NAMES = ['generator', 'discriminator'] as const;
-/** `'generator'` or `'discriminator'`. */
-export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+export { OPTIMIZER_NAMES, type OptimizerName };
 
 /**
  * Everything a checkpoint holds, so that a resumed run goes on bit for bit as an uninterrupted
  * one. Tensors (float32) by name: `generator.<i>` and `discriminator.<i>` (the networks'
- * `getWeights()`), `buffer.<i>` (the losses' running buffers, e.g. the path-length mean),
- * `optimizer.<net>.<j>` (the optimizer's accumulators in `getWeights()` order) and, for Adam,
- * `optimizer.<net>.beta1_power` / `beta2_power` (β₁ᵗ, β₂ᵗ as accumulated). Scalars that change
- * the numbers: the step, each optimizer's iteration count, the sampler and the two seed
- * generators. The logged losses are not state: they go to the run's log.
+ * `getWeights()`; no discriminator in a model without one), `buffer.<i>` (the losses' running
+ * buffers, e.g. the path-length mean), `optimizer.<net>.<j>` (the optimizer's accumulators in
+ * `getWeights()` order) and, for Adam, `optimizer.<net>.beta1_power` / `beta2_power` (β₁ᵗ, β₂ᵗ as
+ * accumulated). Scalars that change the numbers: the step, each optimizer's iteration count, the
+ * sampler and the seed generators. The logged losses are not state: they go to the run's log.
  */
 export interface TrainState {
   tensors: Record<string, tf.Tensor>;
@@ -37,10 +34,13 @@ export interface TrainMeta {
   /** Steps done. */
   step: number;
   /** Each optimizer's iteration count. */
-  optimizers: Record<OptimizerName, { iterations: number }>;
+  optimizers: Partial<Record<OptimizerName, { iterations: number }>>;
   sampler: SamplerState;
-  /** States of the latent generator and of genloss's default generator (GP α, path noise). */
-  rng: { latent: number; default: number };
+  /**
+   * States of genloss's default generator (`default`: GP α, path noise) and of the model kind's
+   * own (`latent`: a GAN's latents).
+   */
+  rng: Record<string, number>;
 }
 
 /**
@@ -48,14 +48,17 @@ export interface TrainMeta {
  * used: the weight and buffer tensors with their shapes; per optimizer, the shapes of the
  * variables it trains (in the order its accumulators follow), its accumulators per variable
  * (Adam 2: m and v; RMSprop 2; momentum 1; SGD 0) and whether it keeps Adam's β powers; the
- * dataset size the sampler draws from.
+ * seed generators' names; the dataset size the sampler draws from.
  */
 export interface StateLayout {
   tensors: Record<string, readonly number[]>;
-  optimizers: Record<
-    OptimizerName,
-    { variableShapes: readonly (readonly number[])[]; slots: number; betaPowers: boolean }
+  optimizers: Partial<
+    Record<
+      OptimizerName,
+      { variableShapes: readonly (readonly number[])[]; slots: number; betaPowers: boolean }
+    >
   >;
+  rngs: readonly string[];
   datasetSize: number;
 }
 
@@ -67,27 +70,39 @@ const ACCUMULATORS_PER_VARIABLE: Record<string, number> = {
   SGD: 0,
 };
 
+/** The image-to-image kinds derive their inputs from the images' pixels: an `ArrayDataset`. */
+function inMemory(dataset: ImageDataset): ArrayDataset {
+  if (!(dataset instanceof ArrayDataset)) {
+    throw new ConfigError(
+      `data: the image-to-image models derive their inputs from the images in memory; got a dataset of another kind (${dataset.name})`,
+    );
+  }
+  return dataset;
+}
+
+const trainedVariables = (net: tf.LayersModel) =>
+  net.trainableWeights.map((w) => w.read() as tf.Variable);
+
 /**
- * Config-driven GAN training, browser-safe (no files): builds the networks, losses and
- * optimizers from a `TrainConfig`, samples batches from a dataset, runs `GANWithCustomizedLoss`
- * steps, renders samples from a fixed noise batch, and saves/restores its whole state (see
- * {@link TrainState}) so that a resumed run continues bit for bit as an uninterrupted one.
+ * Config-driven training, browser-safe (no files): builds the model kind of `model.type` (a GAN,
+ * a restorer, an inpaintor, a matting model) with its networks, losses and optimizers, samples
+ * batches from the dataset, runs its steps, renders its sample grid, computes its metrics, and
+ * saves/restores its whole state (see {@link TrainState}) so that a resumed run continues bit
+ * for bit as an uninterrupted one.
  */
 export class Trainer {
   readonly cfg: TrainConfig;
-  readonly model: GANWithCustomizedLoss;
-  readonly generatorNet: tf.LayersModel;
-  readonly discriminatorNet: tf.LayersModel;
+  /** The model kind's task: its model, networks and data (see `TrainTask`). */
+  readonly task: GanTask | ImageToImageTask;
   /** Steps done so far. */
   step = 0;
   private readonly sampler: BatchSampler;
-  private readonly latentRng: SeedGenerator;
-  private readonly sampleNoise: tf.Tensor;
 
   /**
-   * Builds the trainer for a config and a dataset. Before anything trains, the networks are
-   * checked against the data (`checkNetworkShapes`) and one step's memory against
-   * `memoryLimitBytes` (`checkStepMemory`): a `ConfigError` naming the keys otherwise.
+   * Builds the trainer for a config and the images of its data (N×H×W×C in [−1, 1]; an
+   * `ArrayDataset` for the image-to-image kinds). Before
+   * anything trains, the networks are checked against the data and, for a GAN, one step's memory
+   * against `memoryLimitBytes`: a `ConfigError` naming the keys otherwise.
    */
   constructor(
     config: unknown,
@@ -95,103 +110,96 @@ export class Trainer {
     { memoryLimitBytes = DEFAULT_MEMORY_LIMIT_BYTES }: { memoryLimitBytes?: number } = {},
   ) {
     this.cfg = parseOptions('train config', trainConfigOptions, config);
-    const { model, train } = this.cfg;
-    this.generatorNet = buildNet('model.generator', model.generator);
-    this.discriminatorNet = buildNet('model.discriminator', model.discriminator);
+    const { train } = this.cfg;
     defaultGenerator.manualSeed(train.seed);
-    this.latentRng = new SeedGenerator(train.seed + 1);
-    this.sampler = new BatchSampler(dataset.size, train.batch_size, train.seed + 2);
-    try {
-      checkNetworkShapes(this.generatorNet, this.discriminatorNet, dataset.imageShape);
-      checkStepMemory(this.generatorNet, this.discriminatorNet, train, memoryLimitBytes);
-      const { generator: _g, discriminator: _d, ...losses } = model;
-      this.model = new GANWithCustomizedLoss({
-        ...(losses as Omit<GANModelConfig, 'generator' | 'discriminator'>),
-        generator: generatorFromLayers(this.generatorNet, this.latentRng),
-        discriminator: this.discriminatorNet,
-      });
-    } catch (error) {
-      this.generatorNet.dispose();
-      this.discriminatorNet.dispose();
-      throw error;
-    }
-    const noiseSize = this.generatorNet.inputs[0].shape[1] as number;
-    this.sampleNoise = tf.randomNormal(
-      [train.num_samples, noiseSize],
-      0,
-      1,
-      'float32',
-      train.seed + 3,
-    );
+    const cfg = this.cfg as never;
+    this.task =
+      this.cfg.model.type === 'GANWithCustomizedLoss'
+        ? new GanTask(cfg, dataset, memoryLimitBytes)
+        : new ImageToImageTask(cfg, inMemory(dataset));
+    this.sampler = new BatchSampler(this.task.trainSize, train.batch_size, train.seed + 2);
+  }
+
+  /** The kind of model: `'gan'`, `'restoration'`, `'inpainting'` or `'matting'`. */
+  get kind(): (typeof MODEL_KINDS)[keyof typeof MODEL_KINDS] {
+    return MODEL_KINDS[this.cfg.model.type];
+  }
+
+  /** The model the task trains (`GANWithCustomizedLoss` or an `ImageToImageModel`). */
+  get model(): GanTask['model'] | ImageToImageTask['model'] {
+    return this.task.model;
   }
 
   /**
    * One training step on the next batch; returns its `log_vars`. A step that fails leaves the
-   * trainer as it was: the model undoes its step, and the sampler and both seed generators are
+   * trainer as it was: the model undoes its step, and the sampler and the seed generators are
    * put back, so that a retry draws what the failed step drew.
    */
   async trainStep(): Promise<LogVars> {
+    const rngs = this.rngs();
     const before = {
       sampler: this.sampler.getState(),
-      latent: this.latentRng.getState(),
-      default: defaultGenerator.getState(),
+      rng: Object.fromEntries(Object.entries(rngs).map(([k, r]) => [k, r.getState()])),
     };
-    let real: tf.Tensor4D | undefined;
     try {
-      real = this.dataset.batch(this.sampler.next());
-      const log = await this.model.trainStep({ real_imgs: real });
+      const log = await this.task.trainStep(this.sampler.next());
       this.step += 1;
       return log;
     } catch (error) {
       this.sampler.setState(before.sampler);
-      this.latentRng.manualSeed(before.latent);
-      defaultGenerator.manualSeed(before.default);
+      for (const [k, r] of Object.entries(rngs)) r.manualSeed(before.rng[k]);
       throw error;
-    } finally {
-      real?.dispose();
     }
   }
 
+  /** The sample grid of this step (a GAN's fixed latents; held-out examples otherwise), in [−1, 1]. */
+  samples(): SampleGrid {
+    return this.task.samples();
+  }
+
   /**
-   * Samples from the fixed noise batch (`train.num_samples` latents), generator in inference
-   * mode, rendered `train.batch_size` at a time: N×H×W×C in [−1, 1].
+   * The quality metrics of the model at this step, keyed `metric/<name>` (a GAN's sliced
+   * Wasserstein distance; PSNR and SSIM on the held-out images; matting's errors).
    */
-  samples(): tf.Tensor4D {
-    const n = this.sampleNoise.shape[0];
-    const chunk = this.cfg.train.batch_size;
-    const parts: tf.Tensor4D[] = [];
-    try {
-      for (let start = 0; start < n; start += chunk) {
-        parts.push(
-          tf.tidy(
-            () =>
-              this.generatorNet.predict(
-                this.sampleNoise.slice(start, Math.min(chunk, n - start)),
-              ) as tf.Tensor4D,
-          ),
-        );
-      }
-      return parts.length === 1 ? parts[0] : tf.concat4d(parts, 0);
-    } finally {
-      if (parts.length > 1) tf.dispose(parts);
-    }
+  evaluate(): Promise<Record<string, number>> {
+    return this.task.evaluate();
+  }
+
+  /** Every loss module of the model (GAN loss, components; an image-to-image model's keys). */
+  lossModules(): LossModule[] {
+    const model = this.task.model;
+    return model instanceof GANWithCustomizedLoss
+      ? [model.ganLoss, ...model.discAuxiliaryLosses, ...model.genAuxiliaryLosses]
+      : model.losses();
+  }
+
+  /** The seed generators a step draws from: genloss's default one and the task's own. */
+  private rngs() {
+    return { default: defaultGenerator, ...this.task.rngs };
+  }
+
+  /** The networks, by the optimizer that trains each. */
+  private nets(): [OptimizerName, tf.LayersModel][] {
+    return OPTIMIZER_NAMES.flatMap((name) => {
+      const net = this.task.nets[name];
+      return net ? [[name, net] as [OptimizerName, tf.LayersModel]] : [];
+    });
   }
 
   /** The whole training state, as copies the caller owns. */
   async getState(): Promise<TrainState> {
     const tensors: Record<string, tf.Tensor> = {};
-    this.generatorNet.getWeights().forEach((w, i) => {
-      tensors[`generator.${i}`] = w.clone();
-    });
-    this.discriminatorNet.getWeights().forEach((w, i) => {
-      tensors[`discriminator.${i}`] = w.clone();
-    });
-    this.buffers().forEach((b, i) => {
+    for (const [name, net] of this.nets()) {
+      net.getWeights().forEach((w, i) => {
+        tensors[`${name}.${i}`] = w.clone();
+      });
+    }
+    this.task.buffers().forEach((b, i) => {
       tensors[`buffer.${i}`] = b.clone();
     });
-    const optimizers = {} as TrainMeta['optimizers'];
-    for (const name of OPTIMIZER_NAMES) {
-      const state = await readOptimizerState(this.model.optimizers[name]);
+    const optimizers: TrainMeta['optimizers'] = {};
+    for (const [name] of this.nets()) {
+      const state = await readOptimizerState(this.task.optimizers[name] as tf.Optimizer);
       optimizers[name] = { iterations: state.iterations };
       state.accumulators.forEach((t, j) => {
         tensors[`optimizer.${name}.${j}`] = t;
@@ -207,7 +215,7 @@ export class Trainer {
         step: this.step,
         optimizers,
         sampler: this.sampler.getState(),
-        rng: { latent: this.latentRng.getState(), default: defaultGenerator.getState() },
+        rng: Object.fromEntries(Object.entries(this.rngs()).map(([k, r]) => [k, r.getState()])),
       },
     };
   }
@@ -222,63 +230,53 @@ export class Trainer {
         .filter((k) => k.startsWith(prefix) && /^\d+$/.test(k.slice(prefix.length)))
         .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)))
         .map((k) => tensors[k]);
-    this.generatorNet.setWeights(numbered('generator.'));
-    this.discriminatorNet.setWeights(numbered('discriminator.'));
-    this.buffers().forEach((b, i) => {
+    for (const [name, net] of this.nets()) net.setWeights(numbered(`${name}.`));
+    this.task.buffers().forEach((b, i) => {
       b.assign(tensors[`buffer.${i}`]);
     });
-    for (const name of OPTIMIZER_NAMES) {
+    for (const [name] of this.nets()) {
       const beta1 = tensors[`optimizer.${name}.beta1_power`];
       const beta2 = tensors[`optimizer.${name}.beta2_power`];
-      await writeOptimizerState(this.model.optimizers[name], {
-        iterations: meta.optimizers[name].iterations,
+      await writeOptimizerState(this.task.optimizers[name] as tf.Optimizer, {
+        iterations: meta.optimizers[name]?.iterations ?? 0,
         accumulators: numbered(`optimizer.${name}.`),
         betaPowers: beta1 && beta2 ? [beta1 as tf.Scalar, beta2 as tf.Scalar] : null,
       });
     }
     this.step = meta.step;
-    this.model.iteration = meta.step;
+    this.task.iteration = meta.step;
     this.sampler.setState(meta.sampler);
-    this.latentRng.manualSeed(meta.rng.latent);
-    defaultGenerator.manualSeed(meta.rng.default);
+    for (const [k, r] of Object.entries(this.rngs())) r.manualSeed(meta.rng[k]);
   }
 
   /** What a checkpoint of this trainer must hold (see {@link StateLayout}). */
   stateLayout(): StateLayout {
     const tensors: Record<string, readonly number[]> = {};
-    this.generatorNet.weights.forEach((w, i) => {
-      tensors[`generator.${i}`] = w.shape as number[];
-    });
-    this.discriminatorNet.weights.forEach((w, i) => {
-      tensors[`discriminator.${i}`] = w.shape as number[];
-    });
-    this.buffers().forEach((b, i) => {
-      tensors[`buffer.${i}`] = b.shape;
-    });
-    const nets = { generator: this.model.generator, discriminator: this.model.discriminator };
-    const optimizers = {} as StateLayout['optimizers'];
-    for (const name of OPTIMIZER_NAMES) {
-      const opt = this.model.optimizers[name];
+    const optimizers: StateLayout['optimizers'] = {};
+    for (const [name, net] of this.nets()) {
+      net.weights.forEach((w, i) => {
+        tensors[`${name}.${i}`] = w.shape as number[];
+      });
+      const opt = this.task.optimizers[name] as tf.Optimizer;
       optimizers[name] = {
-        variableShapes: nets[name].variables.map((v) => v.shape),
+        variableShapes: trainedVariables(net).map((v) => v.shape),
         slots: ACCUMULATORS_PER_VARIABLE[opt.getClassName()],
         betaPowers: isAdam(opt),
       };
     }
-    return { tensors, optimizers, datasetSize: this.dataset.size };
-  }
-
-  private buffers(): tf.Variable[] {
-    return [...this.model.discAuxiliaryLosses, ...this.model.genAuxiliaryLosses].flatMap((m) =>
-      m.buffers(),
-    );
+    this.task.buffers().forEach((b, i) => {
+      tensors[`buffer.${i}`] = b.shape;
+    });
+    return {
+      tensors,
+      optimizers,
+      rngs: Object.keys(this.rngs()),
+      datasetSize: this.task.trainSize,
+    };
   }
 
   /** Frees the networks, the losses' state and the optimizers. */
   dispose(): void {
-    this.model.dispose();
-    this.generatorNet.dispose();
-    this.discriminatorNet.dispose();
-    this.sampleNoise.dispose();
+    this.task.dispose();
   }
 }

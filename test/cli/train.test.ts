@@ -9,6 +9,7 @@ import { main } from '../../src/cli/main.ts';
 import { checkConfig, runTraining } from '../../src/cli/train.ts';
 import { openRunDir } from '../../src/node/run-dir.ts';
 import { CheckpointError } from '../../src/node.ts';
+import { Trainer } from '../../src/train/trainer.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { assertLogVars } from '../helpers/tensors.ts';
 
@@ -89,7 +90,17 @@ describe('genloss train', () => {
     const { out, code } = await cli('train', fixture, '--work-dir', dir, '--backend', backend);
     assert.equal(code, 0);
     assert.match(out, /step 5\/5 \| [\d.]+ it\/s \| ETA 0 s \| loss /);
+    const progress = out.split('\n').filter((line) => line.startsWith('step '));
+    assert.equal(progress.length, 5);
+    for (const line of progress) assert.ok(line.length <= 80, line);
+    assert.match(
+      out,
+      new RegExp(
+        `genloss train: 5 steps \\(1–5\\) in \\d+ s, [\\d.]+ it/s \\| loss [\\d.]+ loss_disc_fake .* \\| report ${dir}/report\\.html`,
+      ),
+    );
     assert.deepEqual(readdirSync(join(dir, 'samples')), [
+      'real.png',
       'step_000000.png',
       'step_000002.png',
       'step_000004.png',
@@ -102,7 +113,18 @@ describe('genloss train', () => {
       assert.ok(svg.includes(`>${key}<`), key);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.match(html, /<img src="samples\/step_000005\.png"/);
+    assert.match(html, /<img src="samples\/real\.png"/);
     assert.match(html, /gan_type: hinge/);
+    assert.match(
+      html,
+      new RegExp(
+        `genloss \\d+\\.\\d+\\.\\d+, TF\\.js ${tf.version['tfjs-core']}, backend ${backend}`,
+      ),
+    );
+    for (const phase of ['D step', 'regularisers', 'G step', 'sampling', 'metrics', 'I/O'])
+      assert.match(html, new RegExp(`<tr><td>${phase}</td><td>[\\d.]+ s</td>`), phase);
+    assert.match(html, /<tr><td>model\.skip_nonfinite<\/td><td>\(default\)<\/td><td>false<\/td>/);
+    assert.ok(!html.includes('metrics.svg'), 'no metric, no metric plot');
     assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), [
       'iter_0.ckpt',
       'iter_3.ckpt',
@@ -188,7 +210,11 @@ describe('genloss train', () => {
       'iter_2.ckpt',
       'latest.ckpt',
     ]);
-    assert.deepEqual(readdirSync(join(dir, 'samples')), ['step_000000.png', 'step_000002.png']);
+    assert.deepEqual(readdirSync(join(dir, 'samples')), [
+      'real.png',
+      'step_000000.png',
+      'step_000002.png',
+    ]);
   });
 
   test('a second process on a locked work dir is refused with exit 6', async () => {
@@ -210,6 +236,16 @@ describe('genloss train', () => {
     const report = () => readFileSync(join(dir, 'report.html'), 'utf8');
     const whole = report();
     assert.match(whole, /5 steps in [\d.]+ s of training \([\d.]+ steps\/s\) over 2 parts/);
+    // Each part's phase times are in the checkpoint's run record; the report adds them up.
+    const ckpt = readFileSync(join(dir, 'checkpoints', 'latest.ckpt'));
+    const header = JSON.parse(ckpt.subarray(8, 8 + Number(ckpt.readBigUInt64LE(0))).toString());
+    const parts: { phase_seconds: Record<string, number> }[] = JSON.parse(
+      header.__metadata__.run,
+    ).parts;
+    assert.equal(parts.length, 2);
+    assert.ok(parts.every((p) => p.phase_seconds['D step'] > 0));
+    const dStep = parts.reduce((sum, p) => sum + p.phase_seconds['D step'], 0);
+    assert.match(whole, new RegExp(`<tr><td>D step</td><td>${dStep.toFixed(2)} s</td>`));
     assert.match(whole, /<td>1<\/td><td>[^<]+<\/td><td>0 → 2<\/td>/);
     assert.match(whole, /<td>2<\/td><td>[^<]+<\/td><td>2 → 5<\/td>/);
     for (const step of ['000000', '000002', '000004', '000005'])
@@ -266,6 +302,7 @@ describe('genloss train', () => {
       'latest.ckpt',
     ]);
     assert.deepEqual(readdirSync(join(dir, 'samples')), [
+      'real.png',
       'step_000000.png',
       'step_000002.png',
       'step_000004.png',
@@ -353,6 +390,39 @@ describe('genloss train', () => {
       err,
       /CheckpointError: .*latest\.ckpt: no checkpoint to resume from; start a new run without --resume/,
     );
+  });
+
+  test('metrics: evaluated at each sample step, logged, plotted with the SWD floor, summed up', async () => {
+    const evaluate = Trainer.prototype.evaluate;
+    Trainer.prototype.evaluate = async function (this: Trainer) {
+      return { 'metric/swd': 1 / (this.step + 1), 'metric/swd_floor': 0.05 };
+    };
+    try {
+      const dir = tempDir();
+      const { out, code } = await cli('train', fixture, '--work-dir', dir, '--backend', backend);
+      assert.equal(code, 0);
+      const rows = readFileSync(join(dir, 'scalars.json'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        rows.filter((r) => 'metric/swd' in r).map((r) => r.step),
+        [0, 2, 4, 5],
+        'at every sample grid',
+      );
+      const svg = readFileSync(join(dir, 'metrics.svg'), 'utf8');
+      assert.ok(svg.includes('>real-vs-real floor<') && svg.includes('>step<'));
+      assert.ok(!readFileSync(join(dir, 'losses.svg'), 'utf8').includes('metric/'));
+      const html = readFileSync(join(dir, 'report.html'), 'utf8');
+      assert.match(html, /<img src="metrics\.svg"/);
+      assert.match(
+        html,
+        /<td>metric\/swd<\/td><td>1\.0000 \(step 0\)<\/td><td>0\.16667 \(step 5\)/,
+      );
+      assert.match(out, /\| loss .* metric\/swd 0\.1667 metric\/swd_floor 0\.0500 \| report /);
+    } finally {
+      Trainer.prototype.evaluate = evaluate;
+    }
   });
 
   test('no tensors leak across a run', async () => {

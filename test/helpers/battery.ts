@@ -19,7 +19,11 @@ export interface BatterySpec {
   config?: Record<string, unknown>;
   /** Fresh positional forward arguments, small and away from kinks. */
   args: () => tf.Tensor[];
-  /** Indices of the arguments whose gradient is checked against finite differences. */
+  /**
+   * Indices of the arguments whose gradient is checked against finite differences; none for a
+   * loss with kinks within the step at most points (a ReLU network), whose gradients the PyTorch
+   * reference cases check instead.
+   */
   gradArgs: number[];
   /**
    * MMagic's formula for the module with `loss_weight` 1, called with the same arguments: written
@@ -27,6 +31,8 @@ export interface BatterySpec {
    * a bug the function and the module share still shows.
    */
   reference: (...args: tf.Tensor[]) => tf.Tensor;
+  /** Gets each built module before it runs (to load a network's weights). */
+  setup?: (module: never) => void;
 }
 
 /**
@@ -35,8 +41,11 @@ export interface BatterySpec {
  * against finite differences; no tensor leak over 100 calls; empty and disposed arguments named.
  */
 export function runBattery(spec: BatterySpec): void {
-  const build = (extra: Record<string, unknown> = {}) =>
-    LOSSES.build({ type: spec.type, ...spec.config, ...extra }) as unknown as Forwardable;
+  const build = (extra: Record<string, unknown> = {}) => {
+    const module = LOSSES.build({ type: spec.type, ...spec.config, ...extra });
+    spec.setup?.(module as never);
+    return module as unknown as Forwardable;
+  };
 
   test(`${spec.type}: module equals MMagic's formula (plain ops in the test) times loss_weight`, () => {
     tf.tidy(() => {
@@ -47,14 +56,16 @@ export function runBattery(spec: BatterySpec): void {
     });
   });
 
-  test(`${spec.type}: gradient matches finite differences`, () => {
-    const module = build();
-    const args = spec.args();
-    for (const i of spec.gradArgs) {
-      checkGradient((...xs) => tf.sum(module.forward(...xs)), args, i);
-    }
-    tf.dispose(args);
-  });
+  if (spec.gradArgs.length > 0) {
+    test(`${spec.type}: gradient matches finite differences`, () => {
+      const module = build();
+      const args = spec.args();
+      for (const i of spec.gradArgs) {
+        checkGradient((...xs) => tf.sum(module.forward(...xs)), args, i);
+      }
+      tf.dispose(args);
+    });
+  }
 
   test(`${spec.type}: no tensor leaks over 100 calls (forward and gradient)`, () => {
     const module = build();
@@ -73,7 +84,7 @@ export function runBattery(spec: BatterySpec): void {
       const withEmpty = args.map((a, j) => (j === i ? empty : a));
       assert.throws(() => module.forward(...withEmpty), {
         name: 'ShapeError',
-        message: /^\w+: '[a-z_]+' is empty \(shape \[0,/,
+        message: /^\w+: '\w+' is empty \(shape \[0,/,
       });
       empty.dispose();
       const disposed = arg.clone();
@@ -81,7 +92,7 @@ export function runBattery(spec: BatterySpec): void {
       const withDisposed = args.map((a, j) => (j === i ? disposed : a));
       assert.throws(() => module.forward(...withDisposed), {
         name: 'ShapeError',
-        message: /^\w+: '[a-z_]+' is a disposed tensor/,
+        message: /^\w+: '\w+' is a disposed tensor/,
       });
     });
     assert.equal(tf.memory().numTensors, before);

@@ -93,14 +93,16 @@ export function withoutFusedKernels<T>(f: () => T): T {
 /**
  * Checks a loss's reference case: builds `c.type` with `c.config`, calls `forward(...args)`, and
  * compares the output and the gradients — of the output, or of `sum(output · cotangent)` for a
- * non-scalar output — w.r.t. every argument `c.grads` lists. Call inside `tf.tidy`.
+ * non-scalar output — w.r.t. every argument `c.grads` lists; `setup` first gets the built module
+ * (to load a network's weights). Call inside `tf.tidy`.
  */
-export function checkLossCase(c: RefCase): void {
+export function checkLossCase(c: RefCase, setup?: (module: never) => void): void {
   const args = c.args.map((a) => toTensor(a.tensor));
   const m = LOSSES.build({ type: c.type, ...c.config } as never) as unknown as {
     forward(...xs: tf.Tensor[]): tf.Tensor;
     dispose(): void;
   };
+  setup?.(m as never);
   const cot = c.cotangent ? toTensor(c.cotangent) : null;
   assertClose(m.forward(...args), toTensor(c.output), { what: `${c.id}: output` });
   const names = Object.keys(c.grads);

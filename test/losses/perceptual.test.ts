@@ -11,9 +11,11 @@ import {
   CLIPLoss,
   ConfigError,
   FaceIdLoss,
+  featureDistance,
   gramMatrix,
   LOSSES,
   PerceptualLoss,
+  type PerceptualLossOptions,
   parseSafetensors,
   ShapeError,
   VGGFeatures,
@@ -75,9 +77,16 @@ describe('PerceptualLoss', () => {
     await useTestBackend();
   });
 
-  const percep = cases.filter((c) => c.type === 'PerceptualLoss');
+  const basicsr = (c: PerceptualCase) => c.id.startsWith('PerceptualLoss/BasicSR/');
+  const percep = cases.filter((c) => c.type === 'PerceptualLoss' && !basicsr(c));
   test(`${percep.length} PyTorch cases: percep, style and their gradients (vgg16/vgg19 via safetensors)`, () => {
     for (const c of percep) tf.tidy(() => checkPerceptual(c));
+  });
+
+  const peer = cases.filter(basicsr);
+  test(`${peer.length} PyTorch cases of BasicSR's keys: layer names, criterion fro/l2, range_norm, a negative weight, x = gt (zero fro gradient)`, () => {
+    assert.ok(peer.length >= 8);
+    for (const c of peer) tf.tidy(() => checkPerceptual(c));
   });
 
   test('torchvision layer indices', () => {
@@ -116,7 +125,7 @@ describe('PerceptualLoss', () => {
     );
     assert.throws(
       () => new PerceptualLoss({ layer_weights: { '1': 1 }, criterion: 'igccc' as 'l1' }),
-      /criterion' must be one of 'l1'\|'mse'/,
+      /criterion' must be one of 'l1'\|'mse'\|'l2'\|'fro'/,
     );
     assert.throws(
       () => new PerceptualLoss({ layer_weights: { '37': 1 } }),
@@ -127,6 +136,100 @@ describe('PerceptualLoss', () => {
       /does not match vgg_type 'vgg16'/,
     );
     assert.throws(() => LOSSES.build({ type: 'PerceptualLoss' }), /layer_weights/);
+  });
+
+  test("BasicSR's layer names: one kind per dict, names of the vgg_type, closest names suggested", () => {
+    const make = (cfg: Partial<PerceptualLossOptions>) =>
+      new PerceptualLoss({ layer_weights: { conv5_4: 1 }, ...cfg });
+    assert.throws(
+      () => make({ layer_weights: { '34': 1, relu5_4: 1 } }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message ===
+          "PerceptualLoss: 'layer_weights' mixes torchvision indices ('34') and layer names ('relu5_4'); use one kind, e.g. 'conv5_4' for '34'",
+    );
+    assert.throws(
+      () => make({ layer_weights_style: { '2': 1, conv2_2: 1, '7': 1 } }),
+      /'layer_weights_style' mixes torchvision indices \('2', '7'\) and layer names \('conv2_2'\); use one kind, e\.g\. 'conv1_2' for '2', 'conv2_2' for '7'/,
+    );
+    assert.throws(
+      () =>
+        make({
+          layer_weights: { conv3_4: 1 },
+          vgg_type: 'vgg16',
+          pretrained: 'torchvision://vgg16',
+        }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /'layer_weights' names layer 'conv3_4', which vgg16 does not have \(its layers: conv1_1 \.\. pool5, or indices 0\.\.30\)\. Did you mean 'conv3_1' or 'conv3_2' or 'conv3_3'\?/.test(
+          e.message,
+        ),
+    );
+    assert.throws(() => make({ layer_weights: { Relu5_4x: 1 } }), /Did you mean 'relu5_4'/);
+    assert.throws(() => make({ layer_weights: { '37': 1 } }), /layer '37' is not an index/);
+    // Different kinds in the two dicts are fine: each names its layers one way.
+    const both = make({ layer_weights_style: { '35': 1 } });
+    assert.deepEqual(both.layers, ['conv5_4', '35']);
+    // A network of your own gets the keys as they are, names or not.
+    const own = new PerceptualLoss({ layer_weights: { conv9_9: 1, '99': 1 } }, (x) => ({
+      conv9_9: x,
+      '99': x,
+    }));
+    assert.deepEqual(own.layers, ['99', 'conv9_9']);
+  });
+
+  test('a VGG returns its taps under the layer names: named and indexed configs agree, and nothing leaks', () => {
+    const vgg = VGGFeatures.load(
+      'vgg19',
+      parseSafetensors(weightsFixture('vgg19_small.safetensors')),
+    );
+    const cfg = { criterion: 'fro', style_weight: 3, layer_weights_style: { relu2_1: 2 } } as const;
+    const named = new PerceptualLoss({ ...cfg, layer_weights: { conv1_2: 1, pool2: 0.5 } }, vgg);
+    const indexed = new PerceptualLoss(
+      { ...cfg, layer_weights: { '2': 1, '9': 0.5 }, layer_weights_style: { '6': 2 } },
+      vgg,
+    );
+    const x = uniform([1, 8, 8, 3], 6, -1, 1);
+    const gt = uniform([1, 8, 8, 3], 7, -1, 1);
+    const a = named.forward(x, gt) as tf.Tensor[];
+    const b = indexed.forward(x, gt) as tf.Tensor[];
+    assertClose(a[0], b[0]);
+    assertClose(a[1], b[1]);
+    assertNoLeak(() => named.forward(x, gt) as tf.Tensor[], 2);
+    assertNoLeak(() => tf.grad((t: tf.Tensor) => named.forward(t, gt)[1]!)(x), 1);
+    tf.dispose([x, gt, ...a, ...b]);
+    vgg.dispose();
+  });
+
+  test("range_norm is BasicSR's norm_img: alone it sets it, equal to it is fine, different is a ConfigError", () => {
+    const layer_weights = { conv1_1: 1 };
+    assert.equal(new PerceptualLoss({ layer_weights, range_norm: false }).cfg.norm_img, false);
+    assert.equal(new PerceptualLoss({ layer_weights, range_norm: true }).cfg.norm_img, true);
+    assert.equal(new PerceptualLoss({ layer_weights }).cfg.norm_img, true);
+    const unit = new PerceptualLoss({ layer_weights, range_norm: false, norm_img: false });
+    assert.deepEqual(unit.inputRange, [0, 1]);
+    assert.throws(
+      () =>
+        LOSSES.build({ type: 'PerceptualLoss', layer_weights, range_norm: false, norm_img: true }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message ===
+          "PerceptualLoss: 'range_norm' (BasicSR's name for 'norm_img') is false but 'norm_img' is true; give one of them, or both equal",
+    );
+  });
+
+  test("criterion 'l2' is BasicSR's name for 'mse'; an unknown criterion lists all four", () => {
+    const x = uniform([1, 4, 4, 3], 8);
+    const y = uniform([1, 4, 4, 3], 9);
+    assert.equal(
+      featureDistance(x, y, 'l2').dataSync()[0],
+      featureDistance(x, y, 'mse').dataSync()[0],
+    );
+    assert.throws(
+      () => new PerceptualLoss({ layer_weights: { '1': 1 }, criterion: 'frob' as 'fro' }),
+      /'criterion' must be one of 'l1'\|'mse'\|'l2'\|'fro', got 'frob'/,
+    );
+    tf.dispose([x, y]);
   });
 
   test('an image outside the expected range is an error naming both ranges', () => {

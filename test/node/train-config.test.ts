@@ -19,14 +19,14 @@ import { chooseBackend } from '../../src/core/backend.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { parseOptions } from '../../src/core/options.ts';
 import { styleGAN2LossConfig } from '../../src/models/gan-with-customized-loss.ts';
+import { inpaintorOptions } from '../../src/models/inpaintor.ts';
+import { mattorOptions } from '../../src/models/matting.ts';
 import { optimizerOptions } from '../../src/models/optimizers.ts';
+import { restorerOptions } from '../../src/models/restorer.ts';
 import { importCustom, loadTrainConfig } from '../../src/node/train-config.ts';
-import {
-  dcganDiscriminatorOptions,
-  dcganGeneratorOptions,
-  NET_TYPES,
-} from '../../src/train/architectures.ts';
-import { trainConfigOptions } from '../../src/train/config.ts';
+import { NET_TYPES, netOptions } from '../../src/train/architectures.ts';
+import { ganTrainModelOptions, MODEL_KINDS, trainConfigOptions } from '../../src/train/config.ts';
+import { degradationOptions, maskOptions } from '../../src/train/paired-data.ts';
 
 const repoRoot = new URL('../..', import.meta.url).pathname;
 const fixture = YAML.parse(
@@ -402,12 +402,19 @@ describe('docs/config.md', () => {
   const doc = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8');
 
   test('documents every key of every section, from the schemas', () => {
-    const { model, data, train } = trainConfigOptions.shape;
+    const { data, train } = trainConfigOptions.shape;
+    const kinds = [ganTrainModelOptions, restorerOptions, inpaintorOptions, mattorOptions] as const;
     const sections: Record<string, string[]> = {
       top: Object.keys(trainConfigOptions.shape),
-      model: Object.keys(model.shape),
-      nets: [dcganGeneratorOptions, dcganDiscriminatorOptions].flatMap((o) => Object.keys(o.shape)),
+      model: kinds.flatMap((o) => Object.keys(o.shape)),
+      model_types: Object.keys(MODEL_KINDS),
+      nets: netOptions.options.flatMap((o) => Object.keys(o.shape)),
       net_types: NET_TYPES,
+      degradation: degradationOptions.options.flatMap((o) => [
+        ...Object.keys(o.shape),
+        o.shape.type.value,
+      ]),
+      masks: Object.keys(maskOptions.shape),
       loss_config: Object.keys(styleGAN2LossConfig.shape),
       optimizers: optimizerOptions.options.flatMap((o) => [
         ...Object.keys(o.shape),

@@ -4,7 +4,8 @@
 Independent float64 re-implementation (not MMagic code) of MMagic's mmagic/models/losses/
 perceptual_loss.py (PerceptualVGG / PerceptualLoss / TransferalPerceptualLoss),
 feature_loss.py (LightCNNFeatureLoss), face_id_loss.py (FaceIdLoss with ArcFace IR-SE) and
-clip_loss.py (CLIPLoss), and of the torch ops they need (bicubic resize, adaptive average
+clip_loss.py (CLIPLoss), of BasicSR's PerceptualLoss (basicsr/losses/basic_loss.py, layer names
+of basicsr/archs/vgg_arch.py), and of the torch ops they need (bicubic resize, adaptive average
 pooling, max-pool ceil mode). The networks are small random networks with the real layer
 structure and parameter names but few channels; their weights are written, with PyTorch,
 to safetensors files (by hand: 8-byte little-endian header length, JSON header, raw data),
@@ -227,6 +228,107 @@ def perceptual(cfg, sd, x, gt):
     return percep, style
 
 
+# BasicSR's layer names (basicsr/archs/vgg_arch.py NAMES), in torchvision's `features` order.
+BASICSR_NAMES = {
+    "vgg16": ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+              "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "pool3", "conv4_1", "relu4_1", "conv4_2",
+              "relu4_2", "conv4_3", "relu4_3", "pool4", "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3",
+              "pool5"],
+    "vgg19": ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+              "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3", "conv4_1",
+              "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4", "conv5_1", "relu5_1",
+              "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5"],
+}
+
+
+def perceptual_basicsr(cfg, sd, x, gt):
+    """Returns (percep or None, style or None), as BasicSR's PerceptualLoss.forward
+    (basicsr/losses/basic_loss.py, VGGFeatureExtractor of basicsr/archs/vgg_arch.py): layer keys
+    are BasicSR names or torchvision indices; criterion l1, l2 (MSE) or fro (torch.norm p='fro'
+    of the whole batch tensor); range_norm maps [-1, 1] to [0, 1]; style uses layer_weights."""
+    kind = cfg["vgg_type"]
+    lw = cfg["layer_weights"]
+    index = {k: (int(k) if k.isdigit() else BASICSR_NAMES[kind].index(k)) for k in lw}
+    if cfg["range_norm"]:
+        x, gt = (x + 1) / 2, (gt + 1) / 2
+    if cfg.get("use_input_norm", True):
+        x, gt = (x - MEAN) / STD, (gt - MEAN) / STD
+    taps = {str(i) for i in index.values()}
+    fx = vgg_features(kind, sd, x, taps)
+    fg = vgg_features(kind, sd, gt.detach(), taps)
+
+    def dist(a, b):
+        if cfg["criterion"] == "fro":
+            return torch.norm(a - b, p="fro")
+        return crit(a, b, "l1" if cfg["criterion"] == "l1" else "mse")
+
+    pw, sw = cfg["perceptual_weight"], cfg["style_weight"]
+    percep = sum(dist(fx[str(index[k])], fg[str(index[k])]) * w for k, w in lw.items()) * pw if pw > 0 else None
+    style = sum(dist(gram(fx[str(index[k])]), gram(fg[str(index[k])])) * w for k, w in lw.items()) * sw if sw > 0 else None
+    return percep, style
+
+
+def basicsr_perceptual_cases():
+    # (vgg, BasicSR config, size, gt = x). Every BasicSR key is given: its defaults (style_weight 0,
+    # range_norm false) are not genloss's (MMagic's style_weight 1, norm_img true).
+    configs = [
+        # ESRGAN (options/train/ESRGAN): conv5_4, l1, [0, 1] images.
+        ("vgg19", {"layer_weights": {"conv5_4": 1.0}, "perceptual_weight": 1.0, "style_weight": 0.0,
+                   "range_norm": False, "criterion": "l1"}, 32, False),
+        # GFPGAN: five conv layers, style 50, range_norm.
+        ("vgg19", {"layer_weights": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
+                   "perceptual_weight": 1.0, "style_weight": 50.0, "range_norm": True, "criterion": "l1"}, 16, False),
+        ("vgg19", {"layer_weights": {"pool1": 1.0, "relu3_2": 0.5}, "perceptual_weight": 1.0, "style_weight": 2.0,
+                   "range_norm": True, "criterion": "fro"}, 16, False),
+        ("vgg16", {"layer_weights": {"conv3_3": 1.0, "relu4_3": 0.5, "pool5": 0.2}, "perceptual_weight": 0.7,
+                   "style_weight": 3.0, "use_input_norm": False, "range_norm": False, "criterion": "fro"}, 32, False),
+        ("vgg16", {"layer_weights": {"relu2_2": 1.0, "conv4_1": 0.3}, "perceptual_weight": 1.0, "style_weight": 0.0,
+                   "range_norm": True, "criterion": "l2"}, 16, False),
+        # A negative weight disables its part in BasicSR (`if weight > 0`), as a zero one does.
+        ("vgg19", {"layer_weights": {"conv4_1": 1.0}, "perceptual_weight": -1.0, "style_weight": 10.0,
+                   "range_norm": True, "criterion": "fro"}, 16, False),
+        # torchvision indices with fro; norm_img given too, equal to range_norm.
+        ("vgg19", {"layer_weights": {"2": 1.0, "7": 0.5}, "perceptual_weight": 1.0, "style_weight": 5.0,
+                   "range_norm": True, "norm_img": True, "criterion": "fro"}, 16, False),
+        # x = gt: fro is 0 with a zero gradient (PyTorch's norm backward masks ‖0‖).
+        ("vgg19", {"layer_weights": {"relu2_1": 1.0, "conv3_1": 1.0}, "perceptual_weight": 1.0, "style_weight": 1.0,
+                   "range_norm": True, "criterion": "fro"}, 16, True),
+    ]
+    cases = []
+    for kind, cfg, size, same in configs:
+        cfg = dict(cfg, vgg_type=kind, pretrained=f"torchvision://{kind}")
+        sd = vgg_weights(kind)
+        cid = (f"PerceptualLoss/BasicSR/{kind}/" + ",".join(cfg["layer_weights"]) +
+               f"/{cfg['criterion']}/pw={cfg['perceptual_weight']}/sw={cfg['style_weight']}/{size}" + ("/x=gt" if same else ""))
+        lo = -1.0 if cfg["range_norm"] else 0.0
+        n = 2 if size == 16 else 1
+        x = rand((n, 3, size, size), cid + "/x", lo, 1.0)
+        gt = x.clone() if same else rand((n, 3, size, size), cid + "/gt", lo, 1.0)
+        xr = x.clone().requires_grad_(True)
+        percep, style = perceptual_basicsr(cfg, sd, xr, gt)
+        outputs, grads = [], []
+        for part in (percep, style):
+            if part is None:
+                outputs.append(None)
+                grads.append(None)
+            else:
+                (g,) = torch.autograd.grad(part, [xr], retain_graph=True)
+                outputs.append(enc(part.detach()))
+                grads.append(enc(g))
+        case = {"id": cid, "type": "PerceptualLoss", "config": cfg, "weights": f"{kind}_small.safetensors",
+                "args": [{"name": "x", "tensor": enc(x)}, {"name": "gt", "tensor": enc(gt)}],
+                "outputs": outputs, "grads": {"x": grads}}
+        if cfg["criterion"] == "fro" and percep is not None and not same and kind == "vgg19":
+            # Second order: the gradient of sum((d percep / dx)^2) w.r.t. x.
+            xr2 = x.clone().requires_grad_(True)
+            p2, _ = perceptual_basicsr(dict(cfg, style_weight=0.0), sd, xr2, gt)
+            (g1,) = torch.autograd.grad(p2, [xr2], create_graph=True)
+            (g2,) = torch.autograd.grad((g1 ** 2).sum(), [xr2])
+            case["grads2"] = {"x": enc(g2)}
+        cases.append(case)
+    return cases
+
+
 def perceptual_cases():
     cases = []
     for kind in ("vgg16", "vgg19"):
@@ -302,7 +404,7 @@ def perceptual_cases():
                       "config": {"use_attention": use_attention, "criterion": criterion, "loss_weight": w},
                       "args": [{"name": k, "tensor": enc(args[i])} for k, i in names.items()],
                       "output": enc(out), "grads": {k: enc(v) for k, v in g.items()}})
-    write_json("perceptual.json", cases)
+    write_json("perceptual.json", cases + basicsr_perceptual_cases())
 
 
 # ---------------------------------------------------------------------------

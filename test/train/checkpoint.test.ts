@@ -132,7 +132,7 @@ describe('checkpoints', () => {
 
   /** Two accumulators of `net` whose shapes differ. */
   function differentlyShaped(net: 'generator' | 'discriminator'): [string, string] {
-    const shapes = layout.optimizers[net].variableShapes;
+    const shapes = layout.optimizers[net]!.variableShapes;
     const k = shapes.findIndex((s) => !tf.util.arraysEqual([...s], [...shapes[0]]));
     assert.ok(k > 0, 'the network has variables of two shapes');
     return [`optimizer.${net}.0`, `optimizer.${net}.${k}`];
@@ -220,7 +220,7 @@ describe('checkpoints', () => {
     assert.match(await refusal(inState), /checksum mismatch/);
     // Swapped byte ranges of two same-shaped tensors (Adam's m and v of one variable): every
     // name, dtype and shape still fits, only the checksum, which covers the ranges, tells.
-    const n = layout.optimizers.generator.variableShapes.length;
+    const n = layout.optimizers.generator!.variableShapes.length;
     const swappedRanges = editHeader(
       good,
       (h) => {
@@ -371,7 +371,7 @@ describe('checkpoints', () => {
       /missing 'optimizer\.discriminator\.0', .*\(state\.optimizers\.discriminator\.iterations is 2: 2×\d+ accumulators expected\)/,
     );
     const accumulatorsBeforeAStep = await encodeEdited((s) => {
-      s.meta.optimizers.generator.iterations = 0;
+      s.meta.optimizers.generator!.iterations = 0;
     });
     assert.match(
       await refusal(accumulatorsBeforeAStep),

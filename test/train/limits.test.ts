@@ -58,7 +58,8 @@ function withNets<T>(
 
 /** The demo config's networks. */
 function withDemoNets<T>(body: (g: tf.LayersModel, d: tf.LayersModel) => T): T {
-  return withNets(demo.model.generator, demo.model.discriminator, body);
+  const { generator, discriminator } = demo.model as { generator: object; discriminator: object };
+  return withNets({ ...generator }, { ...discriminator }, body);
 }
 
 /** Asserts `fn` throws a `type` whose message matches every pattern. */
@@ -76,6 +77,8 @@ const shapes = (num_images: number, size: number): TrainConfig['data'] => ({
   num_images,
   size,
   seed: 0,
+  trimap_width: 2,
+  val_images: 64,
 });
 
 describe('train limits', () => {
