@@ -5,6 +5,11 @@
 export * from './index.ts';
 export { loadConfigFile } from './node/config.ts';
 export {
+  type LoadedWeights,
+  type LossWeightsSource,
+  loadLossWeights,
+} from './node/loss-weights.ts';
+export {
   faceApiModelDir,
   type LearnedWeightPaths,
   loadCLIPWeights,

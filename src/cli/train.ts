@@ -9,6 +9,7 @@ import { CheckpointError, RunDirError } from '../core/errors.ts';
 import type { LogVars } from '../models/gan-with-customized-loss.ts';
 import { loadCheckpoint, saveCheckpoint } from '../node/checkpoint-file.ts';
 import { imageFolderDataset, imageGridPng } from '../node/images.ts';
+import { loadLossWeights } from '../node/loss-weights.ts';
 import { openRunDir, type RunDir } from '../node/run-dir.ts';
 import { removeRunFiles, ScalarLog, writeFileAtomic } from '../node/run-files.ts';
 import { loadTrainConfig } from '../node/train-config.ts';
@@ -86,7 +87,8 @@ interface Prepared {
 /**
  * What `train` and `check` both do before the first step: read and validate the config (its
  * `custom_imports` after the checks that need none), start the backend, check the data and the
- * step against the memory limit, load the data, build the trainer.
+ * step against the memory limit, load the data, build the trainer and load its losses' network
+ * weights from the paths in the config (`loadLossWeights`).
  */
 async function prepare(
   configPath: string,
@@ -100,6 +102,12 @@ async function prepare(
   const limit = options.memoryLimitBytes ?? memoryLimitFor(totalmem(), backend);
   const dataset = await datasetFor(cfg, configPath, limit);
   const trainer = new Trainer(raw, dataset, { memoryLimitBytes: limit });
+  try {
+    await loadLossWeights(trainer.lossModules(), { config: raw, configDir: dirname(configPath) });
+  } catch (error) {
+    trainer.dispose();
+    throw error;
+  }
   return { raw, cfg, backend, dataset, trainer };
 }
 

@@ -45,6 +45,11 @@ export abstract class NetworkLoss<S extends OptionsSchema, F> extends LossModule
     return 'any';
   }
 
+  /** Whether a network is set or loaded (`loadLossWeights` of `genloss/node` skips such a loss). */
+  get hasNetwork(): boolean {
+    return this.network !== null;
+  }
+
   /** Runs `network` from now on, freeing the network the loss owned. */
   protected useNetwork(network: F): void {
     this.owned?.dispose();

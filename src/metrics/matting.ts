@@ -592,67 +592,57 @@ export const mattingMetricConfigSchemas = [
   }),
 ] as const;
 
-/** MMagic's `SAD` metric with its config: {@link sad} per image. */
-export class SAD {
-  static readonly metricType = 'SAD';
-  constructor(readonly cfg: { norm_const: number }) {}
-
-  /** {@link sad} of one image; `shape` ([H, W]) for `Float32Array` maps. */
+/** A matting metric class: MMagic's metric `metricType` with its config, one image a `compute`. */
+export interface MattingMetric<O extends object> {
+  readonly cfg: O;
+  /** The metric of one image; `shape` ([H, W]) for `Float32Array` maps. */
   compute(
     predAlpha: MattingMap,
     gtAlpha: MattingMap,
     trimap: MattingMap,
     shape?: readonly [number, number],
-  ): number {
-    return sad(predAlpha, gtAlpha, trimap, { norm_const: this.cfg.norm_const, shape });
-  }
+  ): number;
 }
 
-/** MMagic's `MattingMSE` metric: {@link mattingMse} per image (no config key). */
-export class MattingMSE {
-  static readonly metricType = 'MattingMSE';
+/** The class of MMagic's metric `metricType`, computing `fn` with its config. */
+function mattingMetricClass<O extends object>(
+  metricType: string,
+  fn: (p: MattingMap, g: MattingMap, t: MattingMap, o: O & MattingShapeOption) => number,
+) {
+  return class implements MattingMetric<O> {
+    static readonly metricType = metricType;
+    constructor(readonly cfg: O) {}
 
-  /** {@link mattingMse} of one image; `shape` ([H, W]) for `Float32Array` maps. */
-  compute(
-    predAlpha: MattingMap,
-    gtAlpha: MattingMap,
-    trimap: MattingMap,
-    shape?: readonly [number, number],
-  ): number {
-    return mattingMse(predAlpha, gtAlpha, trimap, { shape });
-  }
+    compute(
+      predAlpha: MattingMap,
+      gtAlpha: MattingMap,
+      trimap: MattingMap,
+      shape?: readonly [number, number],
+    ): number {
+      return fn(predAlpha, gtAlpha, trimap, { ...this.cfg, shape });
+    }
+  };
 }
 
-/** MMagic's `GradientError` metric with its config: {@link gradientError} per image. */
-export class GradientError {
-  static readonly metricType = 'GradientError';
-  constructor(readonly cfg: { sigma: number; norm_const: number }) {}
-
-  /** {@link gradientError} of one image; `shape` ([H, W]) for `Float32Array` maps. */
-  compute(
-    predAlpha: MattingMap,
-    gtAlpha: MattingMap,
-    trimap: MattingMap,
-    shape?: readonly [number, number],
-  ): number {
-    const { sigma, norm_const } = this.cfg;
-    return gradientError(predAlpha, gtAlpha, trimap, { sigma, norm_const, shape });
-  }
-}
-
-/** MMagic's `ConnectivityError` metric with its config: {@link connectivityError} per image. */
-export class ConnectivityError {
-  static readonly metricType = 'ConnectivityError';
-  constructor(readonly cfg: { step: number; norm_const: number }) {}
-
-  /** {@link connectivityError} of one image; `shape` ([H, W]) for `Float32Array` maps. */
-  compute(
-    predAlpha: MattingMap,
-    gtAlpha: MattingMap,
-    trimap: MattingMap,
-    shape?: readonly [number, number],
-  ): number {
-    const { step, norm_const } = this.cfg;
-    return connectivityError(predAlpha, gtAlpha, trimap, { step, norm_const, shape });
-  }
-}
+/** MMagic's `SAD` metric with its config (`norm_const`): {@link sad} per image. */
+export const SAD = mattingMetricClass<{ norm_const: number }>('SAD', sad);
+/** MMagic's `SAD` metric instance. */
+export type SAD = InstanceType<typeof SAD>;
+/** MMagic's `MattingMSE` metric (no config key): {@link mattingMse} per image. */
+export const MattingMSE = mattingMetricClass<Record<string, never>>('MattingMSE', mattingMse);
+/** MMagic's `MattingMSE` metric instance. */
+export type MattingMSE = InstanceType<typeof MattingMSE>;
+/** MMagic's `GradientError` metric with its config (`sigma`, `norm_const`): {@link gradientError} per image. */
+export const GradientError = mattingMetricClass<{ sigma: number; norm_const: number }>(
+  'GradientError',
+  gradientError,
+);
+/** MMagic's `GradientError` metric instance. */
+export type GradientError = InstanceType<typeof GradientError>;
+/** MMagic's `ConnectivityError` metric with its config (`step`, `norm_const`): {@link connectivityError} per image. */
+export const ConnectivityError = mattingMetricClass<{ step: number; norm_const: number }>(
+  'ConnectivityError',
+  connectivityError,
+);
+/** MMagic's `ConnectivityError` metric instance. */
+export type ConnectivityError = InstanceType<typeof ConnectivityError>;

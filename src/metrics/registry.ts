@@ -103,7 +103,7 @@ export function buildMetric(cfg: MetricConfig): MetricTypeMap[keyof MetricTypeMa
     case 'SAD':
       return new SAD({ norm_const: c.norm_const });
     case 'MattingMSE':
-      return new MattingMSE();
+      return new MattingMSE({});
     case 'GradientError':
       return new GradientError({ sigma: c.sigma, norm_const: c.norm_const });
     case 'ConnectivityError':

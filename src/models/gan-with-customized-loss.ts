@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '../register.ts';
 import { z } from 'zod';
-import { safeVariableGrads } from '../autodiff/safe-gradients.ts';
 import { LossComponent } from '../components/base.ts';
 import type { OutputsDict } from '../core/data-info.ts';
 import { ConfigError, GenlossError, NonFiniteLossError } from '../core/errors.ts';
@@ -18,8 +17,9 @@ import {
   toDiscriminator,
   toGenerator,
 } from './net-adapters.ts';
+import { type LogVars, optimiseLosses } from './optimise.ts';
 import { buildOptimizer } from './optimizers.ts';
-import { type LossDict, parseLosses } from './parse-losses.ts';
+import type { LossDict } from './parse-losses.ts';
 import { takeSnapshot } from './snapshot.ts';
 
 const OWNER = 'GANWithCustomizedLoss';
@@ -80,8 +80,7 @@ export interface TrainData {
   [key: string]: unknown;
 }
 
-/** What one step logs: `loss` (the discriminator total), then every loss by name; `skipped` is 1 on a skipped step. */
-export type LogVars = Record<string, number>;
+export type { LogVars };
 
 /**
  * The GAN loss of a StyleGAN2 `loss_config` without `gan_loss`: MMagic's `StyleGAN2` hard-codes the
@@ -107,7 +106,7 @@ function buildComponents(key: string, cfgs: BuildConfig[]): LossComponent[] {
     const module = LOSSES.build(cfg);
     if (!(module instanceof LossComponent)) {
       throw new ConfigError(
-        `${OWNER}: ${key} '${cfg.type}' is not a data_info component (use a *Comps loss)`,
+        `${OWNER}: ${key} '${cfg.type}' is not a data_info component (use a *Comps loss; a loss of two images such as PerceptualLoss goes in a restorer's perceptual_loss or an inpaintor's loss_composed_percep/loss_out_percep, model.type SRGAN, ESRGAN, BaseEditModel or OneStageInpaintor; \`genloss list\` shows where each loss goes)`,
       );
     }
     if (module.dataInfo === null) {
@@ -373,46 +372,12 @@ export class GANWithCustomizedLoss {
     });
   }
 
-  /**
-   * Differentiates `parseLosses(build()).loss` w.r.t. `variables`, checks every logged value is
-   * finite, and applies the gradients. Returns the logged values.
-   */
   private optimise(
     phase: 'discriminator' | 'generator',
     variables: tf.Variable[],
     build: () => LossDict,
   ): LogVars {
-    // The logged values leave the gradient call's scope, so they are kept, and freed here even
-    // when TF.js rejects the result after `build` ran (no variable reaches the loss).
-    const kept: Record<string, tf.Tensor> = {};
-    let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
-    try {
-      result = safeVariableGrads(() => {
-        const { loss, log_vars } = parseLosses(build());
-        for (const [key, v] of Object.entries(log_vars)) kept[key] = tf.keep(tf.clone(v));
-        return loss;
-      }, variables);
-    } catch (error) {
-      tf.dispose(Object.values(kept));
-      throw error;
-    }
-    const { value, grads } = result;
-    const log = Object.fromEntries(Object.entries(kept).map(([k, v]) => [k, v.dataSync()[0]]));
-    tf.dispose([value, Object.values(kept)]);
-    // Name the first non-finite component; the total is non-finite whenever one of them is.
-    const keys = [...Object.keys(log).filter((k) => k !== 'loss'), 'loss'];
-    const bad = keys.find((k) => !Number.isFinite(log[k]));
-    if (bad !== undefined) {
-      tf.dispose(grads);
-      throw new NonFiniteLossError(
-        `${OWNER}: ${phase} loss '${bad}' is ${log[bad]} (not finite); the step was undone`,
-        bad,
-        log,
-      );
-    }
-    this.optimizers[phase].applyGradients(grads);
-    tf.dispose(grads);
-    return log;
+    return optimiseLosses(OWNER, phase, this.optimizers[phase], variables, build);
   }
 
   /** Frees the loss modules' state and the optimizers (not the networks, which the caller owns). */

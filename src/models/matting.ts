@@ -39,24 +39,30 @@ export class Mattor extends ImageToImageModel {
     const parsed = parseOptions('DIM', mattorOptions, cfg);
     super('DIM', nets);
     this.cfg = parsed;
-    this.alphaLoss =
-      buildRoleLoss('DIM', 'loss_alpha', MATTOR_LOSS_KEYS.loss_alpha, parsed.loss_alpha)?.module ??
-      null;
-    this.compLoss =
-      buildRoleLoss('DIM', 'loss_comp', MATTOR_LOSS_KEYS.loss_comp, parsed.loss_comp)?.module ??
-      null;
-    if (nets.discriminator !== null || this.losses().length === 0) {
+    try {
+      this.alphaLoss =
+        buildRoleLoss('DIM', 'loss_alpha', MATTOR_LOSS_KEYS.loss_alpha, parsed.loss_alpha)
+          ?.module ?? null;
+      this.compLoss =
+        buildRoleLoss('DIM', 'loss_comp', MATTOR_LOSS_KEYS.loss_comp, parsed.loss_comp)?.module ??
+        null;
+      if (nets.discriminator !== null || this.losses().length === 0) {
+        throw new ConfigError(
+          nets.discriminator !== null
+            ? 'DIM: trains no discriminator'
+            : 'DIM: no loss configured (set loss_alpha and/or loss_comp)',
+        );
+      }
+    } catch (error) {
+      // The optimizer and any loss built before the failure.
       this.dispose();
-      throw new ConfigError(
-        nets.discriminator !== null
-          ? 'DIM: trains no discriminator'
-          : 'DIM: no loss configured (set loss_alpha and/or loss_comp)',
-      );
+      throw error;
     }
   }
 
   losses(): LossModule[] {
-    return [this.alphaLoss, this.compLoss].filter((m): m is LossModule => m !== null);
+    // `!= null`: a loss not yet built when the constructor fails is undefined.
+    return [this.alphaLoss, this.compLoss].filter((m): m is LossModule => m != null);
   }
 
   generatorInput({ merged, trimap }: ImageBatch): tf.Tensor {

@@ -216,7 +216,10 @@ export class ImageToImageTask implements TrainTask {
                 ? tf.mul(batch.gt_img, tf.sub(1, batch.mask))
                 : batch[name];
           if (t.shape[1] !== h) t = tf.image.resizeNearestNeighbor(t, [h, w]);
-          if (this.kind !== 'inpainting') t = tf.sub(tf.mul(tf.clipByValue(t, 0, 1), 2), 1);
+          t =
+            this.kind === 'inpainting'
+              ? tf.clipByValue(t, -1, 1)
+              : tf.sub(tf.mul(tf.clipByValue(t, 0, 1), 2), 1);
           return t.shape[3] === 1 ? tf.tile(t, [1, 1, 1, 3]) : t;
         };
         const shown = panels.map(show);

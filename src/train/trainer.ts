@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.ts';
+import type { LossModule } from '../core/module.ts';
 import { parseOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
-import type { LossModule } from '../core/module.ts';
 import { GANWithCustomizedLoss } from '../models/gan-with-customized-loss.ts';
 import type { LogVars } from '../models/optimise.ts';
 import { isAdam, readOptimizerState, writeOptimizerState } from '../models/optimizer-state.ts';
