@@ -26,8 +26,57 @@ export const dcganDiscriminatorOptions = z.strictObject({
   in_size: pow2.default(32),
   in_channels: z.int().min(1).default(3),
   base_channels: z.int().min(1).default(32),
+  /**
+   * PGGAN's minibatch standard deviation at 4×4 (StyleGAN2's `mbstd_group_size`): 0 (default)
+   * for none.
+   */
+  mbstd_group_size: z.int().min(0).default(0),
   seed: z.int().default(0),
 });
+
+/**
+ * PGGAN's minibatch standard-deviation layer, as StyleGAN2-ADA's `MinibatchStdLayer` with one
+ * channel: the batch N×H×W×C is split into groups of g = the largest divisor of N not above
+ * `groupSize` (sample n in group member n mod N/g, as StyleGAN's `reshape(G, -1, …)`), each
+ * feature's standard deviation over a group's g samples, `sqrt(var + 1e-8)` (biased variance), is
+ * averaged over H, W and C, and that one value per group member is appended to each of its
+ * samples as a constant channel: N×H×W×(C + 1). It lets the discriminator see the batch's
+ * diversity (the remedy for a generator giving every sample the same colour).
+ */
+export class MinibatchStdDev extends tf.layers.Layer {
+  static readonly className = 'GenlossMinibatchStdDev';
+  private readonly groupSize: number;
+
+  constructor(config: { groupSize: number; name?: string }) {
+    super({ name: config.name });
+    this.groupSize = config.groupSize;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    const [n, h, w, c] = inputShape as number[];
+    return [n, h, w, c + 1];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const [n, h, w, c] = x.shape;
+      let g = Math.min(this.groupSize, n);
+      while (n % g !== 0) g--;
+      const grouped = x.reshape([g, n / g, h, w, c]);
+      const centred = grouped.sub(grouped.mean(0, true));
+      const std = centred.square().mean(0).add(1e-8).sqrt();
+      const perMember = std.mean([1, 2, 3]).reshape([1, n / g, 1, 1, 1]);
+      const channel = perMember.tile([g, 1, h, w, 1]).reshape([n, h, w, 1]);
+      return tf.concat([x, channel], 3);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), groupSize: this.groupSize };
+  }
+}
+tf.serialization.registerClass(MinibatchStdDev);
 
 const init = (seed: number) => tf.initializers.heNormal({ seed });
 
@@ -74,7 +123,9 @@ export function dcganGenerator(cfg: z.input<typeof dcganGeneratorOptions>): tf.L
 
 /**
  * A DCGAN-style discriminator as a `tf.LayersModel`: 4×4 stride-2 convs with leaky ReLU 0.2
- * (channels doubling) down to 4×4, then a dense layer to one score.
+ * (channels doubling) down to 4×4, then a dense layer to one score. With `mbstd_group_size` > 0,
+ * StyleGAN2's epilogue before the dense layer: {@link MinibatchStdDev} and a 3×3 conv (same
+ * channels) with leaky ReLU 0.2.
  */
 export function dcganDiscriminator(cfg: z.input<typeof dcganDiscriminatorOptions>): tf.LayersModel {
   const o = parseOptions('DCGANDiscriminator', dcganDiscriminatorOptions, cfg);
@@ -89,6 +140,18 @@ export function dcganDiscriminator(cfg: z.input<typeof dcganDiscriminatorOptions
         strides: 2,
         padding: 'same',
         kernelInitializer: init(o.seed + b),
+      }),
+      tf.layers.leakyReLU({ alpha: 0.2 }),
+    );
+  }
+  if (o.mbstd_group_size > 0) {
+    layers.push(
+      new MinibatchStdDev({ groupSize: o.mbstd_group_size }),
+      tf.layers.conv2d({
+        filters: o.base_channels << (blocks - 1),
+        kernelSize: 3,
+        padding: 'same',
+        kernelInitializer: init(o.seed + blocks),
       }),
       tf.layers.leakyReLU({ alpha: 0.2 }),
     );
@@ -123,7 +186,9 @@ export const msrResNetOptions = z.strictObject({
  * `conv_first` 3×3 + leaky ReLU 0.1, `num_blocks` residual blocks (conv 3×3, ReLU, conv 3×3, plus
  * the identity), the upsampling (×2 and ×3: once; ×4: twice ×2), each step followed by leaky
  * ReLU 0.1, `conv_hr` 3×3 + leaky ReLU 0.1, `conv_last` 3×3, plus the input upsampled bilinearly
- * (when `in_channels` = `out_channels`). Input N×h×w×`in_channels` → N×(h·s)×(w·s)×`out_channels`.
+ * (when `in_channels` = `out_channels`). Every conv starts as MMagic's `default_init_weights`
+ * with scale 0.1: Kaiming-normal (fan-in) weights ×0.1, zero biases. Input
+ * N×h×w×`in_channels` → N×(h·s)×(w·s)×`out_channels`.
  *
  * Differences from MMagic: an upsampling step is nearest-neighbour ×s then a 3×3 conv (ESRGAN's
  * `RRDBNet` upsampling) instead of `PixelShufflePack`'s conv then pixel shuffle, because TF.js has
@@ -133,8 +198,20 @@ export const msrResNetOptions = z.strictObject({
 export function msrResNet(cfg: z.input<typeof msrResNetOptions>): tf.LayersModel {
   const o = parseOptions('MSRResNet', msrResNetOptions, cfg);
   let seed = o.seed;
+  // MMagic's `default_init_weights(..., 0.1)`: Kaiming-normal weights scaled by 0.1 (variance
+  // ×0.01), so that the residual blocks start near the identity.
   const conv = (filters: number) =>
-    tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: init(seed++) });
+    tf.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      padding: 'same',
+      kernelInitializer: tf.initializers.varianceScaling({
+        scale: 2 * 0.1 ** 2,
+        mode: 'fanIn',
+        distribution: 'normal',
+        seed: seed++,
+      }),
+    });
   const lrelu = () => tf.layers.leakyReLU({ alpha: 0.1 });
   const input = tf.input({ shape: [null, null, o.in_channels] });
   let h = lrelu().apply(conv(o.mid_channels).apply(input)) as tf.SymbolicTensor;

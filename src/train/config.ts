@@ -46,6 +46,12 @@ export const folderDataOptions = z.strictObject({
 /** The GAN model kind (`type` may be left out: it is the default). */
 export const ganTrainModelOptions = ganModelOptions.omit({ seed: true }).extend({
   type: z.literal('GANWithCustomizedLoss'),
+  /**
+   * A text prompt, tokenized by CLIP's tokenizer into the outputs key `text` of both phases (1×77
+   * ids), for a `CLIPLossComps` with `data_info: {image: fake_imgs, text: text}`: CLIP-guided
+   * generation. Null (default): no `text` output.
+   */
+  text_prompt: z.string().min(1).nullable().default(null),
   generator: netOptions,
   discriminator: netOptions,
   optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),
@@ -104,7 +110,10 @@ export const trainConfigOptions = z.strictObject({
     checkpoint_interval: z.int().min(1).default(500),
     /** Samples rendered at each `sample_interval` (a GAN's fixed latents; held-out images otherwise). */
     num_samples: z.int().min(1).default(64),
-    /** Images the quality metrics compare at each `sample_interval` (SWD; held-out images otherwise). */
+    /**
+     * A GAN's SWD images at each `sample_interval` (as many generated as real); 0 for no SWD. The
+     * image-to-image kinds score every held-out image (`data.val_images`) instead.
+     */
     num_metric_images: z.int().min(0).default(256),
   }),
 });

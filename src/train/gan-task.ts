@@ -4,6 +4,7 @@ import { SlicedWassersteinDistance, swdResolutions } from '../metrics/swd.ts';
 import { type GANModelConfig, GANWithCustomizedLoss } from '../models/gan-with-customized-loss.ts';
 import { generatorFromLayers } from '../models/net-adapters.ts';
 import type { LogVars } from '../models/optimise.ts';
+import { clipTokenize } from '../nets/clip.ts';
 import { buildNet } from './architectures.ts';
 import type { TrainConfig } from './config.ts';
 import type { ImageDataset } from './datasets.ts';
@@ -14,7 +15,8 @@ type GanTrainConfig = TrainConfig & { model: { type: 'GANWithCustomizedLoss' } }
 
 /**
  * The GAN model kind: `GANWithCustomizedLoss` on a DCGAN-style generator and discriminator, real
- * batches from the dataset, samples from a fixed noise batch (`train.num_samples` latents).
+ * batches from the dataset, samples from a fixed noise batch (`train.num_samples` latents), and
+ * with `model.text_prompt` its CLIP token ids as the outputs key `text`.
  */
 export class GanTask implements TrainTask {
   readonly model: GANWithCustomizedLoss;
@@ -22,6 +24,8 @@ export class GanTask implements TrainTask {
   readonly rngs: { latent: SeedGenerator };
   private readonly sampleNoise: tf.Tensor;
   private swdFloor: number | null = null;
+  /** `model.text_prompt`'s CLIP token ids (1×77), the outputs key `text`, made at the first step. */
+  private text: tf.Tensor2D | null = null;
 
   constructor(
     private readonly cfg: GanTrainConfig,
@@ -36,7 +40,7 @@ export class GanTask implements TrainTask {
     try {
       checkNetworkShapes(generator, discriminator, dataset.imageShape);
       checkStepMemory(generator, discriminator, train, memoryLimitBytes);
-      const { generator: _g, discriminator: _d, type: _t, ...losses } = model;
+      const { generator: _g, discriminator: _d, type: _t, text_prompt: _p, ...losses } = model;
       this.model = new GANWithCustomizedLoss({
         ...(losses as Omit<GANModelConfig, 'generator' | 'discriminator'>),
         generator: generatorFromLayers(generator, this.rngs.latent),
@@ -80,9 +84,14 @@ export class GanTask implements TrainTask {
   }
 
   async trainStep(indices: readonly number[]): Promise<LogVars> {
+    const prompt = this.cfg.model.text_prompt;
+    if (prompt !== null) this.text ??= await clipTokenize(prompt);
     const real = this.dataset.batch(indices);
     try {
-      return await this.model.trainStep({ real_imgs: real });
+      return await this.model.trainStep({
+        real_imgs: real,
+        ...(this.text === null ? {} : { text: this.text }),
+      });
     } finally {
       real.dispose();
     }
@@ -174,5 +183,6 @@ export class GanTask implements TrainTask {
     this.nets.generator.dispose();
     this.nets.discriminator.dispose();
     this.sampleNoise.dispose();
+    this.text?.dispose();
   }
 }

@@ -200,7 +200,9 @@ export class ImageToImageTask implements TrainTask {
   /**
    * The first `train.num_samples` held-out examples, one row each, in [−1, 1]: restoration —
    * input (nearest-upsampled to the target's size), output, target; inpainting — masked input,
-   * output, target; matting — merged, trimap, predicted alpha, true alpha.
+   * output, target; matting — merged, trimap, predicted alpha (the trimap's value where it is
+   * known, as MMagic's matting models output it: the network is trained in the unknown band
+   * only), true alpha.
    */
   samples(): SampleGrid {
     const n = Math.min(this.cfg.train.num_samples, this.val.size);
@@ -211,7 +213,9 @@ export class ImageToImageTask implements TrainTask {
         const show = (name: string) => {
           let t: tf.Tensor4D =
             name === 'output'
-              ? output
+              ? this.kind === 'matting'
+                ? withKnownAlpha(output, batch.trimap)
+                : output
               : name === 'masked'
                 ? tf.mul(batch.gt_img, tf.sub(1, batch.mask))
                 : batch[name];
@@ -245,8 +249,7 @@ export class ImageToImageTask implements TrainTask {
       const samples = this.predictVal(n, (batch, output) =>
         tf.tidy(() => {
           const trimap = tf.mul(batch.trimap, 255).round();
-          const known = tf.notEqual(trimap, 128);
-          const pred = tf.where(known, trimap, tf.mul(output, 255));
+          const pred = tf.mul(withKnownAlpha(output, batch.trimap), 255);
           const split = (t: tf.Tensor) => tf.unstack(t).map((x) => x.dataSync() as Float32Array);
           const [p, g, m] = [pred, tf.mul(batch.alpha, 255), trimap].map(split);
           return p.map((pred_alpha, i) => ({ pred_alpha, gt_alpha: g[i], trimap: m[i] }));
@@ -283,4 +286,9 @@ export class ImageToImageTask implements TrainTask {
     this.nets.generator.dispose();
     this.nets.discriminator?.dispose();
   }
+}
+
+/** A predicted alpha with the trimap's value where the trimap is known (0 or 1), N×H×W×1. */
+function withKnownAlpha(alpha: tf.Tensor4D, trimap: tf.Tensor4D): tf.Tensor4D {
+  return tf.where(tf.equal(trimap, 0.5), alpha, trimap);
 }

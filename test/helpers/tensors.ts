@@ -1,38 +1,7 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 
-/** Relative tolerance used against PyTorch references: |got − want| ≤ 1e-5 + 5e-4·|want|. */
-export const REF_ATOL = 1e-5;
-export const REF_RTOL = 5e-4;
-
-/** Asserts element-wise closeness `|a − b| ≤ atol + rtol·|b|`, and equal shapes. */
-export function assertClose(
-  actual: tf.Tensor | number,
-  expected: tf.Tensor | number | number[],
-  { atol = REF_ATOL, rtol = REF_RTOL, what = 'value' } = {},
-): void {
-  const a = typeof actual === 'number' ? [actual] : Array.from(actual.dataSync());
-  const e =
-    typeof expected === 'number'
-      ? [expected]
-      : Array.isArray(expected)
-        ? expected
-        : Array.from(expected.dataSync());
-  if (typeof actual !== 'number' && typeof expected === 'object' && !Array.isArray(expected)) {
-    assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
-  }
-  assert.equal(a.length, e.length, `${what}: element count`);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < a.length; i++) {
-    const excess = Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
-    if (!(excess <= worst) || Number.isNaN(a[i]) !== Number.isNaN(e[i])) {
-      worst = Number.isNaN(excess) ? Number.POSITIVE_INFINITY : excess;
-      at = i;
-    }
-  }
-  assert.ok(at < 0, `${what}: element ${at} is ${a[at]}, expected ${e[at]}`);
-}
+export { assertClose, REF_ATOL, REF_RTOL } from './close.ts';
 
 /**
  * Asserts a training step's `log_vars` against pinned numbers: the same keys in the same order,

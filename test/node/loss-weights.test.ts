@@ -5,16 +5,18 @@
  * small test ones of test/reference/perceptual/.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import YAML from 'yaml';
 import { checkConfig } from '../../src/cli/train.ts';
+import type { CLIPLossComps } from '../../src/components/clip.ts';
 import { ConfigError, WeightsError } from '../../src/core/errors.ts';
 import type { LossModule } from '../../src/core/module.ts';
 import type { NetworkLoss } from '../../src/losses/network-loss.ts';
+import { clipTokenize } from '../../src/nets/clip.ts';
 import { loadLossWeights } from '../../src/node/loss-weights.ts';
 import { faceApiModelDir } from '../../src/node/weights.ts';
 import { shapesDataset } from '../../src/train/datasets.ts';
@@ -294,4 +296,40 @@ test('genloss check: a GAN refuses PerceptualLoss as an auxiliary loss and names
         e.message,
       ),
   );
+});
+
+test('configs/clip-guided.yaml: the text prompt reaches CLIPLossComps as CLIP token ids in the outputs key text, and a step trains', async () => {
+  const shipped = YAML.parse(
+    readFileSync(new URL('../../configs/clip-guided.yaml', import.meta.url), 'utf8'),
+  );
+  const config = {
+    ...shipped,
+    model: {
+      ...shipped.model,
+      generator: { ...shipped.model.generator, base_channels: 4 },
+      discriminator: { ...shipped.model.discriminator, base_channels: 4 },
+    },
+    data: { ...shipped.data, num_images: 8 },
+    train: { ...shipped.train, batch_size: 2, num_samples: 2, num_metric_images: 0 },
+  };
+  const trainer = new Trainer(config, shapesDataset(8, 32, 0));
+  const seen: number[][] = [];
+  try {
+    const comps = trainer.lossModules().find((m) => m.lossType === 'CLIPLossComps') as
+      | CLIPLossComps
+      | undefined;
+    assert.ok(comps, 'the CLIP component is built');
+    // A stand-in for CLIP's logits (the real network is 600 MB): it records the text it gets.
+    comps.setModel((image, text) => {
+      seen.push(Array.from(text.dataSync()));
+      return tf.mul(tf.mean(image), 100).reshape([1, 1]);
+    });
+    const log = await trainer.trainStep();
+    assert.ok(Number.isFinite(log.clip_loss), `clip_loss logged: ${JSON.stringify(log)}`);
+  } finally {
+    trainer.dispose();
+  }
+  const want = await clipTokenize(shipped.model.text_prompt);
+  assert.deepEqual(seen[0], Array.from(want.dataSync()));
+  want.dispose();
 });

@@ -189,9 +189,14 @@ for (const kind of KINDS) {
       assert.equal(columns, panels * 2);
       const values = images.dataSync();
       assert.ok(values.every((v) => v >= -1 && v <= 1));
-      // Example i's panels are rows i·panels …: the output panel is the model's prediction.
+      // Example i's panels are rows i·panels …: the output panel is the model's prediction
+      // (matting's: the trimap's value where the trimap is known).
       const batch = task.val.batch(Array.from({ length: n }, (_, i) => i));
-      const output = task.model.predict(batch);
+      const predicted = task.model.predict(batch);
+      const output =
+        kind === 'matting'
+          ? tf.where(tf.equal(batch.trimap, 0.5), predicted, batch.trimap)
+          : predicted;
       tf.tidy(() => {
         const shown = tf.stack(tf.split(images, n), 0);
         const outputIndex = { restoration: 1, inpainting: 1, matting: 2 }[kind];
@@ -216,7 +221,7 @@ for (const kind of KINDS) {
           assertClose(tf.gather(shown, 0, 1), masked, { what: 'masked input panel' });
         }
       });
-      tf.dispose([images, output, ...Object.values(batch)]);
+      tf.dispose([images, predicted, output, ...Object.values(batch)]);
       trainer.dispose();
     });
 
