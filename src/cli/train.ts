@@ -404,6 +404,9 @@ async function train(
     const order: string[] = [];
     let lastLogged: Record<string, number> = {};
     let estimated = false;
+    // Speed and ETA count from the first step, not from the step-0 samples, metrics and
+    // checkpoint written before it (a GAN's first SWD also computes its floor).
+    const loopStarted = performance.now();
     while (trainer.step < iters && stop.signal === null) {
       last = await trainer.trainStep();
       // A step awaits only promises that settle at once; this turn of the event loop lets a
@@ -414,7 +417,7 @@ async function train(
       addToWindow(window, last);
       for (const key of Object.keys(last)) if (!order.includes(key)) order.push(key);
       const done = trainer.step - startStep;
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (performance.now() - loopStarted) / 1000;
       const means = windowMeans(window);
       const losses = order.filter((k) => k in means).map((k) => `${k} ${fmt(means[k])}`);
       const head = [

@@ -52,6 +52,18 @@ export const ganTrainModelOptions = ganModelOptions.omit({ seed: true }).extend(
    * generation. Null (default): no `text` output.
    */
   text_prompt: z.string().min(1).nullable().default(null),
+  /**
+   * mmengine's `ExponentialMovingAverage` of the generator's weights, which the samples and the
+   * SWD then use: every `interval` steps `ema ← (1 − momentum)·ema + momentum·weights`. Null
+   * (default): no average.
+   */
+  ema_config: z
+    .strictObject({
+      momentum: z.number().gt(0).max(1).default(0.0002),
+      interval: z.int().min(1).default(1),
+    })
+    .nullable()
+    .default(null),
   generator: netOptions,
   discriminator: netOptions,
   optimizers: z.strictObject({ generator: optimizerOptions, discriminator: optimizerOptions }),

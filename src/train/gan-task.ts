@@ -24,6 +24,8 @@ export class GanTask implements TrainTask {
   readonly rngs: { latent: SeedGenerator };
   private readonly sampleNoise: tf.Tensor;
   private swdFloor: number | null = null;
+  /** The moving average of the generator (`model.ema_config`), or null. */
+  private readonly emaGenerator: tf.LayersModel | null = null;
   /** `model.text_prompt`'s CLIP token ids (1×77), the outputs key `text`, made at the first step. */
   private text: tf.Tensor2D | null = null;
 
@@ -40,7 +42,14 @@ export class GanTask implements TrainTask {
     try {
       checkNetworkShapes(generator, discriminator, dataset.imageShape);
       checkStepMemory(generator, discriminator, train, memoryLimitBytes);
-      const { generator: _g, discriminator: _d, type: _t, text_prompt: _p, ...losses } = model;
+      const {
+        generator: _g,
+        discriminator: _d,
+        type: _t,
+        text_prompt: _p,
+        ema_config: _e,
+        ...losses
+      } = model;
       this.model = new GANWithCustomizedLoss({
         ...(losses as Omit<GANModelConfig, 'generator' | 'discriminator'>),
         generator: generatorFromLayers(generator, this.rngs.latent),
@@ -50,6 +59,10 @@ export class GanTask implements TrainTask {
       generator.dispose();
       discriminator.dispose();
       throw error;
+    }
+    if (model.ema_config !== null) {
+      this.emaGenerator = buildNet('model.generator', model.generator);
+      this.emaGenerator.setWeights(generator.getWeights());
     }
     const noiseSize = generator.inputs[0].shape[1] as number;
     this.sampleNoise = tf.randomNormal(
@@ -77,10 +90,36 @@ export class GanTask implements TrainTask {
     this.model.iteration = value;
   }
 
+  /** The losses' running buffers, then the generator's moving average (`ema_config`). */
   buffers(): tf.Variable[] {
-    return [...this.model.discAuxiliaryLosses, ...this.model.genAuxiliaryLosses].flatMap((m) =>
-      m.buffers(),
-    );
+    return [
+      ...[...this.model.discAuxiliaryLosses, ...this.model.genAuxiliaryLosses].flatMap((m) =>
+        m.buffers(),
+      ),
+      ...(this.emaGenerator?.weights.map((w) => w.read() as tf.Variable) ?? []),
+    ];
+  }
+
+  /** The generator the samples and the SWD use: the moving average when there is one. */
+  private get shownGenerator(): tf.LayersModel {
+    return this.emaGenerator ?? this.nets.generator;
+  }
+
+  /** mmengine's `ExponentialMovingAverage.avg_func` after a step, every `interval` steps. */
+  private updateAverage(): void {
+    const ema = this.cfg.model.ema_config;
+    if (this.emaGenerator === null || ema === null || this.model.iteration % ema.interval !== 0) {
+      return;
+    }
+    const source = this.nets.generator.weights;
+    this.emaGenerator.weights.forEach((w, i) => {
+      const averaged = w.read() as tf.Variable;
+      tf.tidy(() => {
+        averaged.assign(
+          tf.add(tf.mul(averaged, 1 - ema.momentum), tf.mul(source[i].read(), ema.momentum)),
+        );
+      });
+    });
   }
 
   async trainStep(indices: readonly number[]): Promise<LogVars> {
@@ -88,17 +127,20 @@ export class GanTask implements TrainTask {
     if (prompt !== null) this.text ??= await clipTokenize(prompt);
     const real = this.dataset.batch(indices);
     try {
-      return await this.model.trainStep({
+      const log = await this.model.trainStep({
         real_imgs: real,
         ...(this.text === null ? {} : { text: this.text }),
       });
+      this.updateAverage();
+      return log;
     } finally {
       real.dispose();
     }
   }
 
   /**
-   * Samples from the fixed noise batch, generator in inference mode, rendered `train.batch_size`
+   * Samples from the fixed noise batch, generator (its moving average with `ema_config`) in
+   * inference mode, rendered `train.batch_size`
    * at a time: N×H×W×C in [−1, 1], 8 to a row.
    */
   samples(): SampleGrid {
@@ -110,7 +152,7 @@ export class GanTask implements TrainTask {
         parts.push(
           tf.tidy(
             () =>
-              this.nets.generator.predict(
+              this.shownGenerator.predict(
                 this.sampleNoise.slice(start, Math.min(chunk, n - start)),
               ) as tf.Tensor4D,
           ),
@@ -172,7 +214,7 @@ export class GanTask implements TrainTask {
           'float32',
           this.cfg.train.seed + 4 + start,
         );
-        metric.addFake(to255(this.nets.generator.predict(z) as tf.Tensor4D));
+        metric.addFake(to255(this.shownGenerator.predict(z) as tf.Tensor4D));
       });
     }
     return { 'metric/swd': metric.compute().avg, 'metric/swd_floor': this.swdFloor };
@@ -182,6 +224,7 @@ export class GanTask implements TrainTask {
     this.model.dispose();
     this.nets.generator.dispose();
     this.nets.discriminator.dispose();
+    this.emaGenerator?.dispose();
     this.sampleNoise.dispose();
     this.text?.dispose();
   }
