@@ -91,9 +91,24 @@ export async function ensureBackend(): Promise<string> {
  * error. Rejects with the `ConfigError` of `chooseBackend` when no backend starts.
  */
 export async function ready(): Promise<string> {
-  starting ??= ensureBackend();
+  // The backend starts at once (TF.js starts one itself if an op comes first); the native kernels
+  // register beside it, before `ready` resolves.
+  starting ??= Promise.all([ensureBackend(), enableNativeKernelsOnNode()]).then(([name]) => name);
   await starting;
   return tf.getBackend();
+}
+
+/**
+ * On Node, registers genloss's native convolution kernels for `wasm` (src/backends/native/; they
+ * fall back to the wasm ones by themselves). The module is imported by a computed path, so that
+ * browser bundles never contain it or its Node built-ins.
+ */
+async function enableNativeKernelsOnNode(): Promise<void> {
+  const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
+  if (!versions?.node) return;
+  const file = `../backends/native/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`;
+  const native = await import(/* @vite-ignore */ new URL(file, import.meta.url).href);
+  native.enableNativeKernels();
 }
 
 /** Starts the backend in the background (see {@link ready}); a failure surfaces there. */

@@ -45,7 +45,7 @@ export const folderDataOptions = z.strictObject({
 
 /** The GAN model kind (`type` may be left out: it is the default). */
 export const ganTrainModelOptions = ganModelOptions.omit({ seed: true }).extend({
-  type: z.literal('GANWithCustomizedLoss'),
+  type: z.literal('GANWithCustomizedLoss').default('GANWithCustomizedLoss'),
   /**
    * A text prompt, tokenized by CLIP's tokenizer into the outputs key `text` of both phases (1×77
    * ids), for a `CLIPLossComps` with `data_info: {image: fake_imgs, text: text}`: CLIP-guided
@@ -80,18 +80,12 @@ const imageToImageNets = {
 };
 
 /** The model kinds `genloss train` trains, by `model.type`. */
-export const trainModelOptions = z.preprocess(
-  (v) =>
-    v !== null && typeof v === 'object' && !('type' in v)
-      ? { type: 'GANWithCustomizedLoss', ...v }
-      : v,
-  z.discriminatedUnion('type', [
-    ganTrainModelOptions,
-    restorerOptions.extend(imageToImageNets),
-    inpaintorOptions.extend(imageToImageNets),
-    mattorOptions.extend(imageToImageNets),
-  ]),
-);
+export const trainModelOptions = z.discriminatedUnion('type', [
+  ganTrainModelOptions,
+  restorerOptions.extend(imageToImageNets),
+  inpaintorOptions.extend(imageToImageNets),
+  mattorOptions.extend(imageToImageNets),
+]);
 
 /** `model.type` values and the kind of model each trains. */
 export const MODEL_KINDS = {

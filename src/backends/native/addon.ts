@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The N-API addon of native/genloss-native.c. Offsets are byte offsets into `heap` (the wasm
+ * backend's memory); sizes are in elements; NHWC activations, `[kh, kw, in, out]` filters.
+ */
+export interface NativeAddon {
+  /** Packs the filter at `filterOffset` into an XNNPACK convolution. */
+  createConv(
+    heap: ArrayBuffer,
+    filterOffset: number,
+    kh: number,
+    kw: number,
+    ci: number,
+    co: number,
+    padTop: number,
+    padRight: number,
+    padBottom: number,
+    padLeft: number,
+    strideH: number,
+    strideW: number,
+    dilationH: number,
+    dilationW: number,
+  ): NativeOperator;
+  runConv(
+    op: NativeOperator,
+    heap: ArrayBuffer,
+    batch: number,
+    height: number,
+    width: number,
+    xOffset: number,
+    yOffset: number,
+  ): void;
+  /** Packs the filter at `filterOffset` into the XNNPACK deconvolution that is its input gradient. */
+  createDeconv(
+    heap: ArrayBuffer,
+    filterOffset: number,
+    kh: number,
+    kw: number,
+    ci: number,
+    co: number,
+    padTop: number,
+    padRight: number,
+    padBottom: number,
+    padLeft: number,
+    strideH: number,
+    strideW: number,
+  ): NativeOperator;
+  runDeconv(
+    op: NativeOperator,
+    heap: ArrayBuffer,
+    batch: number,
+    dyHeight: number,
+    dyWidth: number,
+    dxHeight: number,
+    dxWidth: number,
+    dyOffset: number,
+    dxOffset: number,
+  ): void;
+  convBackpropFilter(
+    heap: ArrayBuffer,
+    xOffset: number,
+    dyOffset: number,
+    dwOffset: number,
+    batch: number,
+    height: number,
+    width: number,
+    ci: number,
+    oh: number,
+    ow: number,
+    co: number,
+    kh: number,
+    kw: number,
+    strideH: number,
+    strideW: number,
+    padTop: number,
+    padLeft: number,
+  ): void;
+  /** Whether no float32 of `count` at `offset` is NaN or ±Inf. */
+  allFinite(heap: ArrayBuffer, offset: number, count: number): boolean;
+  /** Frees an operator's packed weights now (else at garbage collection). */
+  release(op: NativeOperator): void;
+  /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else the machine's logical cores. */
+  threads(): number;
+}
+
+/** An XNNPACK operator with its packed weights, owned by the addon. */
+export type NativeOperator = { readonly __nativeOperator: unique symbol };
+
+/** The environment variable that turns the native kernels off (`GENLOSS_NATIVE=0`). */
+export const NATIVE_ENV = 'GENLOSS_NATIVE';
+
+/** The platforms with a prebuilt binary (`prebuilds/<platform>-<arch>/`). */
+export const NATIVE_PLATFORMS: readonly string[] = ['linux-x64'];
+
+/** The prebuilt binary for this platform (it may not exist). */
+export function nativeBinaryPath(platform = `${process.platform}-${process.arch}`): string {
+  // src/backends/native/ and dist/backends/native/ are both three levels below the package root.
+  return fileURLToPath(
+    new URL(`../../../prebuilds/${platform}/genloss-native.node`, import.meta.url),
+  );
+}
+
+/** The addon, or why it cannot be used here; `expected` when this platform has a binary. */
+export type AddonLoad =
+  | { addon: NativeAddon; reason?: undefined; expected: true }
+  | { addon?: undefined; reason: string; expected: boolean };
+
+/** Loads the prebuilt addon unless `GENLOSS_NATIVE=0` or this platform has none. */
+export function loadAddon(env: NodeJS.ProcessEnv = process.env): AddonLoad {
+  const platform = `${process.platform}-${process.arch}`;
+  if (!NATIVE_PLATFORMS.includes(platform)) {
+    return { reason: `no prebuilt binary for ${platform}`, expected: false };
+  }
+  if (env[NATIVE_ENV] === '0') return { reason: `${NATIVE_ENV}=0`, expected: true };
+  const path = nativeBinaryPath(platform);
+  if (!existsSync(path)) return { reason: `${path} is missing`, expected: true };
+  try {
+    return { addon: createRequire(import.meta.url)(path) as NativeAddon, expected: true };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { reason: `${path} did not load: ${message.split('\n')[0]}`, expected: true };
+  }
+}

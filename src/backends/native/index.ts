@@ -1,0 +1,99 @@
+/**
+ * Native convolution kernels for TF.js's `wasm` backend on Node (native/genloss-native.c:
+ * XNNPACK, multi-threaded, reading and writing the wasm heap in place), from the prebuilt binary
+ * in `prebuilds/<platform>-<arch>/`. Node-only: the browser entry point never imports this
+ * module (src/core/backend.ts loads it on Node). docs/performance.md has the measurements.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { loadAddon } from './addon.ts';
+import { type NativeKernels, nativeKernels } from './kernels.ts';
+
+export { NATIVE_ENV, nativeBinaryPath } from './addon.ts';
+
+/** Where the native kernels stand: `active`, else `reason` says why the wasm ones run. */
+export interface NativeKernelStatus {
+  active: boolean;
+  reason?: string;
+  /** Threads the native kernels run on (`GENLOSS_NATIVE_THREADS`, else the logical cores). */
+  threads?: number;
+  /** XNNPACK operators with packed filters held now. */
+  cachedOperators: number;
+}
+
+/** Options of {@link enableNativeKernels}. */
+export interface NativeKernelOptions {
+  /**
+   * Most operators with packed filters kept between calls (a convolution and its input
+   * gradient each hold one per live filter tensor). 0 packs the filter on every call. Default 256.
+   */
+  cacheSize?: number;
+}
+
+let installed: { kernels: NativeKernels; replaced: tf.KernelConfig[]; threads: number } | null =
+  null;
+let offReason: string | undefined;
+let announced = false;
+
+function register(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, 'wasm') !== undefined) {
+    tf.unregisterKernel(config.kernelName, 'wasm');
+  }
+  tf.registerKernel(config);
+}
+
+/**
+ * Registers the native `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` for the
+ * `wasm` backend in place of the ones registered now (TF.js's, genloss's src/backends/wasm), which
+ * stay as the fallback for what XNNPACK cannot run. Gradients of every order keep working: they
+ * are built from these three kernels. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
+ * loads; then, on a platform that has one, one line on stderr (once per process) says why.
+ * Calling it again re-registers with the new options.
+ */
+export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKernelStatus {
+  const load = loadAddon();
+  if (load.addon === undefined) {
+    offReason = load.reason;
+    if (load.expected && !announced) {
+      announced = true;
+      process.stderr.write(
+        `genloss: native kernels off (${load.reason}); the wasm backend uses its own convolution kernels\n`,
+      );
+    }
+    return nativeKernelStatus();
+  }
+  disableNativeKernels();
+  const replaced = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter].map((name) => {
+    const config = tf.getKernel(name, 'wasm');
+    if (config === undefined) throw new Error(`genloss native kernels: no wasm kernel '${name}'`);
+    return config;
+  });
+  const byName = (name: string) =>
+    replaced.find((config) => config.kernelName === name) as tf.KernelConfig;
+  const kernels = nativeKernels(load.addon, byName, options.cacheSize ?? 256);
+  for (const config of kernels.configs) register(config);
+  installed = { kernels, replaced, threads: load.addon.threads() };
+  offReason = undefined;
+  return nativeKernelStatus();
+}
+
+/** Puts back the kernels {@link enableNativeKernels} replaced and frees its cached operators. */
+export function disableNativeKernels(): void {
+  if (installed === null) return;
+  for (const config of installed.replaced) register(config);
+  installed.kernels.clearCache();
+  installed = null;
+  offReason = 'disabled';
+}
+
+/** Whether the native kernels are registered, and if not, why. */
+export function nativeKernelStatus(): NativeKernelStatus {
+  if (installed !== null) {
+    return {
+      active: true,
+      threads: installed.threads,
+      cachedOperators: installed.kernels.cachedOperators(),
+    };
+  }
+  return { active: false, reason: offReason ?? 'not enabled', cachedOperators: 0 };
+}

@@ -1,0 +1,417 @@
+/**
+ * The native convolution kernels (src/backends/native, native/genloss-native.c): every kernel
+ * agrees with the `cpu` backend on random shapes, first and second order; native on and off
+ * agree; nothing leaks; the committed binary was built from the committed source; and
+ * `GENLOSS_NATIVE=0` falls back to the wasm kernels with one line on stderr.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { checkSecondOrder } from '../../src/autodiff/check-second-order.ts';
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  nativeBinaryPath,
+  nativeKernelStatus,
+} from '../../src/backends/native/index.ts';
+import { Mulberry32 } from '../../src/core/prng.ts';
+import { chooseBackend, ready } from '../../src/index.ts';
+import { useTestBackend } from '../helpers/backend.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const native = process.platform === 'linux' && process.arch === 'x64';
+
+/** Max |a − b| / max |b|. */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'element count');
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return scale === 0 ? err : err / scale;
+}
+
+const uniform = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
+
+/** Runs `f` on `backend` with fresh inputs from `make`, returning its outputs' values. */
+async function runOn(
+  backend: string,
+  make: () => tf.Tensor[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor[],
+): Promise<Float32Array[]> {
+  await chooseBackend(backend);
+  return tf.tidy(() => f(...make()).map((t) => t.dataSync() as Float32Array));
+}
+
+/** Asserts that `f` on wasm (native kernels) equals `f` on cpu within `tol` of max |cpu|. */
+async function assertNativeEqualsCpu(
+  what: string,
+  make: () => tf.Tensor[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor[],
+  tol = 2e-6,
+): Promise<void> {
+  const cpu = await runOn('cpu', make, f);
+  const wasm = await runOn('wasm', make, f);
+  cpu.forEach((c, i) => {
+    const e = relError(wasm[i], c);
+    assert.ok(e <= tol, `${what}, output ${i}: native vs cpu relative error ${e}`);
+  });
+}
+
+type Pad = 'same' | 'valid' | number[][];
+interface ConvCase {
+  x: number[];
+  w: number[];
+  strides: [number, number];
+  dilations: [number, number];
+  pad: Pad;
+}
+
+/** Random convolutions: batch 1 or 3, odd sizes, 1/3/odd channels, strides, dilations, pads. */
+function randomCases(count: number, seed: number, dilated: boolean): ConvCase[] {
+  const rng = new Mulberry32(seed);
+  const pick = <T>(values: readonly T[]): T => values[rng.int(values.length)];
+  return Array.from({ length: count }, (_, i) => {
+    const k = [pick([1, 2, 3, 4, 5]), pick([1, 3, 4])];
+    const strides = dilated ? ([1, 1] as [number, number]) : [pick([1, 2]), pick([1, 2])];
+    const dilations = dilated ? [pick([1, 2]), 2] : [1, 1];
+    const size = [pick([5, 7, 8, 9, 11]), pick([6, 7, 9, 13])];
+    const pad: Pad =
+      i % 3 === 0
+        ? 'same'
+        : i % 3 === 1
+          ? 'valid'
+          : [
+              [0, 0],
+              [pick([0, 1, 2]), pick([0, 1, 3])],
+              [pick([0, 2]), pick([0, 1])],
+              [0, 0],
+            ];
+    return {
+      x: [pick([1, 3]), size[0], size[1], pick([1, 3, 5, 17])],
+      w: [k[0], k[1], 0, pick([1, 3, 7])],
+      strides: strides as [number, number],
+      dilations: dilations as [number, number],
+      pad,
+    };
+  }).map((c) => ({ ...c, w: [c.w[0], c.w[1], c.x[3], c.w[3]] }));
+}
+
+const conv = (c: ConvCase) => (a: tf.Tensor, b: tf.Tensor) =>
+  tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same', 'NHWC', c.dilations);
+
+const label = (c: ConvCase) =>
+  `x ${c.x}, w ${c.w}, strides ${c.strides}, dilations ${c.dilations}, pad ${JSON.stringify(c.pad)}`;
+
+/** The weights of a small conv discriminator: 3→5 (3×3/2), 5→4 (3×3/1), 4→1 (4×4 valid). */
+const discriminatorShapes = [
+  [3, 3, 3, 5],
+  [3, 3, 5, 4],
+  [4, 4, 4, 1],
+];
+
+function discriminator(x: tf.Tensor, ws: tf.Tensor[]): tf.Tensor {
+  const [w1, w2, w3] = ws as tf.Tensor4D[];
+  const h1 = tf.leakyRelu(tf.conv2d(x as tf.Tensor4D, w1, 2, 'same'), 0.2);
+  const h2 = tf.leakyRelu(tf.conv2d(h1, w2, 1, 'same'), 0.2);
+  return tf.conv2d(h2, w3, 1, 'valid');
+}
+
+/** WGAN-GP's penalty `mean((‖∇ₓD(x)‖ − 1)²)` and its gradients w.r.t. x and every weight. */
+function gradientPenaltyAndGrads(...[x, ...ws]: tf.Tensor[]): tf.Tensor[] {
+  const penalty = (a: tf.Tensor, ...b: tf.Tensor[]) => {
+    const dx = tf.grad((p: tf.Tensor) => tf.sum(discriminator(p, b)))(a);
+    const norm = tf.sqrt(tf.add(tf.sum(tf.square(dx), [1, 2, 3]), 1e-12));
+    return tf.mean(tf.square(tf.sub(norm, 1)));
+  };
+  const { value, grads } = tf.valueAndGrads(penalty)([x, ...ws]);
+  return [value, ...grads];
+}
+
+const discriminatorInputs = (seed: number) => [
+  uniform([3, 8, 8, 3], seed),
+  ...discriminatorShapes.map((shape, i) => tf.mul(uniform(shape, seed + 1 + i), 0.5)),
+];
+
+describe('native kernels', { skip: !native && 'no prebuilt binary for this platform' }, () => {
+  before(async () => {
+    await ready();
+    enableNativeKernels();
+    await chooseBackend('wasm');
+  });
+  after(useTestBackend);
+
+  test('are active on linux-x64 with every core', () => {
+    const status = nativeKernelStatus();
+    assert.equal(status.active, true, status.reason);
+    assert.ok((status.threads ?? 0) >= 1);
+    for (const name of [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]) {
+      assert.ok(tf.getKernel(name, 'wasm'), name);
+    }
+  });
+
+  test('conv2d runs natively and caches one operator per filter tensor', async () => {
+    await chooseBackend('wasm');
+    const cached = nativeKernelStatus().cachedOperators;
+    tf.tidy(() => {
+      const x = uniform([2, 9, 9, 3], 1);
+      const w = uniform([3, 3, 3, 4], 2);
+      tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same').dataSync();
+      tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same').dataSync();
+    });
+    assert.equal(nativeKernelStatus().cachedOperators, cached + 1);
+  });
+
+  describe('forward, input and filter gradients equal cpu on random shapes', () => {
+    const cases = randomCases(18, 7, false);
+    test('the cases take both filter-gradient formulations (patch kh·kw·ci ≤ 128 or above)', () => {
+      const patches = cases.map((c) => c.w[0] * c.w[1] * c.w[2]);
+      assert.ok(patches.some((p) => p <= 128) && patches.some((p) => p > 128), `${patches}`);
+    });
+    for (const c of cases) {
+      test(label(c), async () => {
+        await assertNativeEqualsCpu(
+          'y, dx, dw',
+          () => [uniform(c.x, 1), uniform(c.w, 2)],
+          (x, w) => {
+            const y = conv(c)(x, w);
+            const r = uniform(y.shape, 3);
+            return [
+              y,
+              ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(c)(a, b), r)))([x, w]),
+            ];
+          },
+        );
+      });
+    }
+  });
+
+  describe('dilated forward convolutions equal cpu', () => {
+    for (const c of randomCases(6, 11, true)) {
+      test(label(c), async () => {
+        await assertNativeEqualsCpu(
+          'y',
+          () => [uniform(c.x, 4), uniform(c.w, 5)],
+          (x, w) => [conv(c)(x, w)],
+        );
+      });
+    }
+  });
+
+  test('NaN and ±Inf give what the wasm kernels give (forward and both gradients)', async () => {
+    const make = () => {
+      const x = tf.buffer(
+        [2, 7, 7, 3],
+        'float32',
+        uniform([2, 7, 7, 3], 60).dataSync() as Float32Array,
+      );
+      x.set(Number.NaN, 0, 2, 3, 1);
+      const w = tf.buffer(
+        [3, 3, 3, 4],
+        'float32',
+        uniform([3, 3, 3, 4], 61).dataSync() as Float32Array,
+      );
+      w.set(Number.POSITIVE_INFINITY, 1, 2, 0, 3);
+      return [x.toTensor(), w.toTensor()];
+    };
+    const f = (x: tf.Tensor, w: tf.Tensor) => {
+      const c = conv({ x: [], w: [], strides: [2, 2], dilations: [1, 1], pad: 'same' });
+      const r = uniform(c(x, w).shape, 62);
+      return [
+        c(x, w),
+        ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(c(a, b), r)))([x, w]),
+      ];
+    };
+    const native = await runOn('wasm', make, f);
+    disableNativeKernels();
+    const wasm = await runOn('wasm', make, f).finally(() => enableNativeKernels());
+    wasm.forEach((c, i) => {
+      const nonFinite = (v: Float32Array) =>
+        Array.from(v, (e) => (Number.isFinite(e) ? 0 : String(e)));
+      assert.deepEqual(nonFinite(native[i]), nonFinite(c), `output ${i}: non-finite entries`);
+      assert.ok(
+        nonFinite(c).some((e) => e !== 0),
+        `output ${i} has non-finite entries`,
+      );
+      const finite = (v: Float32Array) => v.map((e) => (Number.isFinite(e) ? e : 0));
+      const e = relError(finite(native[i]), finite(c));
+      assert.ok(e <= 2e-6, `output ${i}: relative error ${e}`);
+    });
+  });
+
+  test('conv2dTranspose (the input gradient as a forward op) and its gradients equal cpu', async () => {
+    await assertNativeEqualsCpu(
+      'conv2dTranspose',
+      () => [uniform([2, 5, 5, 4], 4), uniform([4, 4, 3, 4], 5)],
+      (x, w) => {
+        const f = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [2, 10, 10, 3], 2, 'same');
+        const r = uniform([2, 10, 10, 3], 6);
+        return [
+          f(x, w),
+          ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), r)))([x, w]),
+        ];
+      },
+    );
+  });
+
+  test('the gradient penalty of a conv net and its gradients (second order) equal cpu', async () => {
+    await assertNativeEqualsCpu(
+      'gradient penalty',
+      () => discriminatorInputs(20),
+      gradientPenaltyAndGrads,
+      5e-6,
+    );
+  });
+
+  test('second order through the conv net agrees with finite differences', async () => {
+    await chooseBackend('wasm');
+    const inputs = discriminatorInputs(30);
+    const report = checkSecondOrder((x, ...ws) => discriminator(x, ws), inputs, {
+      eps: 1e-3,
+      entries: 12,
+    });
+    tf.dispose(inputs);
+    assert.ok(report.maxRelError < 5e-3, JSON.stringify(report));
+  });
+
+  test('native on and off agree to float32 precision', async () => {
+    await chooseBackend('wasm');
+    const run = () =>
+      tf.tidy(() => gradientPenaltyAndGrads(...discriminatorInputs(40)).map((t) => t.dataSync()));
+    const on = run();
+    disableNativeKernels();
+    try {
+      assert.equal(nativeKernelStatus().active, false);
+      const off = run();
+      on.forEach((values, i) => {
+        const e = relError(values, off[i]);
+        assert.ok(e <= 5e-6, `output ${i}: native vs wasm relative error ${e}`);
+      });
+    } finally {
+      enableNativeKernels();
+    }
+    assert.equal(nativeKernelStatus().active, true);
+  });
+
+  test('training steps leak no tensors, no wasm data and no cached operators', async () => {
+    await chooseBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const weights = discriminatorShapes.map((shape, i) =>
+      tf.variable(tf.mul(uniform(shape, 50 + i), 0.5)),
+    );
+    const x = uniform([2, 8, 8, 3], 49);
+    const step = () =>
+      tf.tidy(() => {
+        const grads = gradientPenaltyAndGrads(x, ...weights).slice(2);
+        // New weight tensors every step, as an optimizer makes them.
+        for (const [i, w] of weights.entries()) w.assign(tf.sub(w, tf.mul(grads[i], 1e-3)));
+      });
+    // The cache frees a dead filter's operators at the next insertion: flat from the second step.
+    step();
+    step();
+    const tensors = tf.memory().numTensors;
+    const data = backend.numDataIds();
+    const operators = nativeKernelStatus().cachedOperators;
+    for (let i = 0; i < 4; i++) step();
+    assert.equal(tf.memory().numTensors, tensors, 'tensors');
+    assert.equal(backend.numDataIds(), data, 'wasm data');
+    assert.equal(
+      nativeKernelStatus().cachedOperators,
+      operators,
+      'operators of dead weights freed',
+    );
+    tf.dispose([x, ...weights]);
+  });
+});
+
+describe('the native addon', { skip: !native && 'no prebuilt binary for this platform' }, () => {
+  test('was built from the committed source (prebuilds/linux-x64/build.json)', () => {
+    const build = JSON.parse(readFileSync(`${root}prebuilds/linux-x64/build.json`, 'utf8'));
+    const source = readFileSync(`${root}${build.source}`);
+    assert.equal(build.source, 'native/genloss-native.c');
+    assert.equal(
+      createHash('sha256').update(source).digest('hex'),
+      build.source_sha256,
+      'native/genloss-native.c changed since the binary was built: run npm run build:native',
+    );
+  });
+
+  test('finds its libraries beside it, through the rpath $ORIGIN', () => {
+    const ldd = execFileSync('ldd', [nativeBinaryPath('linux-x64')], { encoding: 'utf8' });
+    for (const lib of ['libXNNPACK.so.0', 'libpthreadpool.so.0', 'libcpuinfo.so.0']) {
+      assert.match(
+        ldd,
+        new RegExp(`${lib.replace(/\./g, '\\.')} => ${root}prebuilds/linux-x64/${lib}`),
+      );
+    }
+  });
+
+  test('refuses a tensor outside the wasm heap', async () => {
+    await chooseBackend('wasm');
+    const addon = createRequire(import.meta.url)(nativeBinaryPath('linux-x64'));
+    const heap = new ArrayBuffer(64);
+    assert.throws(() => addon.createConv(heap, 32, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1), {
+      name: 'RangeError',
+      message: /outside the wasm heap/,
+    });
+  });
+});
+
+describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platform' }, () => {
+  const probe = `
+    import * as tf from '@tensorflow/tfjs';
+    import { chooseBackend, ready } from './src/index.ts';
+    import { nativeKernelStatus } from './src/backends/native/index.ts';
+    await ready();
+    await chooseBackend('wasm');
+    const x = tf.randomUniform([1, 6, 6, 2], -1, 1, 'float32', 1);
+    const w = tf.randomUniform([3, 3, 2, 2], -1, 1, 'float32', 2);
+    const [dx, dw] = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a, b, 2, 'same'))))([x, w]);
+    console.log(JSON.stringify({ ...nativeKernelStatus(), dx: dx.shape, dw: dw.shape }));
+  `;
+  /** Runs the probe in a child process with GENLOSS_NATIVE set to `value` (unset if undefined). */
+  const run = (value: string | undefined) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.GENLOSS_NATIVE;
+    else env.GENLOSS_NATIVE = value;
+    return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+  };
+
+  test('=0 falls back to the wasm kernels, saying so once on stderr', () => {
+    const child = run('0');
+    assert.equal(child.status, 0, child.stderr);
+    const status = JSON.parse(child.stdout.trim().split('\n').at(-1) as string);
+    assert.equal(status.active, false);
+    assert.equal(status.reason, 'GENLOSS_NATIVE=0');
+    assert.deepEqual(
+      [status.dx, status.dw],
+      [
+        [1, 6, 6, 2],
+        [3, 3, 2, 2],
+      ],
+    );
+    const lines = child.stderr.split('\n').filter((line) => line.includes('native kernels off'));
+    assert.deepEqual(lines, [
+      'genloss: native kernels off (GENLOSS_NATIVE=0); the wasm backend uses its own convolution kernels',
+    ]);
+  });
+
+  test('unset, the native kernels start on import and stderr stays quiet', () => {
+    const child = run(undefined);
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(JSON.parse(child.stdout.trim().split('\n').at(-1) as string).active, true);
+    assert.doesNotMatch(child.stderr, /native kernels/);
+  });
+});
