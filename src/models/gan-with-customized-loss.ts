@@ -247,12 +247,17 @@ export class GANWithCustomizedLoss {
     };
   }
 
+  /** Every loss module: the GAN loss, then the discriminator's and the generator's components. */
+  losses(): LossModule[] {
+    return [this.ganLoss, ...this.discAuxiliaryLosses, ...this.genAuxiliaryLosses];
+  }
+
   /** The state a failed step must not change: weights and loss buffers. */
   private stateVariables(): tf.Variable[] {
     return [
       ...this.generator.variables,
       ...this.discriminator.variables,
-      ...[...this.discAuxiliaryLosses, ...this.genAuxiliaryLosses].flatMap((m) => m.buffers()),
+      ...this.losses().flatMap((m) => m.buffers()),
     ];
   }
 
@@ -382,7 +387,7 @@ export class GANWithCustomizedLoss {
 
   /** Frees the loss modules' state and the optimizers (not the networks, which the caller owns). */
   dispose(): void {
-    for (const m of [this.ganLoss, ...this.discAuxiliaryLosses, ...this.genAuxiliaryLosses]) {
+    for (const m of this.losses()) {
       m.dispose();
     }
     this.optimizers.generator.dispose();

@@ -73,18 +73,18 @@ export class AdversarialTerms {
     return forwardOf(m)(disc(fake), true, false) as tf.Tensor;
   }
 
-  /** The discriminator's terms: `{real, fake}` (fake images detached by the caller). */
+  /**
+   * The discriminator's terms (fake images detached by the caller): `{real, fake}`, or for
+   * `AdvLoss`, which sums both in one call, `{real: the sum, fake: null}`.
+   */
   discriminator(
     disc: (x: tf.Tensor) => DiscPredictions,
     real: tf.Tensor,
     fake: tf.Tensor,
-  ): { real: tf.Tensor; fake: tf.Tensor } {
+  ): { real: tf.Tensor; fake: tf.Tensor | null } {
     const m = this.module;
     if (this.role === 'adv') {
-      return {
-        real: forwardOf(m)(disc, fake, real, 'discriminator') as tf.Tensor,
-        fake: tf.zeros([]),
-      };
+      return { real: forwardOf(m)(disc, fake, real, 'discriminator') as tf.Tensor, fake: null };
     }
     if (isRelativisticGanLoss(m)) {
       return m.relativisticTerms(disc(real) as tf.Tensor, disc(fake) as tf.Tensor, true);
@@ -94,11 +94,6 @@ export class AdversarialTerms {
       real: forward(disc(real), true, true) as tf.Tensor,
       fake: forward(disc(fake), false, true) as tf.Tensor,
     };
-  }
-
-  /** Whether the discriminator's terms include `fake` (not for `AdvLoss`, which sums both). */
-  get splitsTerms(): boolean {
-    return this.role !== 'adv';
   }
 }
 

@@ -172,12 +172,11 @@ export class Inpaintor extends ImageToImageModel {
   protected override discriminatorLosses({ gt_img, mask }: ImageBatch, fake: tf.Tensor): LossDict {
     const adv = this.adversarial as AdversarialTerms;
     const { real, fake: fakeTerm } = adv.discriminator(this.disc, gt_img, fake);
-    const losses: LossDict = adv.splitsTerms
-      ? { real_loss: real, fake_loss: fakeTerm }
-      : { disc_losses: real };
+    const terms = fakeTerm === null ? [real] : [real, fakeTerm];
+    const losses: LossDict =
+      fakeTerm === null ? { disc_losses: real } : { real_loss: real, fake_loss: fakeTerm };
     const shift = this.modules.loss_disc_shift;
     if (shift) {
-      const terms = adv.splitsTerms ? [real, fakeTerm] : [real];
       losses.loss_disc_shift = tf.mul(
         tf.addN(terms.map((t) => forwardOf(shift)(t) as tf.Tensor)),
         0.5,

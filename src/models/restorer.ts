@@ -140,7 +140,7 @@ export class Restorer extends ImageToImageModel {
           );
         }
       }
-      if (this.pixelLoss === null && built.length === 0) {
+      if (built.length === 0) {
         throw new ConfigError(`${owner}: no loss configured (set pixel_loss at least)`);
       }
     } catch (error) {
@@ -248,7 +248,7 @@ export class Restorer extends ImageToImageModel {
       };
     }
     const { real, fake } = adv.discriminator(this.disc, gt, out);
-    return adv.splitsTerms ? { loss_d_real: real, loss_d_fake: fake } : { loss_d: real };
+    return fake === null ? { loss_d: real } : { loss_d_real: real, loss_d_fake: fake };
   }
 }
 

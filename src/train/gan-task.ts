@@ -93,9 +93,7 @@ export class GanTask implements TrainTask {
   /** The losses' running buffers, then the generator's moving average (`ema_config`). */
   buffers(): tf.Variable[] {
     return [
-      ...[...this.model.discAuxiliaryLosses, ...this.model.genAuxiliaryLosses].flatMap((m) =>
-        m.buffers(),
-      ),
+      ...this.model.losses().flatMap((m) => m.buffers()),
       ...(this.emaGenerator?.weights.map((w) => w.read() as tf.Variable) ?? []),
     ];
   }

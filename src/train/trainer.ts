@@ -3,7 +3,6 @@ import { ConfigError } from '../core/errors.ts';
 import type { LossModule } from '../core/module.ts';
 import { parseOptions } from '../core/options.ts';
 import { defaultGenerator } from '../core/random.ts';
-import { GANWithCustomizedLoss } from '../models/gan-with-customized-loss.ts';
 import type { LogVars } from '../models/optimise.ts';
 import { isAdam, readOptimizerState, writeOptimizerState } from '../models/optimizer-state.ts';
 import { MODEL_KINDS, type TrainConfig, trainConfigOptions } from './config.ts';
@@ -167,10 +166,7 @@ export class Trainer {
 
   /** Every loss module of the model (GAN loss, components; an image-to-image model's keys). */
   lossModules(): LossModule[] {
-    const model = this.task.model;
-    return model instanceof GANWithCustomizedLoss
-      ? [model.ganLoss, ...model.discAuxiliaryLosses, ...model.genAuxiliaryLosses]
-      : model.losses();
+    return this.task.model.losses();
   }
 
   /** The seed generators a step draws from: genloss's default one and the task's own. */

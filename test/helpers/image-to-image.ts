@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { NonFiniteLossError } from '../../src/core/errors.ts';
-import type { ImageBatch, ImageToImageModel } from '../../src/models/image-to-image.ts';
+import type {
+  ImageBatch,
+  ImageToImageModel,
+  ImageToImageNets,
+} from '../../src/models/image-to-image.ts';
 import { buildNet } from '../../src/train/architectures.ts';
 
 /** A network and an identical twin (same config, same seeded initialisers) that no step trains. */
@@ -19,6 +23,31 @@ export function netWithTwin(cfg: Record<string, unknown>): {
   const twin = buildNet('test', cfg);
   assert.deepEqual(valuesOfNet(twin), valuesOfNet(net), 'a twin starts with the same weights');
   return { net, twin };
+}
+
+/**
+ * A model of class `Model` over networks with untrained twins (`g0`, `d0`: no discriminator when
+ * `dCfg` is null), one optimizer config for both; `free` disposes the model and every network.
+ */
+export function buildWithTwins<M extends ImageToImageModel>(
+  Model: new (cfg: unknown, nets: ImageToImageNets) => M,
+  cfg: Record<string, unknown>,
+  gCfg: Record<string, unknown>,
+  dCfg: Record<string, unknown> | null,
+  optimizer: unknown,
+): { model: M; g0: tf.LayersModel; d0: tf.LayersModel | null; free: () => void } {
+  const g = netWithTwin(gCfg);
+  const d = dCfg === null ? null : netWithTwin(dCfg);
+  const model = new Model(cfg, {
+    generator: g.net,
+    discriminator: d?.net ?? null,
+    optimizers: { generator: optimizer, ...(d ? { discriminator: optimizer } : {}) },
+  });
+  const free = () => {
+    model.dispose();
+    for (const net of [g.net, g.twin, d?.net, d?.twin]) net?.dispose();
+  };
+  return { model, g0: g.twin, d0: d?.twin ?? null, free };
 }
 
 /** The values of a network's weights. */

@@ -11,17 +11,17 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../src/core/errors.ts';
 import { defaultGenerator } from '../../src/core/random.ts';
-import type { ImageBatch, ImageToImageNets } from '../../src/models/image-to-image.ts';
+import type { ImageBatch } from '../../src/models/image-to-image.ts';
 import { Inpaintor } from '../../src/models/inpaintor.ts';
 import { LOSS_ROLES } from '../../src/models/loss-roles.ts';
 import { buildNet } from '../../src/train/architectures.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import {
   assertWeightsClose,
+  buildWithTwins,
   checkAtomicSteps,
   checkNoLeak,
   maskedL1,
-  netWithTwin,
   scalarOf,
   sgdStep,
 } from '../helpers/image-to-image.ts';
@@ -62,23 +62,12 @@ function makeBatch(): ImageBatch {
   };
 }
 
+/** Networks (with untrained twins) and a Inpaintor over them; `free` disposes everything. */
 function build(
   cfg: Record<string, unknown> = LOSSES,
   { disc = true, optimizer = sgd }: { disc?: boolean; optimizer?: unknown } = {},
 ) {
-  const g = netWithTwin(G_CFG);
-  const d = disc ? netWithTwin(D_CFG) : null;
-  const nets: ImageToImageNets = {
-    generator: g.net,
-    discriminator: d?.net ?? null,
-    optimizers: { generator: optimizer, discriminator: optimizer },
-  };
-  const model = new Inpaintor(cfg, nets);
-  const free = () => {
-    model.dispose();
-    for (const net of [g.net, g.twin, d?.net, d?.twin]) net?.dispose();
-  };
-  return { model, g0: g.twin, d0: d?.twin ?? null, free };
+  return buildWithTwins(Inpaintor, cfg, G_CFG, disc ? D_CFG : null, optimizer);
 }
 
 /**

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../src/core/errors.ts';
-import type { ImageBatch, ImageToImageNets } from '../../src/models/image-to-image.ts';
+import type { ImageBatch } from '../../src/models/image-to-image.ts';
 import { LOSS_ROLES } from '../../src/models/loss-roles.ts';
 import { Mattor } from '../../src/models/matting.ts';
 import { buildNet } from '../../src/train/architectures.ts';
@@ -17,10 +17,10 @@ import { mattingData } from '../../src/train/paired-data.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import {
   assertWeightsClose,
+  buildWithTwins,
   checkAtomicSteps,
   checkNoLeak,
   maskedL1,
-  netWithTwin,
   scalarOf,
   sgdStep,
 } from '../helpers/image-to-image.ts';
@@ -49,19 +49,7 @@ function build(
   cfg: Record<string, unknown> = LOSSES,
   optimizer: unknown = { type: 'SGD', lr: LR },
 ) {
-  const { net, twin } = netWithTwin(G_CFG);
-  const nets: ImageToImageNets = {
-    generator: net,
-    discriminator: null,
-    optimizers: { generator: optimizer },
-  };
-  const model = new Mattor(cfg, nets);
-  const free = () => {
-    model.dispose();
-    net.dispose();
-    twin.dispose();
-  };
-  return { model, g0: twin, free };
+  return buildWithTwins(Mattor, cfg, G_CFG, null, optimizer);
 }
 
 describe('DIM', () => {

@@ -9,16 +9,16 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '../../src/autodiff/stop-gradient.ts';
 import { ConfigError } from '../../src/core/errors.ts';
-import type { ImageBatch, ImageToImageNets } from '../../src/models/image-to-image.ts';
+import type { ImageBatch } from '../../src/models/image-to-image.ts';
 import { LOSS_ROLES } from '../../src/models/loss-roles.ts';
 import { Restorer } from '../../src/models/restorer.ts';
 import { buildNet } from '../../src/train/architectures.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import {
   assertWeightsClose,
+  buildWithTwins,
   checkAtomicSteps,
   checkNoLeak,
-  netWithTwin,
   scalarOf,
   sgdStep,
 } from '../helpers/image-to-image.ts';
@@ -48,24 +48,12 @@ function makeBatch(): ImageBatch {
 /** MMagic's vanilla GAN loss: BCE with logits against the label 1 or 0, mean over the elements. */
 const bce = (x: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.neg(x) : x));
 
-/** Networks (with untrained twins) and a restorer over them; `free` disposes everything. */
+/** Networks (with untrained twins) and a Restorer over them; `free` disposes everything. */
 function build(
   cfg: Record<string, unknown>,
   { disc = true, optimizer = sgd }: { disc?: boolean; optimizer?: unknown } = {},
 ) {
-  const g = netWithTwin(G_CFG);
-  const d = disc ? netWithTwin(D_CFG) : null;
-  const nets: ImageToImageNets = {
-    generator: g.net,
-    discriminator: d?.net ?? null,
-    optimizers: { generator: optimizer, discriminator: optimizer },
-  };
-  const model = new Restorer(cfg, nets);
-  const free = () => {
-    model.dispose();
-    for (const net of [g.net, g.twin, d?.net, d?.twin]) net?.dispose();
-  };
-  return { model, g0: g.twin, d0: d?.twin ?? null, free };
+  return buildWithTwins(Restorer, cfg, G_CFG, disc ? D_CFG : null, optimizer);
 }
 
 describe('Restorer', () => {
