@@ -11,16 +11,15 @@
  * is skipped with one line saying why.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import chromium from '@sparticuz/chromium';
 import { build } from 'esbuild';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { parse } from 'yaml';
+import { launchChromium } from '../../scripts/chromium.ts';
+import { type IsolatedServer, serveIsolated } from '../../scripts/isolated-server.ts';
 import type { Outcome, PageApi } from './page.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,69 +58,6 @@ const SECOND_ORDER_TOLERANCE = 2e-3;
  * step); a wrong or missing gradient gives 1e-1 or more.
  */
 const NETWORK_TOLERANCE = 3e-2;
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-};
-
-/** Serves the page, its bundle, the wasm files and test/reference/, cross-origin isolated. */
-async function serve(bundle: string): Promise<{ server: Server; url: string }> {
-  const html =
-    '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
-  const server = createServer((request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
-    const file = (dir: string, prefix: string) => {
-      const full = normalize(join(dir, path.slice(prefix.length)));
-      return full.startsWith(dir) && existsSync(full) ? readFileSync(full) : null;
-    };
-    const body =
-      path === '/'
-        ? html
-        : path === '/page.js'
-          ? bundle
-          : path.startsWith('/wasm/')
-            ? file(wasmDir, '/wasm/')
-            : path.startsWith('/reference/')
-              ? file(referenceDir, '/reference/')
-              : null;
-    response.writeHead(body === null ? 404 : 200, {
-      'Content-Type': CONTENT_TYPES[extname(path) || '.html'] ?? 'application/octet-stream',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-    });
-    response.end(body ?? 'not found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
-
-/** Starts headless Chromium: `CHROMIUM_PATH`, `@sparticuz/chromium`, then Debian's. */
-async function launch(): Promise<Browser> {
-  const tried: string[] = [];
-  const candidates: [string, () => Promise<string>][] = [
-    ['CHROMIUM_PATH', async () => process.env.CHROMIUM_PATH ?? ''],
-    ['@sparticuz/chromium', () => chromium.executablePath()],
-    ['/usr/bin/chromium', async () => '/usr/bin/chromium'],
-  ];
-  for (const [name, path] of candidates) {
-    try {
-      const executablePath = await path();
-      if (!executablePath || !existsSync(executablePath)) continue;
-      return await puppeteer.launch({
-        executablePath,
-        args: chromium.args,
-        headless: true,
-        protocolTimeout: 600_000,
-      });
-    } catch (error) {
-      tried.push(`${name}: ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(tried.length > 0 ? tried.join('; ') : 'no Chromium binary found');
-}
 
 /** Calls the page's API (test/browser/page.ts) by name with JSON arguments. */
 function call<K extends keyof PageApi>(
@@ -172,7 +108,7 @@ const caseIds = (file: string): string[] =>
 
 const started = await (async () => {
   try {
-    return await launch();
+    return await launchChromium();
   } catch (error) {
     return error as Error;
   }
@@ -186,7 +122,7 @@ if (started instanceof Error) {
 
 async function browserSuite(browser: Browser): Promise<void> {
   let page: Page;
-  let server: Server;
+  let server: IsolatedServer;
   const errors: string[] = [];
 
   before(async () => {
@@ -199,17 +135,21 @@ async function browserSuite(browser: Browser): Promise<void> {
       write: false,
       logLevel: 'silent',
     });
-    const served = await serve(bundled.outputFiles[0].text);
-    server = served.server;
+    server = await serveIsolated({
+      '/': '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>',
+      '/page.js': bundled.outputFiles[0].text,
+      '/wasm/': { dir: wasmDir },
+      '/reference/': { dir: referenceDir },
+    });
     page = await browser.newPage();
     page.on('pageerror', (error) => errors.push(String(error)));
-    await page.goto(served.url);
+    await page.goto(server.url);
     await page.waitForFunction(() => 'genlossPage' in globalThis);
   });
 
   after(async () => {
     await browser.close();
-    server?.close();
+    await server?.close();
   });
 
   test('the page loads without errors', async () => {
