@@ -37,7 +37,9 @@ NaN/infinite; ${SIGNAL_EXIT_CODES.SIGINT}/${SIGNAL_EXIT_CODES.SIGTERM} stopped b
     );
   cli
     .command('train')
-    .description('train the GAN a config describes; writes samples, loss plot, checkpoints, report')
+    .description(
+      'train the model a config describes (a GAN, restorer, inpaintor or matting model); writes samples, metrics, loss plot, checkpoints, report',
+    )
     .argument('<config>', 'a .yaml, .yml or .json training config')
     .option('-w, --work-dir <dir>', 'output folder (default work_dirs/<config name>)')
     .option(

@@ -105,6 +105,12 @@ function buildComponents(key: string, cfgs: BuildConfig[]): LossComponent[] {
   return cfgs.map((cfg) => {
     const module = LOSSES.build(cfg);
     if (!(module instanceof LossComponent)) {
+      const comps = `${cfg.type}Comps`;
+      if (LOSSES.has(comps)) {
+        throw new ConfigError(
+          `${OWNER}: ${key} '${cfg.type}' is not a data_info component: use '${comps}', the component that wraps it (same keys plus data_info)`,
+        );
+      }
       throw new ConfigError(
         `${OWNER}: ${key} '${cfg.type}' is not a data_info component (use a *Comps loss; a loss of two images such as PerceptualLoss goes in a restorer's perceptual_loss or an inpaintor's loss_composed_percep/loss_out_percep, model.type SRGAN, ESRGAN, BaseEditModel or OneStageInpaintor; \`genloss list\` shows where each loss goes)`,
       );

@@ -22,9 +22,8 @@ const IMAGE_TO_IMAGE_KEYS: Record<string, LossKeys> = {
 /**
  * Where a registered loss can be used in a `genloss train` config, as `<model.type>.<key>`: the
  * GAN's `gan_loss`, its `disc_auxiliary_loss`/`gen_auxiliary_loss` (every data_info component),
- * and each image-to-image kind's keys whose roles take the loss (`LOSS_ROLES`). Empty for a loss
- * no model kind calls (`CLIPLoss` and `TransferalPerceptualLoss` take inputs — a text, a
- * texture transformer's maps — that only their own models make).
+ * a loss that a registered `<name>Comps` component wraps (`CLIPLoss` through `CLIPLossComps`, as
+ * MMagic uses it), and each image-to-image kind's keys whose roles take the loss (`LOSS_ROLES`).
  */
 export function lossUsage(name: string): string[] {
   const usage: string[] = [];
@@ -33,6 +32,13 @@ export function lossUsage(name: string): string[] {
     usage.push(
       'GANWithCustomizedLoss.disc_auxiliary_loss',
       'GANWithCustomizedLoss.gen_auxiliary_loss',
+    );
+  }
+  const comps = `${name}Comps`;
+  if (LOSSES.has(comps) && LOSSES.get(comps).prototype instanceof LossComponent) {
+    usage.push(
+      `GANWithCustomizedLoss.disc_auxiliary_loss (as ${comps})`,
+      `GANWithCustomizedLoss.gen_auxiliary_loss (as ${comps})`,
     );
   }
   for (const [type, keys] of Object.entries(IMAGE_TO_IMAGE_KEYS)) {

@@ -376,6 +376,14 @@ describe('GANWithCustomizedLoss', () => {
         /disc_auxiliary_loss 'L1Loss' is not a data_info component/.test(e.message),
     );
     assert.throws(
+      () => build({ gen_auxiliary_loss: { type: 'CLIPLoss' } }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message.endsWith(
+          "gen_auxiliary_loss 'CLIPLoss' is not a data_info component: use 'CLIPLossComps', the component that wraps it (same keys plus data_info)",
+        ),
+    );
+    assert.throws(
       () => build({ disc_auxiliary_loss: { type: 'DiscShiftLossComps' } }),
       /'DiscShiftLossComps' needs data_info/,
     );

@@ -7,7 +7,7 @@ import { lossUsage } from '../../src/train/loss-usage.ts';
 
 test('every built-in loss is usable from some model kind of genloss train, but the two whose inputs only their own models make', () => {
   const unused = LOSSES.list().filter((name) => lossUsage(name).length === 0);
-  assert.deepEqual(unused.sort(), ['CLIPLoss', 'TransferalPerceptualLoss']);
+  assert.deepEqual(unused.sort(), ['TransferalPerceptualLoss']);
 });
 
 test('lossUsage names the model type and key: pixel, feature, GAN, TV, composition and component roles', () => {
@@ -27,6 +27,9 @@ test('lossUsage names the model type and key: pixel, feature, GAN, TV, compositi
     lossUsage('R2GradientPenaltyComps').includes('GANWithCustomizedLoss.disc_auxiliary_loss'),
   );
   assert.ok(lossUsage('RelativisticGANLoss').includes('GANWithCustomizedLoss.gan_loss'));
+  assert.ok(
+    lossUsage('CLIPLoss').includes('GANWithCustomizedLoss.gen_auxiliary_loss (as CLIPLossComps)'),
+  );
 });
 
 test('genloss list shows where each loss is used, in text, JSON and the Markdown tables', () => {
@@ -36,5 +39,8 @@ test('genloss list shows where each loss is used, in text, JSON and the Markdown
   );
   const json = JSON.parse(listLosses('json')) as { name: string; used_in: string[] }[];
   assert.deepEqual(json.find((e) => e.name === 'DISTS')?.used_in, lossUsage('DISTS'));
-  assert.match(listLosses('markdown'), /\| `CLIPLoss` \|.*\| no model kind: call it from code \|/);
+  assert.match(
+    listLosses('markdown'),
+    /\| `CLIPLoss` \|.*\| GANWithCustomizedLoss\.disc_auxiliary_loss \(as CLIPLossComps\)/,
+  );
 });
