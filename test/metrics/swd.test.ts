@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { Mulberry32 } from '../../src/core/prng.ts';
 import {
   buildMetric,
   ConfigError,
@@ -12,6 +13,7 @@ import {
   slicedWassersteinDistance,
   swdResolutions,
 } from '../../src/index.ts';
+import { Float32Sorter } from '../../src/metrics/swd.ts';
 import { shapesDataset } from '../../src/train/datasets.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
 import { loadCases } from '../helpers/reference.ts';
@@ -234,4 +236,25 @@ describe('SlicedWassersteinDistance', () => {
     );
     tf.dispose([x, small, negative, grey]);
   });
+});
+
+test('Float32Sorter sorts as Float32Array.prototype.sort: negatives, ±0, ties, subnormals, ±Infinity, reused across lengths', () => {
+  const sorter = new Float32Sorter(4096);
+  const random = new Mulberry32(7);
+  for (const n of [0, 1, 2, 17, 4096]) {
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++)
+      values[i] = (random.next() - 0.5) * 10 ** Math.floor(random.next() * 8 - 4);
+    const specials = [-0, 0, 0, -0, 1e-42, -1e-42, Infinity, -Infinity, 3.5, 3.5, -3.5];
+    for (let i = 0; i < Math.min(n, specials.length); i++) values[(i * 7) % n] = specials[i];
+    const want = values.slice().sort();
+    const got = sorter.sort(values);
+    assert.equal(got, values, 'in place');
+    for (let i = 0; i < n; i++)
+      assert.ok(Object.is(got[i], want[i]), `n=${n} at ${i}: ${got[i]} vs ${want[i]}`);
+  }
+  assert.deepEqual(
+    Array.from(sorter.sort(new Float32Array([2, -1, -0, 0, -2]))),
+    [-2, -1, -0, 0, 2],
+  );
 });
