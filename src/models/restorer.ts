@@ -143,6 +143,14 @@ export class Restorer extends ImageToImageModel {
       if (built.length === 0) {
         throw new ConfigError(`${owner}: no loss configured (set pixel_loss at least)`);
       }
+      for (const key of ['pixel_loss', 'gradient_loss'] as const) {
+        const cfg = parsed[key] as { type: string } | null;
+        if (cfg?.type.endsWith('SSIMLoss') && !parsed.clamp_output) {
+          throw new ConfigError(
+            `${owner}: ${key} '${cfg.type}' takes images in [0, data_range]; set clamp_output: true (the output is clamped to [0, 1] before the losses)`,
+          );
+        }
+      }
     } catch (error) {
       for (const m of built) m.dispose();
       super.dispose();

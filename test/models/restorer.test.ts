@@ -353,5 +353,13 @@ describe('Restorer', () => {
     test('no loss at all', () => {
       refuses({ type: 'BaseEditModel' }, null, /^BaseEditModel: no loss configured/);
     });
+
+    test('an SSIM pixel loss without clamp_output (its images must be in [0, data_range])', () => {
+      refuses(
+        { type: 'BaseEditModel', pixel_loss: { type: 'SSIMLoss' } },
+        null,
+        /^BaseEditModel: pixel_loss 'SSIMLoss' takes images in \[0, data_range\]; set clamp_output: true/,
+      );
+    });
   });
 });
