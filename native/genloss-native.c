@@ -1,16 +1,27 @@
-// genloss-native: TF.js-wasm convolution kernels run natively by XNNPACK, multi-threaded through
-// pthreadpool. Tensors are read and written in place in the wasm heap: every call takes the heap's
-// ArrayBuffer and byte offsets into it, and allocates nothing there, so the heap cannot grow (and
-// move) during a call. Layouts are TF.js's: activations NHWC, filters [kh, kw, in, out].
+// genloss-native: TF.js-wasm convolution and matrix-product kernels run natively by XNNPACK,
+// multi-threaded through pthreadpool. Tensors are read and written in place in the wasm heap:
+// every call takes the heap's ArrayBuffer and byte offsets into it, and allocates nothing there,
+// so the heap cannot grow (and move) during a call. Layouts are TF.js's: activations NHWC,
+// filters [kh, kw, in, out], matrices row-major.
+//
+// XNNPACK clamps every output to [output_min, output_max] with max/min instructions that turn NaN
+// into a bound (here ±∞), so a NaN the true result holds comes out as ±∞: every run returns
+// whether its output is finite, and the caller hands the rare non-finite case to the wasm kernel
+// (what TF.js gives without this addon). A finite output is the true one: a NaN or ±∞ that any
+// output reads leaves it non-finite.
 //
 // XNNPACK has no backward operators, so:
 // - the input gradient (Conv2DBackpropInput) is XNNPACK's deconvolution with the filter
 //   transposed to [in, kh, kw, out];
-// - the filter gradient (Conv2DBackpropFilter) is, for small patches kh·kw·in, the matrix
-//   product dyᵀ · im2col(x) (XNNPACK's fully-connected operator); otherwise a forward convolution
-//   of x viewed as [in, H, W, batch] with dy viewed as the filter [out, oh, ow, batch], dilated by
-//   the stride (the formulation of src/backends/wasm/conv.ts).
+// - the filter gradient (Conv2DBackpropFilter) is, for patches kh·kw·in up to 1024 and 32 or more
+//   output channels, the matrix product dyᵀ · im2col(x) (XNNPACK's fully-connected operator);
+//   otherwise a forward convolution of x viewed as [in, H, W, batch] with dy viewed as the filter
+//   [out, oh, ow, batch], dilated by the stride (the formulation of src/backends/wasm/conv.ts).
+//
+// The matrix product (BatchMatMul, _FusedMatMul) is XNNPACK's fully-connected operator, one per
+// batch entry of b (this XNNPACK has no batched matrix product).
 #define NAPI_VERSION 8
+#include <float.h>
 #include <math.h>
 #include <node_api.h>
 #include <pthreadpool.h>
@@ -22,8 +33,10 @@
 
 static pthreadpool_t pool = NULL;
 
-// Filter gradients with patches kh·kw·ci up to this size take the im2col formulation.
-#define SMALL_PATCH 128
+// Filter gradients with patches kh·kw·ci up to MAX_IM2COL_PATCH and at least MIN_IM2COL_OUT
+// output channels take the im2col formulation.
+#define MAX_IM2COL_PATCH 1024
+#define MIN_IM2COL_OUT 32
 
 enum op_kind { OP_CONV = 0, OP_DECONV = 1 };
 
@@ -86,6 +99,20 @@ static float* region(napi_env env, float* heap, size_t heap_bytes, uint32_t offs
   return heap + offset / 4;
 }
 
+// Whether no float of values[0, count) is NaN or ±Inf; vectorised for the CPU it runs on.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static int
+finite_floats(const float* values, size_t count) {
+  int finite = 1;
+  for (size_t i = 0; i < count; i++) finite &= fabsf(values[i]) <= FLT_MAX;
+  return finite;
+}
+
+static napi_value boolean(napi_env env, int value) {
+  napi_value result;
+  CHECK_NAPI(napi_get_boolean(env, value != 0, &result));
+  return result;
+}
+
 static void finalize_op(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
@@ -117,12 +144,13 @@ static packed_op* unwrap_op(napi_env env, napi_value value, enum op_kind kind) {
 }
 
 // createConv(heap, filterOffset, kh, kw, ci, co, padTop, padRight, padBottom, padLeft,
-//            strideH, strideW, dilationH, dilationW): a convolution with the filter
-// [kh, kw, ci, co] at filterOffset packed into it.
+//            strideH, strideW, dilationH, dilationW, hasBias, biasOffset): a convolution with the
+// filter [kh, kw, ci, co] at filterOffset packed into it, and the bias [co] at biasOffset if
+// hasBias is 1.
 static napi_value create_conv(napi_env env, napi_callback_info info) {
-  napi_value args[14];
-  uint32_t n[14];
-  if (!read_args(env, info, 14, args, n, 1)) return NULL;
+  napi_value args[16];
+  uint32_t n[16];
+  if (!read_args(env, info, 16, args, n, 1)) return NULL;
   size_t heap_bytes;
   float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
@@ -130,6 +158,8 @@ static napi_value create_conv(napi_env env, napi_callback_info info) {
   const size_t taps = (size_t)kh * kw;
   const float* w = region(env, heap, heap_bytes, n[1], taps * ci * co);
   if (w == NULL) return NULL;
+  const float* bias = n[14] == 0 ? NULL : region(env, heap, heap_bytes, n[15], co);
+  if (n[14] != 0 && bias == NULL) return NULL;
   float* ohwi = malloc(taps * ci * co * sizeof(float) + 1);
   if (ohwi == NULL) return throw_status(env, "allocating the filter", xnn_status_out_of_memory);
   for (size_t t = 0; t < taps; t++)
@@ -142,7 +172,7 @@ static napi_value create_conv(napi_env env, napi_callback_info info) {
   }
   *p = (packed_op){NULL, OP_CONV, kh, kw, ci, co, n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13]};
   enum xnn_status status = xnn_create_convolution2d_nhwc_f32(
-      p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw, 1, ci, co, ci, co, ohwi, NULL,
+      p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw, 1, ci, co, ci, co, ohwi, bias,
       -INFINITY, INFINITY, 0, &p->op);
   free(ohwi);
   if (status != xnn_status_success) {
@@ -159,7 +189,8 @@ static size_t conv_out_size(uint32_t in, uint32_t pad_before, uint32_t pad_after
   return padded < span ? 0 : (padded - span) / stride + 1;
 }
 
-// runConv(op, heap, batch, height, width, xOffset, yOffset): y = conv(x), NHWC.
+// runConv(op, heap, batch, height, width, xOffset, yOffset): y = conv(x), NHWC; whether y is
+// finite.
 static napi_value run_conv(napi_env env, napi_callback_info info) {
   napi_value args[7];
   uint32_t n[7];
@@ -179,7 +210,7 @@ static napi_value run_conv(napi_env env, napi_callback_info info) {
   if (status != xnn_status_success) return throw_status(env, "xnn_setup_convolution2d_nhwc_f32", status);
   status = xnn_run_operator(p->op, pool);
   if (status != xnn_status_success) return throw_status(env, "xnn_run_operator (convolution)", status);
-  return NULL;
+  return boolean(env, finite_floats(y, (size_t)batch * oh * ow * p->co));
 }
 
 // createDeconv(heap, filterOffset, kh, kw, ci, co, padTop, padRight, padBottom, padLeft,
@@ -219,7 +250,7 @@ static napi_value create_deconv(napi_env env, napi_callback_info info) {
 }
 
 // runDeconv(op, heap, batch, dyHeight, dyWidth, dxHeight, dxWidth, dyOffset, dxOffset):
-// dx = the input gradient for dy, NHWC.
+// dx = the input gradient for dy, NHWC; whether dx is finite.
 static napi_value run_deconv(napi_env env, napi_callback_info info) {
   napi_value args[9];
   uint32_t n[9];
@@ -247,7 +278,7 @@ static napi_value run_deconv(napi_env env, napi_callback_info info) {
   if (status != xnn_status_success) return throw_status(env, "xnn_setup_deconvolution2d_nhwc_f32", status);
   status = xnn_run_operator(p->op, pool);
   if (status != xnn_status_success) return throw_status(env, "xnn_run_operator (deconvolution)", status);
-  return NULL;
+  return boolean(env, finite_floats(dx, (size_t)batch * h * w * p->ci));
 }
 
 // One im2col chunk: row m of `cols` is the input patch [kh, kw, ci] under output pixel m0 + m
@@ -278,17 +309,17 @@ static void im2col_row(void* context, size_t m) {
   }
 }
 
-// Row o of dyᵀ: dyt[o, m] = dy[m, o].
+// Row o of dyᵀ: dyt[o, m] = dy[m, o], rows `stride` apart.
 typedef struct {
   const float* dy;
   float* dyt;
-  size_t pixels;
+  size_t pixels, stride;
   uint32_t co;
 } transpose_task;
 
 static void transpose_row(void* context, size_t o) {
   const transpose_task* k = context;
-  float* to = k->dyt + o * k->pixels;
+  float* to = k->dyt + o * k->stride;
   for (size_t m = 0; m < k->pixels; m++) to[m] = k->dy[m * k->co + o];
 }
 
@@ -301,24 +332,29 @@ typedef struct {
 } filter_grad;
 
 // dW = dyᵀ · im2col(x) over every output pixel, in chunks of pixels: XNNPACK's fully-connected
-// operator with im2col(x) as its weights. Sets *what on failure.
+// operator with im2col(x) as its weights. Chunks of 256–2048 pixels keep im2col near 2 MB, in the
+// L2 cache (one chunk of all 4096 pixels, 16 MB, was 3–14× slower on the benchmark
+// discriminator's 64→128 layer, one thread, under load), and
+// dyᵀ's rows are padded so that their stride is no multiple of 4 KiB (rows 2ⁿ pixels apart share
+// cache sets). Sets *what on failure.
 static enum xnn_status filter_grad_im2col(const filter_grad* g, const char** what) {
   const size_t patch = (size_t)g->kh * g->kw * g->ci;
   const size_t pixels = (size_t)g->batch * g->oh * g->ow;
+  const size_t stride = (pixels + 15) / 16 * 16 + 16;
   const uint32_t co = g->co;
-  // Pixels per chunk, so that im2col and its packed copy stay near 16 MB each.
-  size_t chunk = ((size_t)1 << 22) / patch;
-  if (chunk < 64) chunk = 64;
+  size_t chunk = ((size_t)1 << 19) / patch;
+  if (chunk < 256) chunk = 256;
+  if (chunk > 2048) chunk = 2048;
   if (chunk > pixels) chunk = pixels;
   float* cols = malloc(chunk * patch * sizeof(float));
-  float* dyt = malloc(pixels * co * sizeof(float));
+  float* dyt = malloc(stride * co * sizeof(float));
   float* part = malloc((size_t)co * patch * sizeof(float));
   enum xnn_status status = xnn_status_out_of_memory;
   *what = "allocating the filter-gradient buffers";
   if (cols != NULL && dyt != NULL && part != NULL) {
     status = xnn_status_success;
     memset(g->dw, 0, patch * co * sizeof(float));
-    transpose_task transpose = {g->dy, dyt, pixels, co};
+    transpose_task transpose = {g->dy, dyt, pixels, stride, co};
     pthreadpool_parallelize_1d(pool, transpose_row, &transpose, co, 0);
   }
   for (size_t m0 = 0; status == xnn_status_success && m0 < pixels; m0 += chunk) {
@@ -328,7 +364,7 @@ static enum xnn_status filter_grad_im2col(const filter_grad* g, const char** wha
     // part[co, P] = dyᵀ[co, count] · cols[count, P].
     xnn_operator_t op = NULL;
     *what = "xnn_create_fully_connected_nc_f32 (filter gradient)";
-    status = xnn_create_fully_connected_nc_f32(count, patch, pixels, patch, cols, NULL, -INFINITY,
+    status = xnn_create_fully_connected_nc_f32(count, patch, stride, patch, cols, NULL, -INFINITY,
                                                INFINITY, XNN_FLAG_TRANSPOSE_WEIGHTS, &op);
     if (status == xnn_status_success) {
       *what = "xnn_setup_fully_connected_nc_f32 (filter gradient)";
@@ -409,7 +445,8 @@ static enum xnn_status filter_grad_conv(const filter_grad* g, const char** what)
 }
 
 // convBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow, co,
-//                    kh, kw, strideH, strideW, padTop, padLeft): dW[kh, kw, ci, co].
+//                    kh, kw, strideH, strideW, padTop, padLeft): dW[kh, kw, ci, co]; whether dW
+//                    is finite.
 static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
   napi_value args[17];
   uint32_t n[17];
@@ -425,39 +462,106 @@ static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
   const size_t patch = (size_t)g.kh * g.kw * g.ci;
   if (g.batch == 0 || g.oh == 0 || g.ow == 0 || patch == 0 || g.co == 0) {
     memset(g.dw, 0, patch * g.co * sizeof(float));
-    return NULL;
+    return boolean(env, 1);
   }
   const char* what = NULL;
-  // Measured on the benchmark discriminator's layers (4×4, stride 2, batch 16, one thread):
-  // im2col is 3.2× faster for 3 input channels (patch 48), the convolution 1.4–3.5× faster for
-  // patches of 1024 and 2048.
-  const enum xnn_status status =
-      patch <= SMALL_PATCH ? filter_grad_im2col(&g, &what) : filter_grad_conv(&g, &what);
+  // Measured on one thread, best of 9 (the benchmark discriminator's batch-16 4×4/2 layers, the
+  // demo's first D and last G layers): im2col 3.1 ms vs the convolution 14.0 for 3→64 (patch 48),
+  // 15.4 vs 28.8 for 64→128 (patch 1024); the convolution 16.7 vs 19.7 for 128→256 (patch 2048),
+  // 1.1 vs 3.1 for 3×3 8→3 and 0.69 vs 0.84 for 4×4 3→16 (few output channels).
+  const enum xnn_status status = patch <= MAX_IM2COL_PATCH && g.co >= MIN_IM2COL_OUT
+                                     ? filter_grad_im2col(&g, &what)
+                                     : filter_grad_conv(&g, &what);
   if (status != xnn_status_success) return throw_status(env, what, status);
-  return NULL;
+  return boolean(env, finite_floats(g.dw, patch * g.co));
 }
 
-// allFinite(heap, offset, count): whether no float of the region is NaN or ±Inf. XNNPACK clamps
-// its outputs to [output_min, output_max] with max/min instructions that turn NaN into a bound,
-// so tensors with non-finite values go to the wasm kernels (what TF.js gives without this addon).
-static napi_value all_finite(napi_env env, napi_callback_info info) {
-  napi_value args[3];
-  uint32_t n[3];
-  if (!read_args(env, info, 3, args, n, 1)) return NULL;
+// Rows [r0, r0 + count) of a transposition: to[r, c] = from[c, r], `from` being [cols, rows].
+typedef struct {
+  const float* from;
+  float* to;
+  size_t rows, cols;
+} transpose_matrix_task;
+
+static void transpose_rows(void* context, size_t r0, size_t count) {
+  const transpose_matrix_task* k = context;
+  for (size_t c = 0; c < k->cols; c++)
+    for (size_t r = r0; r < r0 + count; r++) k->to[r * k->cols + c] = k->from[c * k->rows + r];
+}
+
+// matMul(heap, aOffset, bOffset, yOffset, batchA, batchB, m, k, n, transposeA, transposeB,
+//        hasBias, biasOffset): y[i] = op(a[i]) · op(b[i]) (+ bias[n]) for i < max(batchA, batchB),
+// a batch of 1 broadcast; a[i] is [m, k] ([k, m] if transposeA is 1), b[i] [k, n] ([n, k] if
+// transposeB is 1), y[i] [m, n]. Whether y is finite.
+static napi_value mat_mul(napi_env env, napi_callback_info info) {
+  napi_value args[13];
+  uint32_t n[13];
+  if (!read_args(env, info, 13, args, n, 1)) return NULL;
   size_t heap_bytes;
   float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
-  const float* values = region(env, heap, heap_bytes, n[1], n[2]);
-  if (values == NULL) return NULL;
-  uint32_t non_finite = 0;
-  for (uint32_t i = 0; i < n[2]; i++) {
-    uint32_t bits;
-    memcpy(&bits, values + i, sizeof bits);
-    non_finite |= (bits & 0x7f800000u) == 0x7f800000u;
+  const size_t batch_a = n[4], batch_b = n[5], m = n[6], k = n[7], cols = n[8];
+  const size_t batch = batch_a > batch_b ? batch_a : batch_b;
+  const int transpose_a = n[9] != 0, transpose_b = n[10] != 0;
+  if ((batch_a != batch && batch_a != 1) || (batch_b != batch && batch_b != 1) || m == 0 || k == 0 ||
+      cols == 0) {
+    napi_throw_range_error(env, NULL, "genloss native: matMul sizes do not fit");
+    return NULL;
   }
-  napi_value result;
-  CHECK_NAPI(napi_get_boolean(env, non_finite == 0, &result));
-  return result;
+  const float* a = region(env, heap, heap_bytes, n[1], batch_a * m * k);
+  const float* b = a == NULL ? NULL : region(env, heap, heap_bytes, n[2], batch_b * k * cols);
+  float* y = b == NULL ? NULL : region(env, heap, heap_bytes, n[3], batch * m * cols);
+  if (y == NULL) return NULL;
+  const float* bias = n[11] == 0 ? NULL : region(env, heap, heap_bytes, n[12], cols);
+  if (n[11] != 0 && bias == NULL) return NULL;
+  // XNNPACK packs [n, k] weights; packing [k, n] ones (XNN_FLAG_TRANSPOSE_WEIGHTS) made a
+  // 16×32 · 32×16384 product 4× slower (rows 64 KiB apart share cache sets), so b is transposed
+  // here.
+  float* at = transpose_a ? malloc(m * k * sizeof(float)) : NULL;
+  float* bt = transpose_b ? NULL : malloc(k * cols * sizeof(float));
+  if ((transpose_a && at == NULL) || (!transpose_b && bt == NULL)) {
+    free(at);
+    free(bt);
+    return throw_status(env, "allocating the transposed matrices", xnn_status_out_of_memory);
+  }
+  // With one b and untransposed a's, every a[i] is a block of rows of one product.
+  const int one_product = batch_b == 1 && !transpose_a;
+  const size_t products = one_product ? 1 : batch;
+  xnn_operator_t op = NULL;
+  enum xnn_status status = xnn_status_success;
+  const char* what = "";
+  for (size_t i = 0; status == xnn_status_success && i < products; i++) {
+    if (op == NULL || batch_b != 1) {
+      if (op != NULL) xnn_delete_operator(op);
+      op = NULL;
+      const float* bi = b + (batch_b == 1 ? 0 : i * k * cols);
+      if (!transpose_b) {
+        transpose_matrix_task transpose = {bi, bt, cols, k};
+        pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, cols, 16, 0);
+        bi = bt;
+      }
+      what = "xnn_create_fully_connected_nc_f32 (matMul)";
+      status = xnn_create_fully_connected_nc_f32(k, cols, k, cols, bi, bias, -INFINITY, INFINITY, 0, &op);
+      if (status != xnn_status_success) break;
+    }
+    const float* ai = a + (batch_a == 1 ? 0 : i * m * k);
+    if (transpose_a && (i == 0 || batch_a != 1)) {
+      transpose_matrix_task transpose = {ai, at, m, k};
+      pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, m, 16, 0);
+    }
+    if (transpose_a) ai = at;
+    what = "xnn_setup_fully_connected_nc_f32 (matMul)";
+    status = xnn_setup_fully_connected_nc_f32(op, one_product ? batch_a * m : m, ai, y + i * m * cols, pool);
+    if (status == xnn_status_success) {
+      what = "xnn_run_operator (matMul)";
+      status = xnn_run_operator(op, pool);
+    }
+  }
+  if (op != NULL) xnn_delete_operator(op);
+  free(at);
+  free(bt);
+  if (status != xnn_status_success) return throw_status(env, what, status);
+  return boolean(env, finite_floats(y, batch * m * cols));
 }
 
 // release(op): frees an operator's packed weights now rather than at garbage collection.
@@ -503,7 +607,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"createDeconv", NULL, create_deconv, NULL, NULL, NULL, napi_default, NULL},
       {"runDeconv", NULL, run_deconv, NULL, NULL, NULL, napi_default, NULL},
       {"convBackpropFilter", NULL, conv_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
-      {"allFinite", NULL, all_finite, NULL, NULL, NULL, napi_default, NULL},
+      {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release_op, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };

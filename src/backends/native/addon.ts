@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The N-API addon of native/genloss-native.c. Offsets are byte offsets into `heap` (the wasm
- * backend's memory); sizes are in elements; NHWC activations, `[kh, kw, in, out]` filters.
+ * backend's memory); sizes are in elements; NHWC activations, `[kh, kw, in, out]` filters,
+ * row-major matrices. Every run returns whether its output is finite: XNNPACK's output clamp
+ * turns NaN into ±∞, so a non-finite output is left to the wasm kernel.
  */
 export interface NativeAddon {
-  /** Packs the filter at `filterOffset` into an XNNPACK convolution. */
+  /** Packs the filter at `filterOffset` (and the bias `[co]` at `biasOffset` if `hasBias`) into an XNNPACK convolution. */
   createConv(
     heap: ArrayBuffer,
     filterOffset: number,
@@ -23,6 +25,8 @@ export interface NativeAddon {
     strideW: number,
     dilationH: number,
     dilationW: number,
+    hasBias: 0 | 1,
+    biasOffset: number,
   ): NativeOperator;
   runConv(
     op: NativeOperator,
@@ -32,7 +36,7 @@ export interface NativeAddon {
     width: number,
     xOffset: number,
     yOffset: number,
-  ): void;
+  ): boolean;
   /** Packs the filter at `filterOffset` into the XNNPACK deconvolution that is its input gradient. */
   createDeconv(
     heap: ArrayBuffer,
@@ -58,7 +62,7 @@ export interface NativeAddon {
     dxWidth: number,
     dyOffset: number,
     dxOffset: number,
-  ): void;
+  ): boolean;
   convBackpropFilter(
     heap: ArrayBuffer,
     xOffset: number,
@@ -77,9 +81,27 @@ export interface NativeAddon {
     strideW: number,
     padTop: number,
     padLeft: number,
-  ): void;
-  /** Whether no float32 of `count` at `offset` is NaN or ±Inf. */
-  allFinite(heap: ArrayBuffer, offset: number, count: number): boolean;
+  ): boolean;
+  /**
+   * `y[i] = op(a[i]) · op(b[i]) (+ bias)` for `i < max(batchA, batchB)` (a batch of 1 is
+   * broadcast): `a[i]` is `[m, k]` (`[k, m]` if `transposeA`), `b[i]` `[k, n]` (`[n, k]` if
+   * `transposeB`), the bias `[n]`, `y[i]` `[m, n]`.
+   */
+  matMul(
+    heap: ArrayBuffer,
+    aOffset: number,
+    bOffset: number,
+    yOffset: number,
+    batchA: number,
+    batchB: number,
+    m: number,
+    k: number,
+    n: number,
+    transposeA: 0 | 1,
+    transposeB: 0 | 1,
+    hasBias: 0 | 1,
+    biasOffset: number,
+  ): boolean;
   /** Frees an operator's packed weights now (else at garbage collection). */
   release(op: NativeOperator): void;
   /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else the machine's logical cores. */

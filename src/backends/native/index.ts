@@ -1,7 +1,7 @@
 /**
- * Native convolution kernels for TF.js's `wasm` backend on Node (native/genloss-native.c:
- * XNNPACK, multi-threaded, reading and writing the wasm heap in place), from the prebuilt binary
- * in `prebuilds/<platform>-<arch>/`. Node-only: the browser entry point never imports this
+ * Native convolution and matrix-product kernels for TF.js's `wasm` backend on Node
+ * (native/genloss-native.c: XNNPACK, multi-threaded, reading and writing the wasm heap in place),
+ * from the prebuilt binary in `prebuilds/<platform>-<arch>/`. Node-only: the browser entry point never imports this
  * module (src/core/backend.ts loads it on Node). docs/performance.md has the measurements.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -42,11 +42,22 @@ function register(config: tf.KernelConfig): void {
   tf.registerKernel(config);
 }
 
+/** The wasm kernels {@link enableNativeKernels} replaces. */
+export const NATIVE_KERNEL_NAMES: readonly string[] = [
+  tf.Conv2D,
+  tf.FusedConv2D,
+  tf.Conv2DBackpropInput,
+  tf.Conv2DBackpropFilter,
+  tf.BatchMatMul,
+  tf._FusedMatMul,
+];
+
 /**
- * Registers the native `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` for the
- * `wasm` backend in place of the ones registered now (TF.js's, genloss's src/backends/wasm), which
- * stay as the fallback for what XNNPACK cannot run. Gradients of every order keep working: they
- * are built from these three kernels. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
+ * Registers the native {@link NATIVE_KERNEL_NAMES} (convolution, its input and filter gradients,
+ * the fused convolution with a bias, the matrix product with or without a bias) for the `wasm`
+ * backend in place of the ones registered now (TF.js's, genloss's src/backends/wasm), which stay
+ * as the fallback for what XNNPACK cannot run. Gradients of every order keep working: TF.js
+ * builds them from these kernels, which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
  * loads; then, on a platform that has one, one line on stderr (once per process) says why.
  * Calling it again re-registers with the new options.
  */
@@ -63,7 +74,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     return nativeKernelStatus();
   }
   disableNativeKernels();
-  const replaced = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter].map((name) => {
+  const replaced = NATIVE_KERNEL_NAMES.map((name) => {
     const config = tf.getKernel(name, 'wasm');
     if (config === undefined) throw new Error(`genloss native kernels: no wasm kernel '${name}'`);
     return config;

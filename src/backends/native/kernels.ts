@@ -12,14 +12,14 @@ interface NativeWasmBackend extends WasmBackend {
 }
 
 /**
- * XNNPACK operators with packed filters, keyed by the filter tensor's id and the convolution's
- * parameters. A wasm tensor's data never changes and its id is never given to another tensor
- * (an optimizer step makes new weight tensors), so an entry cannot serve stale weights; entries
- * whose tensor is gone are freed on the next insertion, the least recently used beyond
- * `capacity`. With capacity 0 every operator is packed, run and freed at once.
+ * XNNPACK operators with packed filters (and biases), keyed by those tensors' ids and the
+ * convolution's parameters. A wasm tensor's data never changes and its id is never given to
+ * another tensor (an optimizer step makes new weight tensors), so an entry cannot serve stale
+ * weights; entries one of whose tensors is gone are freed on the next insertion, the least
+ * recently used beyond `capacity`. With capacity 0 every operator is packed, run and freed at once.
  */
 class OperatorCache {
-  private readonly entries = new Map<string, { dataId: tf.DataId; op: NativeOperator }>();
+  private readonly entries = new Map<string, { dataIds: tf.DataId[]; op: NativeOperator }>();
 
   constructor(
     private readonly addon: NativeAddon,
@@ -27,31 +27,31 @@ class OperatorCache {
     private readonly capacity: number,
   ) {}
 
-  run(
-    filter: TensorInfo,
+  run<T>(
+    weights: TensorInfo[],
     params: string,
     create: () => NativeOperator,
-    use: (op: NativeOperator) => void,
-  ): void {
+    use: (op: NativeOperator) => T,
+  ): T {
     if (this.capacity === 0) {
       const op = create();
       try {
-        use(op);
+        return use(op);
       } finally {
         this.addon.release(op);
       }
-      return;
     }
-    const key = `${params}@${this.backend.dataIdMap.get(filter.dataId)?.id}`;
+    const ids = weights.map((t) => this.backend.dataIdMap.get(t.dataId)?.id);
+    const key = `${params}@${ids.join(',')}`;
     let entry = this.entries.get(key);
     if (entry === undefined) {
       this.evict();
-      entry = { dataId: filter.dataId, op: create() };
+      entry = { dataIds: weights.map((t) => t.dataId), op: create() };
     } else {
       this.entries.delete(key);
     }
     this.entries.set(key, entry);
-    use(entry.op);
+    return use(entry.op);
   }
 
   get size(): number {
@@ -64,8 +64,8 @@ class OperatorCache {
   }
 
   private evict(): void {
-    for (const [key, { dataId, op }] of this.entries) {
-      if (!this.backend.dataIdMap.has(dataId)) {
+    for (const [key, { dataIds, op }] of this.entries) {
+      if (!dataIds.every((dataId) => this.backend.dataIdMap.has(dataId))) {
         this.addon.release(op);
         this.entries.delete(key);
       }
@@ -131,32 +131,80 @@ function padKey(info: tf.backend_util.Conv2DInfo): string {
 const heapOf = (backend: WasmBackend): ArrayBuffer => backend.wasm.HEAPU8.buffer as ArrayBuffer;
 
 /**
- * Whether every tensor is free of NaN and ±Inf. XNNPACK's output clamping turns NaN into a
- * bound, so non-finite inputs go to the wasm kernel: they give what TF.js gives without the addon.
+ * `out` when the addon found it finite; else frees it and returns `fallback()`: XNNPACK's output
+ * clamp turns NaN into ±∞, so non-finite results come from the wasm kernel, as TF.js gives them
+ * without the addon.
  */
-function allFinite(addon: NativeAddon, backend: WasmBackend, ...tensors: TensorInfo[]): boolean {
-  return tensors.every((t) =>
-    addon.allFinite(
-      heapOf(backend),
-      offsetOf(backend, t),
-      t.shape.reduce((a, b) => a * b, 1),
-    ),
-  );
+function finiteOr(
+  backend: WasmBackend,
+  out: TensorInfo,
+  finite: boolean,
+  fallback: () => TensorInfo,
+): TensorInfo {
+  if (finite) return out;
+  backend.disposeData(out.dataId);
+  return fallback();
+}
+
+const flag = (value: boolean): 0 | 1 => (value ? 1 : 0);
+
+/** A float32 bias of `size` entries, as the wasm FusedConv2D and _FusedMatMul take it. */
+const fitsBias = (bias: TensorInfo | undefined, size: number): boolean =>
+  bias === undefined ||
+  (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === size);
+
+/** The operands of a matrix product as the addon takes them, or null where it cannot run it. */
+function matMulSizes(
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): { batchA: number; batchB: number; m: number; k: number; n: number; outShape: number[] } | null {
+  const [ra, rb] = [a.shape.length, b.shape.length];
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return null;
+  const m = a.shape[transposeA ? ra - 1 : ra - 2];
+  const k = a.shape[transposeA ? ra - 2 : ra - 1];
+  const n = b.shape[transposeB ? rb - 2 : rb - 1];
+  const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+  const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+  const [batchA, batchB] = [size(outerA), size(outerB)];
+  const batch = Math.max(batchA, batchB);
+  const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+  // One batch broadcast against the other (or equal batches), the output's batch entries in the
+  // order of the larger operand's; other broadcasts go to the wasm kernel.
+  const broadcastable = sameOuter || batchA === 1 || batchB === 1;
+  if (
+    !broadcastable ||
+    k !== b.shape[transposeB ? rb - 1 : rb - 2] ||
+    [m, k, n, batchA, batchB].some((d) => d === 0)
+  ) {
+    return null;
+  }
+  const outer = batchA === batch ? outerA : outerB;
+  const rank = Math.max(outerA.length, outerB.length);
+  const padded = [...Array(rank - outer.length).fill(1), ...outer];
+  return { batchA, batchB, m, k, n, outShape: [...padded, m, n] };
 }
 
 /**
- * Kernel configs for the wasm backend's `Conv2D`, `Conv2DBackpropInput` and
- * `Conv2DBackpropFilter` that run on the addon, each handing what XNNPACK cannot run (NCHW,
- * non-float32, empty tensors, negative padding, NaN or ±Inf values) to `previous` (the kernel it
- * replaces):
+ * Kernel configs for the wasm backend's `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput`,
+ * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` that run on the addon, each handing
+ * what it cannot run (NCHW, non-float32, empty tensors, negative padding, fused activations other
+ * than linear, batch broadcasts other than one against many) or runs slower (single products of
+ * fewer than 32 rows without a bias) to `previous` (the kernel it replaces), and so every
+ * non-finite result (NaN or ±Inf in the output, see {@link finiteOr}):
  *
- * - `Conv2D`: `y = conv(x, W)` with W packed once per filter tensor (cached);
+ * - `Conv2D`, `FusedConv2D`: `y = conv(x, W) (+ bias)` with W (and the bias) packed once per
+ *   filter tensor (cached);
  * - `Conv2DBackpropInput`: `dx = deconv(dy, W)`, XNNPACK's deconvolution with W transposed to
  *   `[in, kh, kw, out]` (cached per filter tensor); the rows and columns the forward windows
  *   never read get 0;
- * - `Conv2DBackpropFilter`: `dW = conv(xᵀ, dyᵀ)` with x viewed as `[in, H, W, batch]` and dy as
- *   the filter `[out, oh, ow, batch]`, dilated by the stride (dy is new on every call: never
- *   cached).
+ * - `Conv2DBackpropFilter`: `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as
+ *   `[in, H, W, batch]` and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy is
+ *   new on every call: never cached);
+ * - `BatchMatMul`, `_FusedMatMul`: `y[i] = op(a[i]) · op(b[i]) (+ bias)`, XNNPACK's
+ *   fully-connected operator with b[i] as its weights (packed on every call: the product costs
+ *   m times the packing).
  */
 export function nativeKernels(
   addon: NativeAddon,
@@ -172,161 +220,235 @@ export function nativeKernels(
     }
     return cache;
   };
-  const conv = previous(tf.Conv2D);
-  const backpropInput = previous(tf.Conv2DBackpropInput);
-  const backpropFilter = previous(tf.Conv2DBackpropFilter);
 
-  const conv2D: tf.KernelConfig = {
-    kernelName: tf.Conv2D,
-    backendName: 'wasm',
-    setupFunc: conv.setupFunc,
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as NativeWasmBackend;
-      const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-      const attrs = args.attrs as unknown as tf.Conv2DAttrs;
-      const info = convInfo(x.shape, filter.shape, attrs, attrs.dilations, attrs.dataFormat);
-      if (!nativeShape(info, x.dtype, filter.dtype) || !allFinite(addon, backend, x, filter)) {
-        return conv.kernelFunc(args);
-      }
-      const { padInfo: p } = info;
-      const y = backend.makeOutput(info.outShape, 'float32');
-      cacheFor(backend).run(
-        filter,
-        `conv/${padKey(info)}/d${info.dilationHeight},${info.dilationWidth}`,
-        () =>
-          addon.createConv(
-            heapOf(backend),
-            offsetOf(backend, filter),
-            info.filterHeight,
-            info.filterWidth,
-            info.inChannels,
-            info.outChannels,
-            p.top,
-            p.right,
-            p.bottom,
-            p.left,
-            info.strideHeight,
-            info.strideWidth,
-            info.dilationHeight,
-            info.dilationWidth,
-          ),
-        (op) =>
-          addon.runConv(
-            op,
-            heapOf(backend),
-            info.batchSize,
-            info.inHeight,
-            info.inWidth,
-            offsetOf(backend, x),
-            offsetOf(backend, y),
-          ),
-      );
-      return y;
-    },
+  /** `y = conv(x, W) (+ bias)`, or null where the addon cannot run it. */
+  const nativeConv = (
+    backend: NativeWasmBackend,
+    x: TensorInfo,
+    filter: TensorInfo,
+    bias: TensorInfo | undefined,
+    attrs: tf.Conv2DAttrs,
+    fallback: () => TensorInfo,
+  ): TensorInfo | null => {
+    const info = convInfo(x.shape, filter.shape, attrs, attrs.dilations, attrs.dataFormat);
+    if (!nativeShape(info, x.dtype, filter.dtype) || !fitsBias(bias, info.outChannels)) return null;
+    const { padInfo: p } = info;
+    const y = backend.makeOutput(info.outShape, 'float32');
+    const weights = bias === undefined ? [filter] : [filter, bias];
+    const finite = cacheFor(backend).run(
+      weights,
+      `conv/${padKey(info)}/d${info.dilationHeight},${info.dilationWidth}/b${weights.length - 1}`,
+      () =>
+        addon.createConv(
+          heapOf(backend),
+          offsetOf(backend, filter),
+          info.filterHeight,
+          info.filterWidth,
+          info.inChannels,
+          info.outChannels,
+          p.top,
+          p.right,
+          p.bottom,
+          p.left,
+          info.strideHeight,
+          info.strideWidth,
+          info.dilationHeight,
+          info.dilationWidth,
+          flag(bias !== undefined),
+          bias === undefined ? 0 : offsetOf(backend, bias),
+        ),
+      (op) =>
+        addon.runConv(
+          op,
+          heapOf(backend),
+          info.batchSize,
+          info.inHeight,
+          info.inWidth,
+          offsetOf(backend, x),
+          offsetOf(backend, y),
+        ),
+    );
+    return finiteOr(backend, y, finite, fallback);
   };
 
-  const conv2DBackpropInput: tf.KernelConfig = {
-    kernelName: tf.Conv2DBackpropInput,
-    backendName: 'wasm',
-    setupFunc: backpropInput.setupFunc,
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as NativeWasmBackend;
-      const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-      const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      const inputShape = attrs.inputShape as number[];
-      const info = convInfo(inputShape, filter.shape, attrs, 1, attrs.dataFormat);
-      const { padInfo: p } = info;
-      // The deconvolution's own size s·(oh − 1) + k − pads falls short of the input by fewer
-      // than s rows (columns) unless the output size was rounded up (dimRoundingMode 'ceil').
-      const shortH =
-        info.inHeight -
-        (info.strideHeight * (info.outHeight - 1) + info.filterHeight - p.top - p.bottom);
-      const shortW =
-        info.inWidth -
-        (info.strideWidth * (info.outWidth - 1) + info.filterWidth - p.left - p.right);
-      const fits =
-        shortH >= 0 && shortH < info.strideHeight && shortW >= 0 && shortW < info.strideWidth;
-      if (
-        !fits ||
-        !nativeShape(info, dy.dtype, filter.dtype) ||
-        !allFinite(addon, backend, dy, filter)
-      ) {
-        return backpropInput.kernelFunc(args);
-      }
-      const dx = backend.makeOutput(inputShape, 'float32');
-      cacheFor(backend).run(
-        filter,
-        `deconv/${padKey(info)}`,
-        () =>
-          addon.createDeconv(
-            heapOf(backend),
-            offsetOf(backend, filter),
-            info.filterHeight,
-            info.filterWidth,
-            info.inChannels,
-            info.outChannels,
-            p.top,
-            p.right,
-            p.bottom,
-            p.left,
-            info.strideHeight,
-            info.strideWidth,
-          ),
-        (op) =>
-          addon.runDeconv(
-            op,
-            heapOf(backend),
-            info.batchSize,
-            info.outHeight,
-            info.outWidth,
-            info.inHeight,
-            info.inWidth,
-            offsetOf(backend, dy),
-            offsetOf(backend, dx),
-          ),
-      );
-      return dx;
-    },
+  /** `y = op(a) · op(b) (+ bias)`, or null where the addon cannot run it. */
+  const nativeMatMul = (
+    backend: NativeWasmBackend,
+    a: TensorInfo,
+    b: TensorInfo,
+    bias: TensorInfo | undefined,
+    attrs: tf.BatchMatMulAttrs,
+    fallback: () => TensorInfo,
+  ): TensorInfo | null => {
+    const sizes = matMulSizes(a, b, attrs.transposeA, attrs.transposeB);
+    if (sizes === null || !fitsBias(bias, sizes.n)) return null;
+    // TF.js-wasm's own XNNPACK product (one a, untransposed) keeps b packed between calls: with
+    // few rows it wins (16×32 · 32×16384: 1.0 ms against 2.8 natively). Not with a bias, where
+    // it is wrong for a transposed b.
+    const wasmFast = Math.max(sizes.batchA, sizes.batchB) === 1 && !attrs.transposeA;
+    if (wasmFast && sizes.m < 32 && bias === undefined) return null;
+    const y = backend.makeOutput(sizes.outShape, 'float32');
+    const finite = addon.matMul(
+      heapOf(backend),
+      offsetOf(backend, a),
+      offsetOf(backend, b),
+      offsetOf(backend, y),
+      sizes.batchA,
+      sizes.batchB,
+      sizes.m,
+      sizes.k,
+      sizes.n,
+      flag(attrs.transposeA),
+      flag(attrs.transposeB),
+      flag(bias !== undefined),
+      bias === undefined ? 0 : offsetOf(backend, bias),
+    );
+    return finiteOr(backend, y, finite, fallback);
   };
 
-  const conv2DBackpropFilter: tf.KernelConfig = {
-    kernelName: tf.Conv2DBackpropFilter,
-    backendName: 'wasm',
-    setupFunc: backpropFilter.setupFunc,
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as NativeWasmBackend;
-      const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-      const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      const info = convInfo(x.shape, attrs.filterShape, attrs, 1, attrs.dataFormat);
-      if (!nativeShape(info, x.dtype, dy.dtype) || !allFinite(addon, backend, x, dy)) {
-        return backpropFilter.kernelFunc(args);
-      }
-      const dw = backend.makeOutput(attrs.filterShape, 'float32');
-      addon.convBackpropFilter(
-        heapOf(backend),
-        offsetOf(backend, x),
-        offsetOf(backend, dy),
-        offsetOf(backend, dw),
-        info.batchSize,
-        info.inHeight,
-        info.inWidth,
-        info.inChannels,
-        info.outHeight,
-        info.outWidth,
-        info.outChannels,
-        info.filterHeight,
-        info.filterWidth,
-        info.strideHeight,
-        info.strideWidth,
-        info.padInfo.top,
-        info.padInfo.left,
-      );
-      return dw;
-    },
+  /** A config for `name` whose kernel tries `run` and falls back to the kernel it replaces. */
+  const replacing = (
+    name: string,
+    run: (args: Parameters<tf.KernelFunc>[0], fallback: () => TensorInfo) => TensorInfo | null,
+  ): tf.KernelConfig => {
+    const wasm = previous(name);
+    return {
+      kernelName: name,
+      backendName: 'wasm',
+      setupFunc: wasm.setupFunc,
+      kernelFunc: (args) => {
+        const fallback = () => wasm.kernelFunc(args) as TensorInfo;
+        return run(args, fallback) ?? fallback();
+      },
+    };
   };
+
+  /**
+   * The plain kernel `plain` and its fused form `fused` (with a bias; only the linear activation
+   * runs natively) over one native function, whose two operands are the inputs `names`.
+   */
+  const plainAndFused = (
+    plain: string,
+    fused: string,
+    names: [string, string],
+    native: (
+      backend: NativeWasmBackend,
+      first: TensorInfo,
+      second: TensorInfo,
+      bias: TensorInfo | undefined,
+      attrs: tf.Conv2DAttrs & tf.BatchMatMulAttrs,
+      fallback: () => TensorInfo,
+    ) => TensorInfo | null,
+  ): tf.KernelConfig[] => {
+    const operands = (args: Parameters<tf.KernelFunc>[0]) =>
+      [
+        args.backend as unknown as NativeWasmBackend,
+        args.inputs[names[0]] as TensorInfo,
+        args.inputs[names[1]] as TensorInfo,
+      ] as const;
+    const attrsOf = (args: Parameters<tf.KernelFunc>[0]) =>
+      args.attrs as unknown as tf.Conv2DAttrs & tf.BatchMatMulAttrs;
+    return [
+      replacing(plain, (args, fallback) =>
+        native(...operands(args), undefined, attrsOf(args), fallback),
+      ),
+      replacing(fused, (args, fallback) => {
+        const { bias, preluActivationWeights } = args.inputs;
+        const { activation } = args.attrs as { activation?: string };
+        if (activation !== 'linear' || preluActivationWeights != null) return null;
+        return native(...operands(args), bias ?? undefined, attrsOf(args), fallback);
+      }),
+    ];
+  };
+
+  const conv2DBackpropInput = replacing(tf.Conv2DBackpropInput, (args, fallback) => {
+    const backend = args.backend as unknown as NativeWasmBackend;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const inputShape = attrs.inputShape as number[];
+    const info = convInfo(inputShape, filter.shape, attrs, 1, attrs.dataFormat);
+    const { padInfo: p } = info;
+    // The deconvolution's own size s·(oh − 1) + k − pads falls short of the input by fewer
+    // than s rows (columns) unless the output size was rounded up (dimRoundingMode 'ceil').
+    const shortH =
+      info.inHeight -
+      (info.strideHeight * (info.outHeight - 1) + info.filterHeight - p.top - p.bottom);
+    const shortW =
+      info.inWidth - (info.strideWidth * (info.outWidth - 1) + info.filterWidth - p.left - p.right);
+    const fits =
+      shortH >= 0 && shortH < info.strideHeight && shortW >= 0 && shortW < info.strideWidth;
+    if (!fits || !nativeShape(info, dy.dtype, filter.dtype)) return null;
+    const dx = backend.makeOutput(inputShape, 'float32');
+    const finite = cacheFor(backend).run(
+      [filter],
+      `deconv/${padKey(info)}`,
+      () =>
+        addon.createDeconv(
+          heapOf(backend),
+          offsetOf(backend, filter),
+          info.filterHeight,
+          info.filterWidth,
+          info.inChannels,
+          info.outChannels,
+          p.top,
+          p.right,
+          p.bottom,
+          p.left,
+          info.strideHeight,
+          info.strideWidth,
+        ),
+      (op) =>
+        addon.runDeconv(
+          op,
+          heapOf(backend),
+          info.batchSize,
+          info.outHeight,
+          info.outWidth,
+          info.inHeight,
+          info.inWidth,
+          offsetOf(backend, dy),
+          offsetOf(backend, dx),
+        ),
+    );
+    return finiteOr(backend, dx, finite, fallback);
+  });
+
+  const conv2DBackpropFilter = replacing(tf.Conv2DBackpropFilter, (args, fallback) => {
+    const backend = args.backend as unknown as NativeWasmBackend;
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+    const info = convInfo(x.shape, attrs.filterShape, attrs, 1, attrs.dataFormat);
+    if (!nativeShape(info, x.dtype, dy.dtype)) return null;
+    const dw = backend.makeOutput(attrs.filterShape, 'float32');
+    const finite = addon.convBackpropFilter(
+      heapOf(backend),
+      offsetOf(backend, x),
+      offsetOf(backend, dy),
+      offsetOf(backend, dw),
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.outChannels,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    );
+    return finiteOr(backend, dw, finite, fallback);
+  });
 
   return {
-    configs: [conv2D, conv2DBackpropInput, conv2DBackpropFilter],
+    configs: [
+      ...plainAndFused(tf.Conv2D, tf.FusedConv2D, ['x', 'filter'], nativeConv),
+      conv2DBackpropInput,
+      conv2DBackpropFilter,
+      ...plainAndFused(tf.BatchMatMul, tf._FusedMatMul, ['a', 'b'], nativeMatMul),
+    ],
     cachedOperators: () => [...caches.values()].reduce((n, cache) => n + cache.size, 0),
     clearCache: () => {
       for (const cache of caches.values()) cache.clear();
