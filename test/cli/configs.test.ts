@@ -41,7 +41,7 @@ const FIRST_STEP: Record<string, Record<string, number>> = {
     loss_disc_real: 1.5938148498535156,
     loss_r1_gp: 0.002062992425635457,
     loss_disc_shift: 0.00045202168985269964,
-    loss_disc_fake_g: 0.026640884578227997,
+    loss_disc_fake_g: -0.007834428921341896,
   },
   'configs/stylegan2-lazy.yaml': {
     loss: 57.08324432373047,
