@@ -1,8 +1,10 @@
 """PyTorch CPU baseline for `npm run bench` (bench/run.ts): MMagic's loss formulas (and the
 peers' for the losses from other libraries: piq, kornia, Barron, the official focal frequency
-loss, BasicSR, TF-GAN), same workloads and sizes as the TF.js side, NCHW. Prints one JSON object on stdout:
+loss, BasicSR, TF-GAN), same workloads and sizes as the TF.js side, NCHW; the conv workloads
+also in channels_last (`name@channels_last`). Prints one JSON object on stdout:
 
-    {"torch": version, "threads": n, "results": {workload: {"times_ms": [...]}}}
+    {"torch": version, "threads": n, "blas": {library, corename, mm_gflops, ...},
+     "results": {workload: {"times_ms": [...]}}}
 
 Run with Debian's interpreter, which has python3-torch: /usr/bin/python3 bench/torch_baseline.py
 [--threads N] [--only name,name] [--iters-scale X]. Each workload discards its warm-up calls
@@ -10,6 +12,7 @@ Run with Debian's interpreter, which has python3-torch: /usr/bin/python3 bench/t
 """
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -102,12 +105,12 @@ def gan(gan_type, shape):
     return step
 
 
-def discriminator():
+def discriminator(fmt):
     g = torch.Generator().manual_seed(0)
 
     def conv(cin, cout, k):
         w = torch.randn(cout, cin, k, k, generator=g) * (2.0 / (cin * k * k)) ** 0.5
-        return w.requires_grad_(), torch.zeros(cout).requires_grad_()
+        return w.to(memory_format=fmt).requires_grad_(), torch.zeros(cout).requires_grad_()
 
     layers = [conv(3, 64, 4), conv(64, 128, 4), conv(128, 256, 4), conv(256, 1, 8)]
 
@@ -122,11 +125,11 @@ def discriminator():
     return d, params
 
 
-def penalty(kind):
-    d, params = discriminator()
+def penalty(kind, fmt):
+    d, params = discriminator(fmt)
     g = torch.Generator().manual_seed(1)
-    real = torch.rand(16, 3, 64, 64, generator=g) * 2 - 1
-    fake = torch.rand(16, 3, 64, 64, generator=g) * 2 - 1
+    real = (torch.rand(16, 3, 64, 64, generator=g) * 2 - 1).to(memory_format=fmt)
+    fake = (torch.rand(16, 3, 64, 64, generator=g) * 2 - 1).to(memory_format=fmt)
 
     def step():
         if kind == "gp":
@@ -150,7 +153,7 @@ VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512
 TAPS = {3, 8, 17, 26, 35}  # relu1_2, relu2_2, relu3_4, relu4_4, relu5_4 (torchvision indices)
 
 
-def perceptual():
+def perceptual(fmt):
     g = torch.Generator().manual_seed(0)
     weights = []
     cin = 3
@@ -158,7 +161,7 @@ def perceptual():
         if v == "M":
             continue
         w = torch.randn(v, cin, 3, 3, generator=g) * (2.0 / (cin * 9)) ** 0.5
-        weights.append((w, torch.zeros(v)))
+        weights.append((w.to(memory_format=fmt), torch.zeros(v)))
         cin = v
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -183,8 +186,8 @@ def perceptual():
             index += 1
         return out
 
-    x = torch.rand(2, 3, 128, 128, generator=g).requires_grad_()
-    gt = torch.rand(2, 3, 128, 128, generator=g)
+    x = torch.rand(2, 3, 128, 128, generator=g).to(memory_format=fmt).requires_grad_()
+    gt = torch.rand(2, 3, 128, 128, generator=g).to(memory_format=fmt)
 
     def step():
         fx = features(x)
@@ -337,6 +340,97 @@ def relativistic():
     return step
 
 
+def minibatch_stddev(x, group_size):
+    # StyleGAN2-ADA MinibatchStdLayer, one channel: per group of g samples, the std of each
+    # feature over the group, averaged over C, H, W, appended as a constant channel.
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    while n % g:
+        g -= 1
+    y = x.reshape(g, -1, c, h, w)
+    y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt()
+    y = y.mean(dim=[1, 2, 3]).reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
+    return torch.cat([x, y], 1)
+
+
+DEMO_INTERVAL = 8  # configs/demo.yaml: R1 every 8 discriminator steps; one timed unit is 8 steps
+
+
+def demo(fmt):
+    """configs/demo.yaml's training step (src/train/architectures.ts dcganGenerator and
+    dcganDiscriminator; GANWithCustomizedLoss.trainStep): DCGAN G (z 64 → 4×4×64, three ×2
+    nearest upsamplings + 3×3 convs 32/16/8, 3×3 conv to RGB, tanh), D (4×4/2 convs 16/32/64,
+    minibatch stddev group 4, 3×3 conv 64, dense), batch 32 of 32×32 images. D step: hinge loss,
+    disc shift 0.001·mean D(real)², R1 (pixel norm) ×4 every 8th step; Adam lr 5e-4, betas
+    (0, 0.99) with StyleGAN2's lazy-regularisation correction (r = 8/9) on D. G step: −mean D(G(z)).
+    Then the EMA of G (momentum 0.01). Times DEMO_INTERVAL steps (one R1 interval) per call."""
+    torch.manual_seed(0)
+    act = torch.nn.LeakyReLU(0.2)
+    gen = torch.nn.Sequential(
+        torch.nn.Linear(64, 4 * 4 * 64),
+        torch.nn.Unflatten(1, (64, 4, 4)),
+        act,
+        *[m for cin, cout in [(64, 32), (32, 16), (16, 8)] for m in (torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(cin, cout, 3, padding=1), act)],
+        torch.nn.Conv2d(8, 3, 3, padding=1),
+        torch.nn.Tanh(),
+    ).to(memory_format=fmt)
+
+    class Mbstd(torch.nn.Module):
+        def forward(self, x):
+            return minibatch_stddev(x, 4)
+
+    disc = torch.nn.Sequential(
+        *[m for cin, cout in [(3, 16), (16, 32), (32, 64)] for m in (torch.nn.Conv2d(cin, cout, 4, stride=2, padding=1), act)],
+        Mbstd(),
+        torch.nn.Conv2d(65, 64, 3, padding=1),
+        act,
+        torch.nn.Flatten(),
+        torch.nn.Linear(64 * 4 * 4, 1),
+    ).to(memory_format=fmt)
+    ema = [p.detach().clone() for p in gen.parameters()]
+    r = DEMO_INTERVAL / (DEMO_INTERVAL + 1)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=5e-4 * r, betas=(0.0, 0.99**r))
+    opt_g = torch.optim.Adam(gen.parameters(), lr=5e-4, betas=(0.0, 0.99))
+    data = (torch.rand(2048, 3, 32, 32) * 2 - 1).to(memory_format=fmt)
+    state = {"iteration": 0}
+
+    def one_step():
+        real = data[torch.randint(0, 2048, (32,))].contiguous(memory_format=fmt)
+        with torch.no_grad():
+            fake = gen(torch.randn(32, 64))
+        pred_fake, pred_real = disc(fake), disc(real)
+        loss_d = F.relu(1 + pred_fake).mean() + F.relu(1 - pred_real).mean() + 0.001 * pred_real.square().mean()
+        if state["iteration"] % DEMO_INTERVAL == 0:
+            x = real.detach().requires_grad_()
+            (grad,) = torch.autograd.grad(disc(x).sum(), x, create_graph=True)
+            loss_d = loss_d + 4.0 * grad.pow(2).sum(1).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = -disc(gen(torch.randn(32, 64))).mean()
+        grads = torch.autograd.grad(loss_g, list(gen.parameters()))
+        for p, g in zip(gen.parameters(), grads):
+            p.grad = g
+        opt_g.step()
+        with torch.no_grad():
+            for e, p in zip(ema, gen.parameters()):
+                e.mul_(0.99).add_(p, alpha=0.01)
+        state["iteration"] += 1
+        return loss_d.item()
+
+    def step():
+        for _ in range(DEMO_INTERVAL):
+            value = one_step()
+        return value
+
+    return step
+
+
+# The suffix of a conv workload timed in channels_last (NHWC) memory format: oneDNN's NHWC
+# convolutions are several times faster than its NCHW ones on this CPU, so each conv workload is
+# timed both ways and bench/run.ts takes the faster as PyTorch's number.
+CHANNELS_LAST = "@channels_last"
+
 # name → (factory, iterations, warm-up calls, time budget in s)
 WORKLOADS = {
     "l1": (lambda: elementwise("l1"), 10, 2, 5),
@@ -349,9 +443,16 @@ WORKLOADS = {
         for t in ["vanilla", "lsgan", "wgan", "hinge"]
         for label, shape in [("64x1", (64, 1)), ("patch", (16, 1, 30, 30))]
     },
-    "wgan_gp_step": (lambda: penalty("gp"), 5, 2, 20),
-    "r1_step": (lambda: penalty("r1"), 5, 2, 20),
-    "perceptual_vgg19": (perceptual, 5, 2, 20),
+    **{
+        f"{name}{suffix}": ((lambda f=factory, m=fmt: f(m)), n, warmup, budget)
+        for name, factory, n, warmup, budget in [
+            ("wgan_gp_step", lambda m: penalty("gp", m), 5, 2, 20),
+            ("r1_step", lambda m: penalty("r1", m), 5, 2, 20),
+            ("perceptual_vgg19", perceptual, 5, 2, 20),
+            ("demo_step", demo, 3, 1, 20),
+        ]
+        for suffix, fmt in [("", torch.contiguous_format), (CHANNELS_LAST, torch.channels_last)]
+    },
     "ssim": (lambda: ssim(False), 3, 1, 10),
     "ms_ssim": (lambda: ssim(True), 3, 1, 10),
     "cauchy": (lambda: robust("cauchy"), 10, 2, 5),
@@ -362,6 +463,28 @@ WORKLOADS = {
 }
 
 
+def blas_info(threads):
+    """Which BLAS torch.mm runs on (the library mapped into this process; OpenBLAS's core name
+    and config where it is OpenBLAS) and its measured GFLOP/s on 256×576 · 576×4096 (an
+    im2col-sized product). Debian's torch links libblas.so.3, which update-alternatives points at
+    the reference BLAS (a few GFLOP/s) or, with libopenblas0 installed, at OpenBLAS."""
+    a, b = torch.randn(256, 576), torch.randn(576, 4096)
+    torch.mm(a, b)
+    with open("/proc/self/maps") as maps:
+        libs = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1]})
+    library = next((os.path.realpath(p) for p in libs if "libblas.so" in p or "openblas" in p), "none found")
+    info = {"library": library}
+    if "openblas" in library:
+        lib = ctypes.CDLL(library)
+        for key, fn in [("corename", "openblas_get_corename"), ("config", "openblas_get_config")]:
+            getattr(lib, fn).restype = ctypes.c_char_p
+            info[key] = getattr(lib, fn)().decode()
+    times = timed(lambda: torch.mm(a, b), 10, 2, 5)
+    info["mm_gflops"] = 2 * 256 * 576 * 4096 / (sorted(times)[len(times) // 2] / 1000) / 1e9
+    info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    return info
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -370,13 +493,15 @@ def main():
     torch.set_num_threads(args.threads)
     only = [s for s in args.only.split(",") if s]
     results = {}
+    blas = blas_info(args.threads)
+    print(f"torch BLAS: {blas}", file=sys.stderr)
     for name, (factory, n, warmup, budget) in WORKLOADS.items():
-        if only and name not in only:
+        if only and name.removesuffix(CHANNELS_LAST) not in only:
             continue
         step = factory()
         results[name] = {"times_ms": timed(step, n, warmup, budget)}
         print(f"torch {name}: {sorted(results[name]['times_ms'])[len(results[name]['times_ms']) // 2]:.1f} ms", file=sys.stderr)
-    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}, sys.stdout)
+    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas, "results": results}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,19 @@
  *
  * To add a workload: one entry in {@link WORKLOADS} and one in torch_baseline.py's WORKLOADS.
  */
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { parse } from 'yaml';
+import { fusedGanLoss } from '../src/backends/fused/index.ts';
 import * as genloss from '../src/index.ts';
+import { shapesDataset } from '../src/train/datasets.ts';
+import { Trainer } from '../src/train/trainer.ts';
 
-/** One timed step: computes, reads the loss value, frees everything it made. */
-export type Step = () => void;
+/**
+ * One timed step: computes, reads the loss value and returns it, frees everything it made. A step
+ * that holds state (the demo's trainer) has `dispose`, called after its timing.
+ */
+export type Step = (() => number | Promise<number>) & { dispose?: () => void };
 
 export interface Workload {
   name: string;
@@ -18,14 +26,19 @@ export interface Workload {
    * What the ratio target is for this workload (docs/performance.md); `'other'`: the losses of
    * other libraries (issue 16), which have none yet.
    */
-  group: 'elementwise' | 'sobel' | 'gan' | 'penalty' | 'perceptual' | 'other';
+  group: 'elementwise' | 'sobel' | 'gan' | 'penalty' | 'perceptual' | 'demo' | 'other';
   shape: string;
   /** Iterations wanted, warm-up calls, time budget (s) per form and backend. */
   iters: number;
   warmup: number;
   budget: number;
-  /** Whether the workload is run on the `cpu` backend (conv-heavy ones take minutes there). */
+  /**
+   * Whether the workload is run on the `cpu` backend (conv-heavy ones take minutes there). The
+   * conv-heavy ones (false) are also the ones timed with genloss's native convolutions off.
+   */
   onCpu: boolean;
+  /** Training steps one timed step makes (the demo's: one R1 interval); 0 for a loss step. */
+  trainSteps?: number;
   /** Creates the inputs (on the current backend). */
   setup(): Inputs;
   /**
@@ -35,22 +48,21 @@ export interface Workload {
   tiny?: () => Inputs;
   /** genloss's public API. */
   genloss: (x: Inputs) => Step;
-  /** genloss through the fused kernels of src/backends (element-wise and Sobel losses). */
+  /** genloss's fused kernels called directly (src/backends/fused: pixel, Sobel, GAN losses). */
   fused?: (x: Inputs) => Step;
-  /** The same computation in plain TF.js ops. */
-  bare: (x: Inputs) => Step;
+  /** The same computation in plain TF.js ops (none for the demo, which is genloss's trainer). */
+  bare?: (x: Inputs) => Step;
 }
 
 type Inputs = Record<string, tf.Tensor | tf.Tensor[]>;
 
-/** `value, grads = valueAndGrads(f)(xs)`; reads the value. */
+/** `value, grads = valueAndGrads(f)(xs)`; reads and returns the value. */
 function stepOf(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: () => tf.Tensor[]): Step {
-  return () => {
+  return () =>
     tf.tidy(() => {
       const { value } = tf.valueAndGrads((...a: tf.Tensor[]) => f(...a) as tf.Scalar)(xs());
-      value.dataSync();
+      return value.dataSync()[0];
     });
-  };
 }
 
 const IMAGE = [16, 256, 256, 3];
@@ -210,6 +222,14 @@ function ganWorkload(
         () => [x.real as tf.Tensor, x.fake as tf.Tensor],
       );
     },
+    fused: (x) => {
+      const call = (v: tf.Tensor, real: boolean) =>
+        fusedGanLoss(ganType, v, { target_is_real: real, is_disc: true, label: real ? 1 : 0 })!;
+      return stepOf(
+        (r, f) => tf.add(call(r, true), call(f, false)),
+        () => [x.real as tf.Tensor, x.fake as tf.Tensor],
+      );
+    },
     bare: (x) =>
       stepOf(
         (r, f) => tf.add(bare(r, true), bare(f, false)),
@@ -309,7 +329,10 @@ function vggKeys(): string[] {
 function vggWeights(): tf.Tensor[] {
   let cin = 3;
   return VGG19.filter((v) => v !== 0).flatMap((v, i) => {
-    const w = tf.mul(tf.randomNormal([v, cin, 3, 3], 0, 1, 'float32', i), Math.sqrt(2 / (cin * 9)));
+    const w = tf.mul(
+      tf.randomNormal([v, cin, 3, 3], 0, 1, 'float32', i + 1),
+      Math.sqrt(2 / (cin * 9)),
+    );
     cin = v;
     return [w, tf.zeros([v])];
   });
@@ -664,6 +687,43 @@ const relativistic: Workload = {
     ),
 };
 
+/** Training steps per timed demo step: one interval of the demo's lazy R1 (every 8 D steps). */
+const DEMO_INTERVAL = 8;
+
+/**
+ * `npm start`'s training step: configs/demo.yaml's GAN (DCGAN G 64 channels, D 16 channels with
+ * minibatch stddev, hinge loss, lazy R1 every 8 steps, disc shift, EMA of G, batch 32 of 32×32
+ * shapes) through genloss's own `Trainer.trainStep`, as the CLI runs it. One timed step is
+ * {@link DEMO_INTERVAL} training steps (one with R1, seven without); its value is the first
+ * one's discriminator loss. Its twin is `demo` in torch_baseline.py.
+ */
+const demo: Workload = {
+  name: 'demo_step',
+  group: 'demo',
+  shape: `${DEMO_INTERVAL} steps of configs/demo.yaml, batch 32×3×32×32`,
+  iters: 3,
+  warmup: 1,
+  budget: 30,
+  onCpu: false,
+  trainSteps: DEMO_INTERVAL,
+  setup: () => ({}),
+  genloss: () => {
+    const cfg = parse(readFileSync(new URL('../configs/demo.yaml', import.meta.url), 'utf8'));
+    const { num_images, size, seed } = cfg.data;
+    const trainer = new Trainer(cfg, shapesDataset(num_images, size, seed));
+    const step: Step = async () => {
+      let first = Number.NaN;
+      for (let i = 0; i < DEMO_INTERVAL; i++) {
+        const log = await trainer.trainStep();
+        if (i === 0) first = log.loss;
+      }
+      return first;
+    };
+    step.dispose = () => trainer.dispose();
+    return step;
+  },
+};
+
 /** Every workload, in report order. */
 export const WORKLOADS: Workload[] = [
   elementwise('l1', 'l1', genloss.l1Loss),
@@ -693,4 +753,5 @@ export const WORKLOADS: Workload[] = [
   focalFrequency,
   ganFeat,
   relativistic,
+  demo,
 ];

@@ -3,13 +3,19 @@
  * kernels for `cpu` and `wasm`. docs/performance.md has the measurements behind each.
  */
 export {
+  FUSED_KERNEL_NAMES,
+  type FusedGanLossOptions,
+  type FusedGanType,
   type FusedGradientLossOptions,
   type FusedLoss,
   type FusedLossName,
   type FusedLossOptions,
   type FusedPixelLossOptions,
+  fusedGanLoss,
   fusedGradientLoss,
   fusedPixelLoss,
+  GAN_LOSS_GRAD,
+  GAN_LOSS_SUM,
   PIXEL_LOSS_GRAD,
   PIXEL_LOSS_SUM,
   registerFusedKernels,

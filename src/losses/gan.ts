@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { stopGradient } from '../autodiff/stop-gradient.ts';
+import { fusedGanLoss } from '../backends/fused/index.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
@@ -134,6 +135,10 @@ function checkMask(owner: string, mask: unknown, input: tf.Tensor): tf.Tensor4D 
  * is ignored); generator: `mean(mse · mask / mean(mask))` with `mse = mean (x − label)²`, which
  * equals `mse` (the mask cancels) and is NaN for an all-zero mask — MMagic's numbers.
  *
+ * On `cpu` and `wasm` every type but `l1` and `smgan` runs as one fused kernel for the value and
+ * one for its gradient (`fusedGanLoss`, src/backends/fused/gan-losses.ts): the same numbers to
+ * float32 rounding, gradients of every order.
+ *
  * @param input discriminator predictions, any shape (N×H×W×C for smgan).
  * @param target_is_real whether the target is the real label.
  * @param options `gan_type` (required), `is_disc` (false), `real_label_val` (1),
@@ -164,6 +169,9 @@ export function ganLoss(
   checkBoolean(owner, 'is_disc', is_disc);
   const m = type === 'smgan' ? checkMask(owner, mask, x) : null;
   const label = real ? real_label_val : fake_label_val;
+  // One fused kernel where it applies (src/backends/fused/gan-losses.ts), else the op chain.
+  const fused = fusedGanLoss(type, x, { target_is_real: real, is_disc, label });
+  if (fused !== null) return fused;
   return tf.tidy(() => {
     switch (type) {
       case 'vanilla':

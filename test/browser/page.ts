@@ -6,6 +6,7 @@
  */
 import './wasm-paths.ts';
 import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import {
   checkSecondOrder,
   chooseBackend,
@@ -18,7 +19,27 @@ import { shapesDataset } from '../../src/train/datasets.ts';
 import { Trainer } from '../../src/train/trainer.ts';
 import { CASES } from '../autodiff/cases.ts';
 import { assertClose } from '../helpers/close.ts';
+import {
+  checkGanCase,
+  checkListCase,
+  checkRelativisticCase,
+  type GanCase,
+  type ListCase,
+  type RelativisticCase,
+} from '../helpers/gan-cases.ts';
+import { WorstError } from '../helpers/gan-reference.ts';
+import {
+  type AdvCase,
+  checkAdvCase,
+  checkPathCase,
+  checkPenaltyCase,
+  type NetFile,
+  type PathCase,
+  type PenaltyCase,
+} from '../helpers/penalty-cases.ts';
+import { checkPerceptualCase, type PerceptualCase } from '../helpers/perceptual-cases.ts';
 import { checkLossCase, type RefCase, withoutFusedKernels } from '../helpers/reference-cases.ts';
+import { checkSsimCase, type SsimCase } from '../helpers/ssim-cases.ts';
 import { tinyGenerator } from '../helpers/tiny-gan.ts';
 
 /** What one check reports to the Node test. */
@@ -83,15 +104,11 @@ function useBackend(backend: string): Promise<string> {
   return chooseBackend(backend);
 }
 
-/**
- * Every case of `test/reference/<file>` through `checkLossCase` (as the Node suite runs them); a
- * network loss (`config.pretrained` and `config.model_path`) loads those files first.
- */
-async function referenceFile(file: string, options: ReferenceOptions = {}): Promise<Outcome> {
-  const skip = new Set(options.skip ?? []);
-  const cases = (
-    JSON.parse(new TextDecoder().decode(await referenceBytes(file))) as { cases: RefCase[] }
-  ).cases.filter((c) => !skip.has(c.id));
+/** A named check: its name and what it runs (a number it returns is reported as measured). */
+type Check = [string, () => unknown];
+
+/** The checks of a file of `checkLossCase` cases; a network loss loads its weights files first. */
+async function lossCaseChecks(cases: RefCase[]): Promise<Check[]> {
   const weights: Record<string, Uint8Array> = {};
   for (const c of cases) {
     for (const key of ['pretrained', 'model_path']) {
@@ -102,10 +119,102 @@ async function referenceFile(file: string, options: ReferenceOptions = {}): Prom
   /** Loads a network loss's files: LPIPS and DISTS take (backbone, heads). */
   const setup = (c: RefCase) => (m: { loadWeights(...files: Uint8Array[]): void }) =>
     m.loadWeights(weights[c.config.pretrained as string], weights[c.config.model_path as string]);
-  const check = (c: RefCase) =>
-    tf.tidy(() => checkLossCase(c, 'pretrained' in c.config ? (setup(c) as never) : undefined));
-  const run = () => outcome(cases.map((c): [string, () => void] => [c.id, () => check(c)]));
-  return options.opChains ? withoutFusedKernels(run) : run();
+  return cases.map((c) => [
+    c.id,
+    () =>
+      tf.tidy(() => checkLossCase(c, 'pretrained' in c.config ? (setup(c) as never) : undefined)),
+  ]);
+}
+
+/**
+ * The checks of a file of network cases, each through `worst` (test/helpers/penalty-cases.ts),
+ * then one that the worst |got − want| / (1e-5 + 5e-4·|want|) is at most 1 (reported).
+ */
+function networkChecks<C extends { id: string }>(
+  file: NetFile<C>,
+  check: (c: C, worst: WorstError) => void,
+): Check[] {
+  const worst = new WorstError();
+  return [
+    ...file.cases.map((c): Check => [c.id, () => check(c, worst)]),
+    [
+      'worst |got − want| / tolerance',
+      () => {
+        worst.assertWithinTolerance(tf.getBackend());
+        return worst.ratio;
+      },
+    ],
+  ];
+}
+
+/**
+ * How each reference file's cases are checked (as the Node suite checks them, through the same
+ * helpers), by file name; a file not named here holds `checkLossCase` cases.
+ */
+const FILE_CHECKS: Record<string, (data: unknown) => Check[] | Promise<Check[]>> = {
+  'ssim.json': (data) =>
+    (data as { cases: SsimCase[] }).cases.map((c) => [c.id, () => checkSsimCase(c)]),
+  'gan.json': (data) =>
+    (data as { cases: GanCase[] }).cases.map((c) => [c.id, () => tf.tidy(() => checkGanCase(c))]),
+  'relativistic.json': (data) =>
+    (data as { cases: RelativisticCase[] }).cases.map((c) => [
+      c.id,
+      () => tf.tidy(() => checkRelativisticCase(c)),
+    ]),
+  'basicsr.json': async (data) => {
+    const cases = (data as { cases: (RefCase | ListCase)[] }).cases;
+    const lists = cases.filter((c): c is ListCase => 'structure' in c);
+    return [
+      ...lists.map((c): Check => [c.id, () => tf.tidy(() => checkListCase(c))]),
+      ...(await lossCaseChecks(cases.filter((c): c is RefCase => !('structure' in c)))),
+    ];
+  },
+  'perceptual/perceptual.json': async (data) => {
+    const cases = (data as { cases: PerceptualCase[] }).cases.filter(
+      (c) => c.type === 'PerceptualLoss',
+    );
+    const checks: Check[] = [];
+    for (const c of cases) {
+      const weights = await referenceBytes(`perceptual/${c.weights}`);
+      checks.push([c.id, () => tf.tidy(() => checkPerceptualCase(c, weights))]);
+    }
+    return checks;
+  },
+  'penalties.json': (data) => {
+    const file = data as NetFile<PenaltyCase | PathCase>;
+    return networkChecks(file, (c, worst) =>
+      'steps' in c
+        ? checkPathCase(c, file, worst)
+        : tf.tidy(() => checkPenaltyCase(c, file, worst)),
+    );
+  },
+  'penalties_peers.json': (data) => {
+    const file = data as NetFile<PenaltyCase>;
+    return networkChecks(file, (c, worst) => tf.tidy(() => checkPenaltyCase(c, file, worst)));
+  },
+  'adv.json': (data) => {
+    const file = data as NetFile<AdvCase>;
+    return networkChecks(file, (c, worst) => checkAdvCase(c, file, worst));
+  },
+};
+
+/**
+ * Every case of `test/reference/<file>` through the check the Node suite runs on it
+ * ({@link FILE_CHECKS}, else `checkLossCase`), but those named in `options.skip`; with
+ * `options.opChains`, each with the fused loss kernels unregistered.
+ */
+async function referenceFile(file: string, options: ReferenceOptions = {}): Promise<Outcome> {
+  const skip = new Set(options.skip ?? []);
+  const data = JSON.parse(new TextDecoder().decode(await referenceBytes(file)));
+  const checks = (
+    await (FILE_CHECKS[file] ?? ((d) => lossCaseChecks((d as { cases: RefCase[] }).cases)))(data)
+  ).filter(([id]) => !skip.has(id));
+  // Each check is synchronous: unregistering the fused kernels around each one covers all of it.
+  return outcome(
+    options.opChains
+      ? checks.map(([id, check]): Check => [id, () => withoutFusedKernels(check)])
+      : checks,
+  );
 }
 
 /** Entries probed per input by `checkSecondOrder`: each costs four passes, slow on WebGL. */
@@ -113,29 +222,26 @@ const PROBES = { entries: 6 };
 
 /**
  * Worst relative error of double backprop against finite differences (`checkSecondOrder`) for
- * every case of test/autodiff/cases.ts but those named in `skip` (`'kernels'`: none), and for a
- * small conv discriminator with leaky ReLU
- * (w.r.t. its input and every weight); a kernel case fails above `tolerance`, the network above
- * `networkTolerance`.
+ * every case of test/autodiff/cases.ts but those named in `skip`, and for a small conv
+ * discriminator with leaky ReLU (w.r.t. its input and every weight); a kernel case fails above
+ * `tolerance`, the network above `networkTolerance`.
  */
 async function secondOrder(
   tolerance: number,
   networkTolerance: number,
-  skip: string[] | 'kernels',
+  skip: string[],
 ): Promise<Outcome> {
-  const checks = CASES.filter((c) => skip !== 'kernels' && !skip.includes(c.name)).map(
-    (c): [string, () => number] => [
-      c.name,
-      () => {
-        const inputs = c.inputs();
-        try {
-          return worstWithin(checkSecondOrder(c.fn, inputs, PROBES).maxRelError, tolerance);
-        } finally {
-          tf.dispose(inputs);
-        }
-      },
-    ],
-  );
+  const checks = CASES.filter((c) => !skip.includes(c.name)).map((c): [string, () => number] => [
+    c.name,
+    () => {
+      const inputs = c.inputs();
+      try {
+        return worstWithin(checkSecondOrder(c.fn, inputs, PROBES).maxRelError, tolerance);
+      } finally {
+        tf.dispose(inputs);
+      }
+    },
+  ]);
   checks.push([
     'conv discriminator (conv 3×3, leaky ReLU 0.2, conv 4×4/2, leaky ReLU, mean, dense)',
     () => {
@@ -265,7 +371,24 @@ async function train(config: unknown, steps: number, imageSize: number): Promise
   return { ...result, measured, leaked: tf.memory().numTensors - before };
 }
 
-const api = { useBackend, referenceFile, secondOrder, penalties, train };
+/** What the wasm backend found and loaded in this page (call with wasm active). */
+async function wasmInfo() {
+  return {
+    crossOriginIsolated: globalThis.crossOriginIsolated,
+    multithreadSupport: (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) as boolean,
+    simdSupport: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean,
+    /** XNNPACK's thread pool (`getThreadsCount`); 1 on the single-threaded binaries. */
+    threads: getThreadsCount(),
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    /** The wasm files the page fetched, by name. */
+    binaries: performance
+      .getEntriesByType('resource')
+      .map((e) => e.name.slice(e.name.lastIndexOf('/') + 1))
+      .filter((name) => name.endsWith('.wasm')),
+  };
+}
+
+const api = { useBackend, wasmInfo, referenceFile, secondOrder, penalties, train };
 
 /** The page's API, as the Node test calls it through `page.evaluate`. */
 export type PageApi = typeof api;

@@ -4,13 +4,7 @@
  * Node, the browser suite (test/browser/) fetches them, and both check them here.
  */
 import * as tf from '@tensorflow/tfjs';
-import {
-  PIXEL_LOSS_GRAD,
-  PIXEL_LOSS_SUM,
-  registerFusedKernels,
-  SOBEL_L1_GRAD,
-  SOBEL_L1_SUM,
-} from '../../src/backends/index.ts';
+import { FUSED_KERNEL_NAMES, registerFusedKernels } from '../../src/backends/index.ts';
 import { LOSSES, tvLoss } from '../../src/index.ts';
 import { assertClose } from './close.ts';
 
@@ -68,9 +62,7 @@ export function toVariables(tensors: Record<string, RefTensor>): Record<string, 
  */
 export function withoutFusedKernels<T>(f: () => T): T {
   const backend = tf.getBackend();
-  for (const name of [PIXEL_LOSS_SUM, PIXEL_LOSS_GRAD, SOBEL_L1_SUM, SOBEL_L1_GRAD]) {
-    tf.unregisterKernel(name, backend);
-  }
+  for (const name of FUSED_KERNEL_NAMES) tf.unregisterKernel(name, backend);
   try {
     return f();
   } finally {

@@ -16,53 +16,11 @@ import {
   weightedTvLoss,
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
-import { checkLossCase, loadCases, type RefTensor, toTensor } from '../helpers/reference.ts';
+import { checkListCase, type ListCase } from '../helpers/gan-cases.ts';
+import { checkLossCase, loadCases } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, checkGradient, uniform } from '../helpers/tensors.ts';
 
 before(useTestBackend);
-
-/** A nested list of indices into a case's `tensors`. */
-type Structure = number | Structure[];
-
-/** A case of basicsr.json with list-valued arguments (format in test/reference/README.md). */
-interface ListCase {
-  id: string;
-  type: 'GANLoss' | 'MultiScaleGANLoss' | 'GANFeatLoss';
-  config: Record<string, unknown>;
-  call: { target_is_real?: boolean; is_disc?: boolean };
-  structure: Record<string, Structure>;
-  tensors: RefTensor[];
-  output: RefTensor;
-  grads: RefTensor[];
-}
-
-function rebuild(s: Structure, xs: tf.Tensor[]): unknown {
-  return typeof s === 'number' ? xs[s] : s.map((t) => rebuild(t, xs));
-}
-
-type AnyForward = { forward(...args: unknown[]): tf.Tensor; dispose(): void };
-
-/**
- * Checks a list case: the output, and the gradient w.r.t. every tensor (zero where the loss does
- * not depend on it, or where it is detached). `0 · Σ sum(x)` is added so that every tensor is
- * reached by the tape; it adds exact zeros.
- */
-function checkListCase(c: ListCase): void {
-  const xs = c.tensors.map(toTensor);
-  const m = LOSSES.build({ type: c.type, ...c.config } as never) as unknown as AnyForward;
-  const call = (ts: tf.Tensor[]) =>
-    c.type === 'GANFeatLoss'
-      ? m.forward(rebuild(c.structure.pred_fake, ts), rebuild(c.structure.pred_real, ts))
-      : m.forward(rebuild(c.structure.input, ts), c.call.target_is_real, c.call.is_disc);
-  assertClose(call(xs), toTensor(c.output), { what: `${c.id}: output` });
-  const grads = tf.grads((...ts: tf.Tensor[]) =>
-    tf.add(call(ts), tf.mul(0, tf.addN(ts.map((t) => tf.sum(t))))),
-  )(xs);
-  grads.forEach((g, k) => {
-    assertClose(g, toTensor(c.grads[k]), { what: `${c.id}: d/dtensors[${k}]` });
-  });
-  m.dispose();
-}
 
 const nhwc = (shape: number[], seed: number) => uniform(shape, seed, -1, 1);
 

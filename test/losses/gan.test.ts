@@ -13,73 +13,19 @@ import {
   ConfigError,
   chooseBackend,
   DiscShiftLoss,
-  discShiftLoss,
   GANLoss,
   GANLossComps,
   type GanType,
-  GaussianBlur,
   ganLoss,
   LOSSES,
   ShapeError,
 } from '../../src/index.ts';
 import { describeOnEachBackend } from '../helpers/backend.ts';
-import { loadCases, type RefTensor, toTensor } from '../helpers/reference.ts';
+import { checkGanCase, type GanCase } from '../helpers/gan-cases.ts';
+import { loadCases } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak } from '../helpers/tensors.ts';
 
-interface GanCase {
-  id: string;
-  type: 'GANLoss' | 'GANLossComps' | 'GaussianBlur' | 'DiscShiftLoss' | 'disc_shift_loss';
-  config: Record<string, unknown>;
-  call?: { target_is_real: boolean; is_disc: boolean };
-  args: { name: string; tensor: RefTensor }[];
-  output: RefTensor;
-  cotangent?: RefTensor;
-  grads: Record<string, RefTensor>;
-}
-
 const cases = loadCases<GanCase>('gan.json');
-
-/** The case's loss as a function of its tensor arguments, in the order of `c.args`. */
-function lossOf(c: GanCase): (...args: tf.Tensor[]) => tf.Tensor {
-  switch (c.type) {
-    case 'GANLoss':
-    case 'GANLossComps': {
-      const module = LOSSES.build({ type: c.type, ...c.config }) as GANLoss;
-      const { target_is_real, is_disc } = c.call!;
-      return (input, mask) => module.forward(input, target_is_real, is_disc, mask ?? null);
-    }
-    case 'GaussianBlur': {
-      const blur = new GaussianBlur(c.config);
-      return (x) => blur.forward(x);
-    }
-    case 'DiscShiftLoss': {
-      const module = LOSSES.build({ type: c.type, ...c.config }) as DiscShiftLoss;
-      return (x) => module.forward(x);
-    }
-    case 'disc_shift_loss':
-      return (x) => discShiftLoss(x);
-  }
-}
-
-function checkCase(c: GanCase): void {
-  const args = c.args.map((a) => toTensor(a.tensor));
-  const f = lossOf(c);
-  assertClose(f(...args), toTensor(c.output), { what: `${c.id}: output` });
-  const names = Object.keys(c.grads);
-  const at = names.map((n) => c.args.findIndex((a) => a.name === n));
-  const cot = c.cotangent ? toTensor(c.cotangent) : null;
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const full = args.slice();
-    at.forEach((i, k) => {
-      full[i] = xs[k];
-    });
-    const y = f(...full);
-    return cot ? tf.sum(tf.mul(y, cot)) : y;
-  })(at.map((i) => args[i]));
-  names.forEach((n, k) => {
-    assertClose(grads[k], toTensor(c.grads[n]), { what: `${c.id}: d/d${n}` });
-  });
-}
 
 describeOnEachBackend(`gan.json PyTorch reference cases`, () => {
   for (const type of [
@@ -91,7 +37,7 @@ describeOnEachBackend(`gan.json PyTorch reference cases`, () => {
   ]) {
     const some = cases.filter((c) => c.type === type);
     test(`${type}: ${some.length} cases`, () => {
-      for (const c of some) tf.tidy(() => checkCase(c));
+      for (const c of some) tf.tidy(() => checkGanCase(c));
     });
   }
 });

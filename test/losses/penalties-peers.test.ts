@@ -23,84 +23,16 @@ import {
   ShapeError,
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
-import { lossScaler, type RefNet, runLayers, WorstError } from '../helpers/gan-reference.ts';
-import { type RefTensor, readReference, toTensor, toVariables } from '../helpers/reference.ts';
+import { WorstError } from '../helpers/gan-reference.ts';
+import { checkPenaltyCase, type NetFile, type PenaltyCase } from '../helpers/penalty-cases.ts';
+import { readReference } from '../helpers/reference.ts';
 import { assertClose, assertFailsWithoutLeak, assertNoLeak } from '../helpers/tensors.ts';
 import { tinyDiscriminator, tinyGenerator, valuesOf } from '../helpers/tiny-gan.ts';
 
 before(useTestBackend);
 
-interface PeerCase {
-  id: string;
-  type: 'r2_gradient_penalty_loss' | 'r1_r2' | 'gradient_penalty_loss' | 'GradientPenaltyLoss';
-  config: { norm_mode: NormMode; target?: number; one_sided?: boolean; loss_weight?: number };
-  net: string;
-  args: { name: string; tensor: RefTensor }[];
-  alpha?: RefTensor;
-  loss_scale?: number;
-  output: RefTensor;
-  grads: Record<string, RefTensor>;
-}
-
-interface PeerFile {
-  nets: Record<string, RefNet>;
-  cases: PeerCase[];
-}
-
-const peers = readReference<PeerFile>('penalties_peers.json');
+const peers = readReference<NetFile<PenaltyCase>>('penalties_peers.json');
 let worst = new WorstError();
-
-function checkCase(c: PeerCase): void {
-  const net = peers.nets[c.net];
-  const params = toVariables(net.params);
-  const images = toVariables(
-    Object.fromEntries(c.args.filter((a) => a.name !== 'mask').map((a) => [a.name, a.tensor])),
-  );
-  const maskArg = c.args.find((a) => a.name === 'mask');
-  const mask = maskArg ? toTensor(maskArg.tensor) : null;
-  const alpha = c.alpha ? toTensor(c.alpha) : null;
-  const D = (x: tf.Tensor) => runLayers(net.layers, params, x);
-  const { norm_mode, target, one_sided } = c.config;
-  const penalty = (): tf.Scalar => {
-    switch (c.type) {
-      case 'r2_gradient_penalty_loss':
-        return r2GradientPenaltyLoss(D, images.fake_data, {
-          mask,
-          norm_mode,
-          loss_scaler: lossScaler(c.loss_scale),
-        }) as tf.Scalar;
-      case 'r1_r2':
-        return tf.add(
-          r1GradientPenaltyLoss(D, images.real_data, { norm_mode }),
-          r2GradientPenaltyLoss(D, images.fake_data, { norm_mode }),
-        ) as tf.Scalar;
-      case 'GradientPenaltyLoss': {
-        const module = LOSSES.build({ type: c.type, ...c.config }) as unknown as {
-          forward: (...a: unknown[]) => tf.Tensor;
-        };
-        return module.forward(D, images.real_data, images.fake_data, mask, {
-          alpha,
-        }) as tf.Scalar;
-      }
-      default:
-        return gradientPenaltyLoss(D, images.real_data, images.fake_data, {
-          mask,
-          norm_mode,
-          alpha,
-          target,
-          one_sided,
-        }) as tf.Scalar;
-    }
-  };
-  const all = { ...params, ...images };
-  const { value, grads } = tf.variableGrads(penalty, Object.values(all));
-  worst.check(value, c.output, `${c.id}: output`);
-  for (const [name, want] of Object.entries(c.grads)) {
-    const g = grads[all[name].name] ?? tf.zerosLike(all[name]);
-    worst.check(g, want, `${c.id}: d/d${name}`);
-  }
-  tf.dispose(Object.values(all));
-}
 
 describeOnEachBackend(
   'PyTorch reference cases of the peers’ penalties',
@@ -114,7 +46,7 @@ describeOnEachBackend(
       const cases = peers.cases.filter((c) => c.type === type);
       test(`${type}: ${cases.length} cases (value, gradients w.r.t. every D weight and image)`, () => {
         assert.ok(cases.length > 0);
-        for (const c of cases) tf.tidy(() => checkCase(c));
+        for (const c of cases) tf.tidy(() => checkPenaltyCase(c, peers, worst));
       });
     }
 

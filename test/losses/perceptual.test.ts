@@ -24,53 +24,14 @@ import {
 } from '../../src/index.ts';
 import { loadFaceApiRecognitionNet } from '../../src/node.ts';
 import { useTestBackend } from '../helpers/backend.ts';
-import { loadCases, type RefTensor, toTensor, weightsFixture } from '../helpers/reference.ts';
+import { checkPerceptualCase, type PerceptualCase } from '../helpers/perceptual-cases.ts';
+import { loadCases, weightsFixture } from '../helpers/reference.ts';
 import { assertClose, assertNoLeak, uniform } from '../helpers/tensors.ts';
-
-interface PerceptualCase {
-  id: string;
-  type: string;
-  config: Record<string, unknown>;
-  weights?: string;
-  args: { name: string; tensor: RefTensor }[];
-  outputs?: (RefTensor | null)[];
-  output?: RefTensor;
-  grads: Record<string, RefTensor | (RefTensor | null)[]>;
-  grads2?: Record<string, RefTensor>;
-}
 
 const cases = loadCases<PerceptualCase>('perceptual/perceptual.json');
 
-function checkPerceptual(c: PerceptualCase): void {
-  const loss = LOSSES.build({ type: 'PerceptualLoss', ...c.config }) as PerceptualLoss;
-  loss.loadWeights(weightsFixture(c.weights!), c.weights);
-  const [x, gt] = c.args.map((a) => toTensor(a.tensor));
-  const out = loss.forward(x, gt);
-  const grads = c.grads.x as (RefTensor | null)[];
-  for (const part of [0, 1]) {
-    const want = c.outputs![part];
-    if (want === null) {
-      assert.equal(out[part], null, `${c.id}: part ${part} must be null`);
-      continue;
-    }
-    assertClose(out[part]!, toTensor(want), { what: `${c.id}: ${part ? 'style' : 'percep'}` });
-    const g = tf.grad((t: tf.Tensor) => loss.forward(t, gt)[part]!)(x);
-    assertClose(g, toTensor(grads[part]!), {
-      what: `${c.id}: d${part ? 'style' : 'percep'}/dx`,
-      atol: 1e-6,
-    });
-    // No gradient reaches the target (MMagic detaches it).
-    const gg = tf.grad((t: tf.Tensor) => loss.forward(x, t)[part]!)(gt);
-    assert.equal(tf.max(tf.abs(gg)).dataSync()[0], 0, `${c.id}: gradient w.r.t. gt`);
-  }
-  if (c.grads2) {
-    // Second order: ∇x Σ(∇x percep)², as an R1-style penalty on the image would need.
-    const g1 = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => loss.forward(u, gt)[0]!)(t);
-    const g2 = tf.grad((t: tf.Tensor) => tf.sum(tf.square(g1(t))))(x);
-    assertClose(g2, toTensor(c.grads2.x), { what: `${c.id}: second-order gradient`, atol: 1e-6 });
-  }
-  loss.dispose();
-}
+/** {@link checkPerceptualCase} with the case's weights file read from disk. */
+const checkPerceptual = (c: PerceptualCase) => checkPerceptualCase(c, weightsFixture(c.weights!));
 
 describe('PerceptualLoss', () => {
   before(async () => {

@@ -17,50 +17,12 @@ import {
   ShapeError,
 } from '../../src/index.ts';
 import { describeOnEachBackend, useTestBackend } from '../helpers/backend.ts';
-import { loadCases, type RefTensor, toTensor } from '../helpers/reference.ts';
+import { checkRelativisticCase, type RelativisticCase } from '../helpers/gan-cases.ts';
+import { loadCases } from '../helpers/reference.ts';
 import { assertClose, assertFailsWithoutLeak, assertNoLeak } from '../helpers/tensors.ts';
 import { tinyDiscriminator, tinyGenerator } from '../helpers/tiny-gan.ts';
 
-interface RelativisticCase {
-  id: string;
-  type: 'RelativisticGANLoss';
-  config: { gan_type: string; relativistic: string; loss_weight: number };
-  call: { is_disc: boolean };
-  args: { name: string; tensor: RefTensor }[];
-  output: RefTensor;
-  terms: { real: RefTensor; fake: RefTensor };
-  grads: { predReal: RefTensor; predFake: RefTensor };
-}
-
 const cases = loadCases<RelativisticCase>('relativistic.json');
-/** The brief's tolerance: 1e-5 + 5e-4·|want|. */
-const TOL = { atol: 1e-5, rtol: 5e-4 };
-
-function checkCase(c: RelativisticCase): void {
-  const module = LOSSES.build({ type: c.type, ...c.config }) as RelativisticGANLoss;
-  const [predReal, predFake] = c.args.map((a) => toTensor(a.tensor));
-  const { is_disc } = c.call;
-  const what = (s: string) => ({ ...TOL, what: `${c.id}: ${s}` });
-  assertClose(module.forward(predReal, predFake, is_disc), toTensor(c.output), what('output'));
-  const terms = module.relativisticTerms(predReal, predFake, is_disc);
-  assertClose(terms.real, toTensor(c.terms.real), what('real term'));
-  assertClose(terms.fake, toTensor(c.terms.fake), what('fake term'));
-  const [gReal, gFake] = tf.grads((r: tf.Tensor, f: tf.Tensor) => module.forward(r, f, is_disc))([
-    predReal,
-    predFake,
-  ]);
-  assertClose(gReal, toTensor(c.grads.predReal), what('d/dpredReal'));
-  assertClose(gFake, toTensor(c.grads.predFake), what('d/dpredFake'));
-  // The function is the module without loss_weight (which only generator calls have).
-  const { gan_type, relativistic } = c.config;
-  const plain = relativisticGanLoss(predReal, predFake, {
-    gan_type: gan_type as RelativisticGANLoss['cfg']['gan_type'],
-    relativistic: relativistic as 'average' | 'pairwise',
-    is_disc,
-  });
-  const scale = is_disc ? 1 : c.config.loss_weight;
-  assertClose(tf.mul(tf.add(plain.real, plain.fake), scale), toTensor(c.output), what('function'));
-}
 
 describeOnEachBackend('relativistic.json PyTorch reference cases', () => {
   for (const ganType of ['vanilla', 'lsgan', 'hinge', 'wgan']) {
@@ -70,7 +32,7 @@ describeOnEachBackend('relativistic.json PyTorch reference cases', () => {
       );
       test(`${ganType} × ${mode}: ${some.length} cases (disc and gen)`, () => {
         assert.ok(some.length >= 4);
-        for (const c of some) tf.tidy(() => checkCase(c));
+        for (const c of some) tf.tidy(() => checkRelativisticCase(c));
       });
     }
   }

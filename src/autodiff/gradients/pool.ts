@@ -117,28 +117,41 @@ function windowGrid(info: tf.backend_util.Conv2DInfo): WindowGrid {
   };
 }
 
-/** `t[:, i + s·r, j + s·c, :]` for r < outHeight, c < outWidth: slice, split strides, slice. */
+/**
+ * `t[:, i + s·r, j + s·c, :]` for r < outHeight, c < outWidth: slice the block, then take the
+ * first row of each row stride and the first column of each column stride. Every op stays at
+ * rank 4: TF.js's packed WebGL pad and slice shaders compare coordinates with `lessThan`, which
+ * GLSL has only up to 4 components, so a rank-6 view fails to compile there.
+ */
 function readGrid(t: tf.Tensor, g: WindowGrid, i: number, j: number): tf.Tensor {
   const [n, , , c] = t.shape;
   const { outHeight: h, outWidth: w, strideHeight: sh, strideWidth: sw } = g;
   const block = tf.slice(t, [0, i, j, 0], [n, h * sh, w * sw, c]);
-  const split = tf.reshape(block, [n, h, sh, w, sw, c]);
-  return tf.reshape(tf.slice(split, 0, [n, h, 1, w, 1, c]), [n, h, w, c]);
+  const rows = tf.slice(tf.reshape(block, [n, h, sh, w * sw * c]), 0, [n, h, 1, w * sw * c]);
+  const cols = tf.slice(tf.reshape(rows, [n * h, w, sw, c]), 0, [n * h, w, 1, c]);
+  return tf.reshape(cols, [n, h, w, c]);
 }
 
-/** The adjoint of {@link readGrid}: writes `v` on the offset-`(i, j)` grid of a zero frame. */
+/**
+ * The adjoint of {@link readGrid}: writes `v` on the offset-`(i, j)` grid of a zero frame,
+ * spreading columns then rows apart with rank-4 pads (as {@link readGrid}, for WebGL).
+ */
 function placeGrid(v: tf.Tensor, g: WindowGrid, i: number, j: number): tf.Tensor {
   const [n, , , c] = v.shape;
   const { outHeight: h, outWidth: w, strideHeight: sh, strideWidth: sw } = g;
-  const spread = tf.pad(tf.reshape(v, [n, h, 1, w, 1, c]), [
+  const cols = tf.pad(tf.reshape(v, [n * h, w, 1, c]), [
     [0, 0],
-    [0, 0],
-    [0, sh - 1],
     [0, 0],
     [0, sw - 1],
     [0, 0],
   ]);
-  return tf.pad(tf.reshape(spread, [n, h * sh, w * sw, c]), [
+  const rows = tf.pad(tf.reshape(cols, [n, h, 1, w * sw * c]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+  ]);
+  return tf.pad(tf.reshape(rows, [n, h * sh, w * sw, c]), [
     [0, 0],
     [i, g.height - i - h * sh],
     [j, g.width - j - w * sw],

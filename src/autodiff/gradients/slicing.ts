@@ -46,15 +46,32 @@ export const stridedSliceGradConfig: tf.GradConfig = {
   },
 };
 
-/** Puts `stride − 1` zeros between consecutive entries of `t` along `axis`. */
+/**
+ * Puts `stride − 1` zeros between consecutive entries of `t` along `axis`. `t` is viewed as
+ * `[before, n, 1, after]`, so the pad and slice stay at rank ≤ 4 whatever `t`'s rank: TF.js's
+ * packed WebGL pad shader compares coordinates with `lessThan`, which GLSL has only up to 4
+ * components, so a rank-5 pad fails to compile there.
+ */
 function spreadAxis(t: tf.Tensor, axis: number, stride: number): tf.Tensor {
   const n = t.shape[axis];
-  const withSlot = [...t.shape.slice(0, axis + 1), 1, ...t.shape.slice(axis + 1)];
-  const paddings = withSlot.map((_, k): [number, number] => [0, k === axis + 1 ? stride - 1 : 0]);
-  const spread = tf.pad(tf.reshape(t, withSlot), paddings);
-  const merged = [...t.shape.slice(0, axis), n * stride, ...t.shape.slice(axis + 1)];
-  const size = merged.map((s, k) => (k === axis ? (n - 1) * stride + 1 : s));
-  return tf.slice(tf.reshape(spread, merged), 0, size);
+  const before = sizeOf(t.shape.slice(0, axis));
+  const after = sizeOf(t.shape.slice(axis + 1));
+  const spread = tf.pad(tf.reshape(t, [before, n, 1, after]), [
+    [0, 0],
+    [0, 0],
+    [0, stride - 1],
+    [0, 0],
+  ]);
+  const kept = tf.slice(tf.reshape(spread, [before, n * stride, after]), 0, [
+    before,
+    (n - 1) * stride + 1,
+    after,
+  ]);
+  return tf.reshape(kept, [
+    ...t.shape.slice(0, axis),
+    (n - 1) * stride + 1,
+    ...t.shape.slice(axis + 1),
+  ]);
 }
 
 /**
