@@ -20,6 +20,8 @@ import { type BuildConfig, LOSSES } from '../core/registry.ts';
  * - `composition`: `forward(pred_alpha, fg, bg, ori_merged, weight)` (matting).
  * - `gp`: `forward(disc, real, fake, mask)`; `disc_shift`: `forward(pred)`.
  * - `feature_matching`: `forward(feats_fake, feats_real)` of a multi-scale discriminator.
+ * - `transferal`: `forward(maps, soft_attention, textures)`: the texture maps of the output, a
+ *   texture transformer's soft attention and transferred textures (MMagic's TTSR).
  */
 export const LOSS_ROLES = {
   pixel: [
@@ -58,6 +60,7 @@ export const LOSS_ROLES = {
   gp: ['GradientPenaltyLoss'],
   disc_shift: ['DiscShiftLoss'],
   feature_matching: ['GANFeatLoss'],
+  transferal: ['TransferalPerceptualLoss'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** A role of {@link LOSS_ROLES}. */

@@ -36,6 +36,8 @@ export interface ImportOptions {
 const NOT_LOSS_KEYS = new Set([
   'generator',
   'discriminator',
+  'extractor',
+  'transformer',
   'optimizers',
   'loss_config',
   'train_cfg',

@@ -4,8 +4,10 @@ import { inpaintorOptions } from '../models/inpaintor.ts';
 import { mattorOptions } from '../models/matting.ts';
 import { optimizerOptions } from '../models/optimizers.ts';
 import { restorerOptions } from '../models/restorer.ts';
+import { ttsrOptions } from '../models/ttsr.ts';
 import { netOptions } from './architectures.ts';
 import { degradationOptions, maskOptions } from './paired-data.ts';
+import { lteOptions, searchTransformerOptions, ttsrNetOptions } from './ttsr-nets.ts';
 
 /**
  * Keys of `data` that the image-to-image model kinds read: the held-out split and how each kind's
@@ -14,7 +16,7 @@ import { degradationOptions, maskOptions } from './paired-data.ts';
 const pairedDataKeys = {
   /** Images held out of training, for the metrics and the sample grid (the first ones). */
   val_images: z.int().min(1).default(64),
-  /** A restorer's input from its target (required by BaseEditModel, SRGAN, ESRGAN). */
+  /** A restorer's input from its target (required by BaseEditModel, SRGAN, ESRGAN; TTSR: downsample ×4). */
   degradation: degradationOptions.optional(),
   /** The inpainting masks (OneStageInpaintor). */
   masks: maskOptions.optional(),
@@ -85,6 +87,17 @@ export const trainModelOptions = z.discriminatedUnion('type', [
   restorerOptions.extend(imageToImageNets),
   inpaintorOptions.extend(imageToImageNets),
   mattorOptions.extend(imageToImageNets),
+  ttsrOptions.extend({
+    generator: ttsrNetOptions,
+    extractor: lteOptions,
+    transformer: searchTransformerOptions,
+    discriminator: imageToImageNets.discriminator,
+    optimizers: z.strictObject({
+      generator: optimizerOptions,
+      extractor: optimizerOptions,
+      discriminator: optimizerOptions.optional(),
+    }),
+  }),
 ]);
 
 /** `model.type` values and the kind of model each trains. */
@@ -95,11 +108,12 @@ export const MODEL_KINDS = {
   ESRGAN: 'restoration',
   OneStageInpaintor: 'inpainting',
   DIM: 'matting',
+  TTSR: 'reference_sr',
 } as const;
 
 /**
- * A training config (`genloss train`): the model (a GAN, a restorer, an inpaintor or a matting
- * model, by `model.type`) with MMagic's loss keys, the data, and the schedule. Paths in it are
+ * A training config (`genloss train`): the model (a GAN, a restorer, an inpaintor, a matting
+ * model or TTSR, by `model.type`) with MMagic's loss keys, the data, and the schedule. Paths in it are
  * relative to the config file.
  */
 export const trainConfigOptions = z.strictObject({

@@ -8,6 +8,7 @@ import { Inpaintor } from '../models/inpaintor.ts';
 import { Mattor } from '../models/matting.ts';
 import type { LogVars } from '../models/optimise.ts';
 import { Restorer } from '../models/restorer.ts';
+import { TTSR } from '../models/ttsr.ts';
 import { buildNet, netScales } from './architectures.ts';
 import { MODEL_KINDS, type TrainConfig } from './config.ts';
 import type { ArrayDataset } from './datasets.ts';
@@ -18,21 +19,28 @@ import {
   mattingData,
   restorationPairs,
 } from './paired-data.ts';
+import { REFERENCE_SR_SCALE, referencePairs } from './reference-data.ts';
 import { type SampleGrid, type TrainTask, to255 } from './task.ts';
+import { lte, ttsrNet } from './ttsr-nets.ts';
 
-type Kind = 'restoration' | 'inpainting' | 'matting';
+type Kind = 'restoration' | 'inpainting' | 'matting' | 'reference_sr';
 type ImageToImageConfig = TrainConfig & {
-  model: { type: 'BaseEditModel' | 'SRGAN' | 'ESRGAN' | 'OneStageInpaintor' | 'DIM' };
+  model: { type: 'BaseEditModel' | 'SRGAN' | 'ESRGAN' | 'OneStageInpaintor' | 'DIM' | 'TTSR' };
 };
+type TTSRConfig = Extract<TrainConfig['model'], { type: 'TTSR' }>;
 
 /** The field a kind's output is compared with, and the fields its sample grid shows. */
 const KIND_FIELDS: Record<Kind, { target: string; panels: string[] }> = {
   restoration: { target: 'gt_img', panels: ['img', 'output', 'gt_img'] },
   inpainting: { target: 'gt_img', panels: ['masked', 'output', 'gt_img'] },
   matting: { target: 'alpha', panels: ['merged', 'trimap', 'output', 'alpha'] },
+  reference_sr: { target: 'gt_img', panels: ['img', 'ref_img', 'output', 'gt_img'] },
 };
 
-/** The data of a kind: restoration pairs, inpainting masks, or shapes matting data. */
+/** The kinds whose fields and outputs are in [−1, 1] (the others' are in [0, 1]). */
+const SIGNED_KINDS: readonly Kind[] = ['inpainting', 'reference_sr'];
+
+/** The data of a kind: restoration pairs, inpainting masks, shapes matting data, or reference pairs. */
 function kindData(kind: Kind, cfg: ImageToImageConfig, images: ArrayDataset): FieldsDataset {
   const data = cfg.data;
   if (kind === 'restoration') {
@@ -44,6 +52,15 @@ function kindData(kind: Kind, cfg: ImageToImageConfig, images: ArrayDataset): Fi
     return restorationPairs(images, data.degradation);
   }
   if (kind === 'inpainting') return inpaintingPairs(images, data.masks ?? maskOptions.parse({}));
+  if (kind === 'reference_sr') {
+    const d = data.degradation;
+    if (d?.type !== 'downsample' || d.scale !== REFERENCE_SR_SCALE) {
+      throw new ConfigError(
+        `data.degradation: TTSR super-resolves ×4: set {type: downsample, scale: 4}`,
+      );
+    }
+    return referencePairs(images, cfg.train.seed);
+  }
   if (data.type !== 'shapes') {
     throw new ConfigError(
       `data.type: DIM trains on the shapes dataset, whose exact alpha mattes it needs; a folder of images has none`,
@@ -54,13 +71,18 @@ function kindData(kind: Kind, cfg: ImageToImageConfig, images: ArrayDataset): Fi
 
 /**
  * The image-to-image model kinds — restoration (`BaseEditModel`, `SRGAN`, `ESRGAN`), inpainting
- * (`OneStageInpaintor`) and matting (`DIM`) — on the dataset's images: the first
+ * (`OneStageInpaintor`), matting (`DIM`) and reference-based super-resolution (`TTSR`, its
+ * references made by `referencePairs` with `train.seed`) — on the dataset's images: the first
  * `data.val_images` are held out for the samples and the metrics, the rest train.
  */
 export class ImageToImageTask implements TrainTask {
   readonly kind: Kind;
-  readonly model: ImageToImageModel;
-  readonly nets: { generator: tf.LayersModel; discriminator?: tf.LayersModel };
+  readonly model: ImageToImageModel | TTSR;
+  readonly nets: {
+    generator: tf.LayersModel;
+    discriminator?: tf.LayersModel;
+    extractor?: tf.LayersModel;
+  };
   readonly rngs = {};
   readonly train: FieldsDataset;
   readonly val: FieldsDataset;
@@ -78,11 +100,37 @@ export class ImageToImageTask implements TrainTask {
       );
     }
     [this.val, this.train] = all.split(cfg.data.val_images);
-    const generator = buildNet('model.generator', model.generator);
+    const generator =
+      model.type === 'TTSR'
+        ? ttsrNet(model.generator)
+        : buildNet('model.generator', model.generator);
     const discriminator =
       model.discriminator === null ? null : buildNet('model.discriminator', model.discriminator);
-    this.nets = { generator, ...(discriminator ? { discriminator } : {}) };
+    const extractor = model.type === 'TTSR' ? lte(model.extractor) : null;
+    this.nets = {
+      generator,
+      ...(discriminator ? { discriminator } : {}),
+      ...(extractor ? { extractor } : {}),
+    };
     try {
+      if (model.type === 'TTSR') {
+        const {
+          generator: _g,
+          discriminator: _d,
+          extractor: _e,
+          transformer: _t,
+          optimizers,
+          ...losses
+        } = model as TTSRConfig;
+        this.model = new TTSR(losses, {
+          generator,
+          extractor: extractor as tf.LayersModel,
+          discriminator,
+          optimizers,
+        });
+        this.checkShapes();
+        return;
+      }
       const { generator: _g, discriminator: _d, optimizers, ...losses } = model;
       const nets = {
         generator,
@@ -99,9 +147,10 @@ export class ImageToImageTask implements TrainTask {
       this.checkShapes();
     } catch (error) {
       // The model is not built, or its losses are freed with it.
-      (this as { model?: ImageToImageModel }).model?.dispose();
+      (this as { model?: ImageToImageModel | TTSR }).model?.dispose();
       generator.dispose();
       discriminator?.dispose();
+      extractor?.dispose();
       throw error;
     }
   }
@@ -115,11 +164,15 @@ export class ImageToImageTask implements TrainTask {
     const batch = this.val.batch([0]);
     try {
       tf.tidy(() => {
-        const input = this.model.generatorInput(batch);
+        const model = this.model;
+        const input = model instanceof TTSR ? batch.img : model.generatorInput(batch);
         const inputShape = input.shape.slice(1);
         let out: tf.Tensor;
         try {
-          out = this.nets.generator.predict(input) as tf.Tensor;
+          out =
+            model instanceof TTSR
+              ? model.predict(batch)
+              : (this.nets.generator.predict(input) as tf.Tensor);
         } catch (error) {
           throw new ConfigError(
             `model.generator: cannot run on the ${this.kind} input of shape [${inputShape.join(', ')}] (in_channels must be ${inputShape[2]}): ${(error as Error).message}`,
@@ -199,7 +252,8 @@ export class ImageToImageTask implements TrainTask {
 
   /**
    * The first `train.num_samples` held-out examples, one row each, in [−1, 1]: restoration —
-   * input (nearest-upsampled to the target's size), output, target; inpainting — masked input,
+   * input (nearest-upsampled to the target's size), output, target; reference-based SR — input,
+   * reference, output, target; inpainting — masked input,
    * output, target; matting — merged, trimap, predicted alpha (the trimap's value where it is
    * known, as MMagic's matting models output it: the network is trained in the unknown band
    * only), true alpha.
@@ -220,10 +274,9 @@ export class ImageToImageTask implements TrainTask {
                 ? tf.mul(batch.gt_img, tf.sub(1, batch.mask))
                 : batch[name];
           if (t.shape[1] !== h) t = tf.image.resizeNearestNeighbor(t, [h, w]);
-          t =
-            this.kind === 'inpainting'
-              ? tf.clipByValue(t, -1, 1)
-              : tf.sub(tf.mul(tf.clipByValue(t, 0, 1), 2), 1);
+          t = SIGNED_KINDS.includes(this.kind)
+            ? tf.clipByValue(t, -1, 1)
+            : tf.sub(tf.mul(tf.clipByValue(t, 0, 1), 2), 1);
           return t.shape[3] === 1 ? tf.tile(t, [1, 1, 1, 3]) : t;
         };
         const shown = panels.map(show);
@@ -237,8 +290,8 @@ export class ImageToImageTask implements TrainTask {
   }
 
   /**
-   * The held-out images' metrics, MMagic's definitions on [0, 255] images: restoration and
-   * inpainting `metric/psnr` and `metric/ssim` (means over the images; an image restored exactly,
+   * The held-out images' metrics, MMagic's definitions on [0, 255] images: restoration
+   * (reference-based too) and inpainting `metric/psnr` and `metric/ssim` (means over the images; an image restored exactly,
    * PSNR ∞, is left out of the PSNR mean); matting `metric/sad`, `metric/mse`,
    * `metric/gradient_error`, `metric/connectivity_error` with the prediction set to the trimap's
    * value where the trimap is known (as MMagic's matting models output it).
@@ -265,7 +318,7 @@ export class ImageToImageTask implements TrainTask {
       };
     }
     const toImage = (t: tf.Tensor4D) =>
-      this.kind === 'inpainting' ? to255(t) : tf.clipByValue(tf.mul(t, 255), 0, 255);
+      SIGNED_KINDS.includes(this.kind) ? to255(t) : tf.clipByValue(tf.mul(t, 255), 0, 255);
     const scores = this.predictVal(n, (batch, output) =>
       tf.tidy(() => {
         const pred = toImage(output);
@@ -285,6 +338,7 @@ export class ImageToImageTask implements TrainTask {
     this.model.dispose();
     this.nets.generator.dispose();
     this.nets.discriminator?.dispose();
+    this.nets.extractor?.dispose();
   }
 }
 

@@ -4,6 +4,7 @@ import { INPAINTOR_LOSS_KEYS } from '../models/inpaintor.ts';
 import { LOSS_ROLES, type LossKeys } from '../models/loss-roles.ts';
 import { MATTOR_LOSS_KEYS } from '../models/matting.ts';
 import { RESTORER_LOSS_KEYS } from '../models/restorer.ts';
+import { TTSR_LOSS_KEYS } from '../models/ttsr.ts';
 
 /** The GAN losses `GANWithCustomizedLoss` calls as its `gan_loss`. */
 const GAN_MODEL_GAN_LOSSES = ['GANLoss', 'GANLossComps', 'RelativisticGANLoss'];
@@ -17,6 +18,7 @@ const IMAGE_TO_IMAGE_KEYS: Record<string, LossKeys> = {
   ESRGAN: RESTORER_LOSS_KEYS,
   OneStageInpaintor: INPAINTOR_LOSS_KEYS,
   DIM: MATTOR_LOSS_KEYS,
+  TTSR: TTSR_LOSS_KEYS,
 };
 
 /**

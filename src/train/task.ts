@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LogVars } from '../models/optimise.ts';
 
-/** The two networks a model kind may train, by the name of the optimizer that trains each. */
-export const OPTIMIZER_NAMES = ['generator', 'discriminator'] as const;
-/** `'generator'` or `'discriminator'`. */
+/**
+ * The networks a model kind may train, by the name of the optimizer that trains each (`extractor`:
+ * TTSR's texture extractor).
+ */
+export const OPTIMIZER_NAMES = ['generator', 'discriminator', 'extractor'] as const;
+/** `'generator'`, `'discriminator'` or `'extractor'`. */
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
 /** A seeded generator whose state a checkpoint keeps. */

@@ -10,7 +10,7 @@ import { ArrayDataset, BatchSampler, type ImageDataset, type SamplerState } from
 import { GanTask } from './gan-task.ts';
 import { ImageToImageTask } from './image-to-image-task.ts';
 import { DEFAULT_MEMORY_LIMIT_BYTES } from './limits.ts';
-import { OPTIMIZER_NAMES, type OptimizerName, type SampleGrid } from './task.ts';
+import { OPTIMIZER_NAMES, type OptimizerName, type SampleGrid, type TrainTask } from './task.ts';
 
 export { OPTIMIZER_NAMES, type OptimizerName };
 
@@ -92,7 +92,7 @@ const trainedVariables = (net: tf.LayersModel) =>
 export class Trainer {
   readonly cfg: TrainConfig;
   /** The model kind's task: its model, networks and data (see `TrainTask`). */
-  readonly task: GanTask | ImageToImageTask;
+  readonly task: (GanTask | ImageToImageTask) & TrainTask;
   /** Steps done so far. */
   step = 0;
   private readonly sampler: BatchSampler;

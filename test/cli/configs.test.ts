@@ -109,6 +109,11 @@ const FIRST_STEP: Record<string, Record<string, number>> = {
     loss_d_real: 0.6203538179397583,
     loss_d_fake: 0.7531898617744446,
   },
+  'configs/ttsr-x4.yaml': {
+    loss_generator: 0.8908960819244385,
+    loss_pix: 0.8867689967155457,
+    loss_transferal: 0.004127080552279949,
+  },
   'examples/custom-loss/custom-gan.yaml': {
     loss: 2.1845786571502686,
     loss_disc_fake: 0.9102513194084167,
@@ -147,6 +152,7 @@ for (const file of shipped.filter((f) => !(f in USER_WEIGHTS))) {
 const KIND_OUTPUTS: Record<string, { metrics: string[]; panels: number }> = {
   restoration: { metrics: ['metric/psnr', 'metric/ssim'], panels: 3 },
   inpainting: { metrics: ['metric/psnr', 'metric/ssim'], panels: 3 },
+  reference_sr: { metrics: ['metric/psnr', 'metric/ssim'], panels: 4 },
   matting: {
     metrics: ['metric/sad', 'metric/mse', 'metric/gradient_error', 'metric/connectivity_error'],
     panels: 4,
