@@ -4,7 +4,7 @@ import { stopGradient } from '../autodiff/stop-gradient.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { LossModule } from '../core/module.ts';
 import { parseOptions } from '../core/options.ts';
-import { applyWithFrozenWeights, searchTransformer } from '../train/ttsr-nets.ts';
+import { applyWithFrozenWeights, searchTransformer } from '../nets/ttsr.ts';
 import { AdversarialTerms, featureLossTerms, type ImageBatch } from './image-to-image.ts';
 import { buildRoleLoss, forwardOf, type LossKeys } from './loss-roles.ts';
 import { type LogVars, optimiseLosses } from './optimise.ts';

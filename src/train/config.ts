@@ -5,9 +5,9 @@ import { mattorOptions } from '../models/matting.ts';
 import { optimizerOptions } from '../models/optimizers.ts';
 import { restorerOptions } from '../models/restorer.ts';
 import { ttsrOptions } from '../models/ttsr.ts';
+import { lteOptions, searchTransformerOptions, ttsrNetOptions } from '../nets/ttsr.ts';
 import { netOptions } from './architectures.ts';
 import { degradationOptions, maskOptions } from './paired-data.ts';
-import { lteOptions, searchTransformerOptions, ttsrNetOptions } from './ttsr-nets.ts';
 
 /**
  * Keys of `data` that the image-to-image model kinds read: the held-out split and how each kind's

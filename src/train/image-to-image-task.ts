@@ -9,6 +9,7 @@ import { Mattor } from '../models/matting.ts';
 import type { LogVars } from '../models/optimise.ts';
 import { Restorer } from '../models/restorer.ts';
 import { TTSR } from '../models/ttsr.ts';
+import { lte, ttsrNet } from '../nets/ttsr.ts';
 import { buildNet, netScales } from './architectures.ts';
 import { MODEL_KINDS, type TrainConfig } from './config.ts';
 import type { ArrayDataset } from './datasets.ts';
@@ -21,7 +22,6 @@ import {
 } from './paired-data.ts';
 import { REFERENCE_SR_SCALE, referencePairs } from './reference-data.ts';
 import { type SampleGrid, type TrainTask, to255 } from './task.ts';
-import { lte, ttsrNet } from './ttsr-nets.ts';
 
 type Kind = 'restoration' | 'inpainting' | 'matting' | 'reference_sr';
 type ImageToImageConfig = TrainConfig & {

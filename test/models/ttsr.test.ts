@@ -1,5 +1,5 @@
 /**
- * MMagic's TTSR in genloss: the networks of src/train/ttsr-nets.ts (LTE, SearchTransformer,
+ * MMagic's TTSR in genloss: the networks of src/nets/ttsr.ts (LTE, SearchTransformer,
  * TTSRNet) against PyTorch (test/reference/ttsr.json, made by generate_ttsr.py: outputs and the
  * gradients w.r.t. every input), and the model of src/models/ttsr.ts: its losses and where their
  * gradients go, both optimizers stepping, `pixel_init` gating, atomic steps, no leaks, bad inputs
@@ -18,10 +18,10 @@ import {
 import { tensorMapSource } from '../../src/io/tensor-source.ts';
 import type { ImageBatch } from '../../src/models/image-to-image.ts';
 import { TTSR, type TTSRNets } from '../../src/models/ttsr.ts';
+import { loadLteFromVgg19, lte, searchTransformer, ttsrNet } from '../../src/nets/ttsr.ts';
 import { buildNet } from '../../src/train/architectures.ts';
 import { shapesDataset } from '../../src/train/datasets.ts';
 import { Trainer } from '../../src/train/trainer.ts';
-import { loadLteFromVgg19, lte, searchTransformer, ttsrNet } from '../../src/train/ttsr-nets.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 import { valuesOfNet } from '../helpers/image-to-image.ts';
 import { type RefTensor, readReference, toTensor } from '../helpers/reference.ts';
@@ -41,7 +41,7 @@ interface NetCase {
 const cases = readReference<{ cases: NetCase[] }>('ttsr.json').cases;
 const caseOf = (prefix: string) => cases.filter((c) => c.id.startsWith(prefix));
 
-/** Loads PyTorch weights (convolutions OIHW) into a network of ttsr-nets by their names. */
+/** Loads PyTorch weights (convolutions OIHW) into a TTSR network by their names. */
 function loadWeights(net: tf.LayersModel, weights: Record<string, RefTensor>): void {
   const values = net.weights.map((w) => {
     const name = w.originalName.slice(w.originalName.indexOf('/') + 1);

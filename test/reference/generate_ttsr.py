@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference values for MMagic's TTSR networks (genloss src/train/ttsr-nets.ts).
+"""PyTorch reference values for MMagic's TTSR networks (genloss src/nets/ttsr.ts).
 
 Independent float64 re-implementation of mmagic/models/editors/ttsr/: `LTE.forward` (ImageNet
 normalisation, VGG19's features[0:12] in three slices, returning [level3, level2, level1]),

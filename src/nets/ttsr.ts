@@ -5,10 +5,10 @@ import { ConfigError, ShapeError } from '../core/errors.ts';
 import { parseOptions } from '../core/options.ts';
 import { checkTensor } from '../core/validate.ts';
 import type { TensorSource } from '../io/tensor-source.ts';
-import { conv2d, l2Normalize } from '../nets/layers.ts';
-import { WeightReader } from '../nets/weights.ts';
 import { maxPool2d } from '../ops/pooling.ts';
 import { resizeBicubic } from '../ops/resize.ts';
+import { conv2d, l2Normalize } from './layers.ts';
+import { WeightReader } from './weights.ts';
 
 /**
  * The networks of MMagic's TTSR (reference-based super-resolution, mmagic/models/editors/ttsr/):
@@ -74,7 +74,9 @@ class PlainOpsLayer extends tf.layers.Layer {
 export function applyWithFrozenWeights(model: tf.LayersModel, x: tf.Tensor): tf.Tensor[] {
   const layer = model.layers.find((l): l is PlainOpsLayer => l instanceof PlainOpsLayer);
   if (layer === undefined) {
-    throw new ConfigError(`applyWithFrozenWeights: '${model.name}' is not a network of ttsr-nets`);
+    throw new ConfigError(
+      `applyWithFrozenWeights: '${model.name}' is not a TTSR network (nets/ttsr.ts)`,
+    );
   }
   return tf.tidy(() => layer.runWith([x], stopGradient));
 }
@@ -441,6 +443,7 @@ export const ttsrNetOptions = z.strictObject({
     .tuple([z.int().min(0), z.int().min(0), z.int().min(0), z.int().min(0)])
     .default([16, 16, 8, 4]),
   res_scale: z.number().positive().default(1),
+  clamp: z.boolean().default(true),
   seed: z.int().default(0),
 });
 
@@ -465,6 +468,12 @@ export const ttsrNetOptions = z.strictObject({
  * channels, pixel shuffle ×2). Convolutions start as PyTorch's default (U(±1/√fan_in) weights
  * and biases), the residual blocks' as MMagic's `default_init_weights` with scale 0.1 when
  * `res_scale` is 1, all seeded by `seed`.
+ *
+ * genloss adds `clamp` (default true, MMagic's clamp to [−1, 1]): false leaves the output
+ * unclamped, so that pixels driven below −1 still get a gradient (the trainer clips images to
+ * their range for samples and metrics). On mostly dark images a clamped TTSRNet trained from
+ * scratch can push every pixel below −1 before it learns to depend on its input, and then gets
+ * no gradient at all.
  */
 export function ttsrNet(cfg: z.input<typeof ttsrNetOptions>): tf.LayersModel {
   const o = parseOptions('TTSRNet', ttsrNetOptions, cfg);
@@ -577,7 +586,7 @@ export function ttsrNet(cfg: z.input<typeof ttsrNetOptions>): tf.LayersModel {
     const f24 = rc('merge_features.conv2to4', bicubic(x32, 2));
     const merged = rc('merge_features.conv_merge', cat(x33, f14, f24));
     const out = c('merge_features.conv_last2', c('merge_features.conv_last1', merged));
-    return [tf.clipByValue(out, -1, 1)];
+    return [o.clamp ? tf.clipByValue(out, -1, 1) : out];
   };
   return plainModel(
     'TTSRNet',
