@@ -1,7 +1,7 @@
 /**
  * The workloads of the browser benchmark (`npm run bench:browser`, bench/browser.ts) and their
  * timing, without Node built-ins or side effects: bench/browser.ts bundles this module into the
- * page it opens in headless Chromium (behind the wasm paths of test/browser/wasm-paths.ts) and
+ * page it opens in headless Chromium (behind scripts/page-wasm.ts, its wasm set-up) and
  * runs the same functions on Node, so that both sides time the same steps.
  *
  * - `l1`, `mse`, `charbonnier`: bench/workloads.ts's genloss steps (forward, gradient w.r.t. the

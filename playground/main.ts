@@ -5,7 +5,7 @@
  * `genloss train --resume` reads, and compare two configs that differ in one loss, trained
  * alternately on the same data and seeds, side by side.
  */
-import './wasm-paths.ts';
+import '../scripts/page-wasm.ts';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import YAML from 'yaml';

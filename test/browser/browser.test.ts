@@ -4,12 +4,12 @@
  * that one cannot start), driven by `puppeteer-core`. test/browser/page.ts is bundled with
  * esbuild and served with the wasm files and test/reference/ by a local server that sets the
  * COOP/COEP headers, in Chromium started without `--single-process` (so the page is cross-origin
- * isolated and the wasm backend runs TF.js's threaded SIMD binary, which the suite asserts). On
- * the `wasm` and `webgl` backends the page runs the PyTorch reference cases of the loss families,
- * `checkSecondOrder` on every case of test/autodiff/cases.ts and on a small conv discriminator,
- * the penalties (GP, R1, path length) against the `cpu` backend, and training steps of the demo
- * GAN; after each, `tf.memory().numTensors` is where it was. Where no Chromium starts, the suite
- * is skipped with one line saying why.
+ * isolated and the wasm backend runs TF.js's threaded SIMD binary with a thread per logical core,
+ * which the suite asserts). On the `wasm` and `webgl` backends the page runs the PyTorch reference
+ * cases of the loss families, `checkSecondOrder` on every case of test/autodiff/cases.ts and on a
+ * small conv discriminator, the penalties (GP, R1, path length) against the `cpu` backend, and
+ * training steps of the demo GAN; after each, `tf.memory().numTensors` is where it was. Where no
+ * Chromium starts, the suite is skipped with one line saying why.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -193,13 +193,14 @@ async function browserSuite(browser: Browser): Promise<void> {
       });
 
       if (backend === 'wasm') {
-        test("wasm: the page loads TF.js's threaded SIMD binary", async () => {
-          // XNNPACK's pool (getThreadsCount) has 1 thread on 2 cores, setThreadsCount or not.
+        test("wasm: the page runs TF.js's threaded SIMD binary on every logical core", async () => {
+          // scripts/page-wasm.ts lifts TF.js's cap of hardwareConcurrency / 2 threads.
           const info = await call(page, 'wasmInfo');
           console.log(`wasm in the page: ${JSON.stringify(info)}`);
           assert.equal(info.multithreadSupport, true);
           assert.equal(info.simdSupport, true);
           assert.deepEqual(info.binaries, ['tfjs-backend-wasm-threaded-simd.wasm']);
+          assert.equal(info.threads, Math.min(info.hardwareConcurrency, 8));
         });
       }
 

@@ -4,7 +4,7 @@
  * check runs on the active backend and reports what passed, what failed (with the message) and
  * how many tensors it left behind (`tf.memory().numTensors` after minus before).
  */
-import './wasm-paths.ts';
+import '../../scripts/page-wasm.ts';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import {
