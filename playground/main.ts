@@ -1,9 +1,9 @@
 /**
  * The playground page (served by scripts/playground.ts): pick or edit a config, train it in the
- * browser on the embedded shapes with live sample grids, loss and metric plots (the CLI's
- * `lossPlotSvg` and `metricPlotSvg`) and the speed, pause and resume, download a checkpoint that
- * `genloss train --resume` reads, and compare two configs that differ in one loss, trained
- * alternately on the same data and seeds, side by side.
+ * browser on the embedded shapes or on images dropped onto the page, with live sample grids, loss
+ * and metric plots (the CLI's `lossPlotSvg` and `metricPlotSvg`) and the speed, pause and resume,
+ * download a checkpoint that `genloss train --resume` reads, and compare two configs that differ
+ * in one loss, trained alternately on the same data and seeds, side by side.
  */
 import '../scripts/page-wasm.ts';
 import * as tf from '@tensorflow/tfjs';
@@ -12,8 +12,11 @@ import YAML from 'yaml';
 import { lossPlotSvg, metricPlotSvg } from '../src/cli/plot.ts';
 import { chooseBackend } from '../src/index.ts';
 import { GAN_LOSS_COMPS_TYPES, GAN_LOSS_TYPES } from '../src/losses/gan.ts';
+import { shapesDataOptions } from '../src/train/config.ts';
+import type { ArrayDataset } from '../src/train/datasets.ts';
 import { ConfigEditor } from './editor.ts';
-import { PlaygroundRun } from './run.ts';
+import { type DroppedImages, readDroppedImages } from './images.ts';
+import { PlaygroundRun, parsePlaygroundConfig } from './run.ts';
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -27,14 +30,23 @@ const resumeButton = byId<HTMLButtonElement>('resume');
 const statusLine = byId<HTMLSpanElement>('status');
 const envLine = byId<HTMLSpanElement>('env');
 const runsHost = byId<HTMLElement>('runs');
+const imageInput = byId<HTMLInputElement>('images');
+const clearImagesButton = byId<HTMLButtonElement>('clear-images');
+const imagesStatus = byId<HTMLDivElement>('images-status');
+const imageProblems = byId<HTMLUListElement>('image-problems');
+const thumbnails = byId<HTMLDivElement>('thumbnails');
+
+/** Whether runs are training (not yet finished; paused counts). */
+const training = () => session !== null && !session.finished;
 
 const refreshButtons = () => {
-  const running = session !== null && !session.finished;
+  const running = training();
   const valid = editors().every((e) => e.validation.problems.length === 0);
   trainButton.disabled = running || !valid;
-  for (const input of [configSelect, compareBox, backendSelect, variantSelect]) {
+  for (const input of [configSelect, compareBox, backendSelect, variantSelect, imageInput]) {
     input.disabled = running;
   }
+  clearImagesButton.disabled = running || droppedFiles.length === 0;
   pauseButton.disabled = !running || session?.paused === true;
   resumeButton.disabled = !running || session?.paused !== true;
 };
@@ -285,6 +297,82 @@ class Session {
 
 let session: Session | null = null;
 
+/** The image files dropped or picked (none: the runs train on the shapes). */
+let droppedFiles: File[] = [];
+/** {@link droppedFiles} read at each `data.size` asked for so far. */
+let droppedBySize = new Map<number, DroppedImages>();
+
+/** `data.size` of a config, or the shapes' default while it does not validate. */
+function dataSize(raw: unknown): number {
+  try {
+    return parsePlaygroundConfig(raw).data.size;
+  } catch {
+    return shapesDataOptions.shape.size.parse(undefined);
+  }
+}
+
+/** The dropped images at `size` (read once per size); null when none was dropped. */
+async function droppedImagesAt(size: number): Promise<DroppedImages | null> {
+  if (droppedFiles.length === 0) return null;
+  let read = droppedBySize.get(size);
+  if (!read) {
+    read = await readDroppedImages(droppedFiles, size);
+    droppedBySize.set(size, read);
+  }
+  return read;
+}
+
+/** The dataset a run of `raw` trains on instead of the shapes, if images were dropped. */
+async function trainingImages(raw: unknown): Promise<ArrayDataset | undefined> {
+  const read = await droppedImagesAt(dataSize(raw));
+  if (read === null) return undefined;
+  if (read.dataset === null) {
+    throw new Error(
+      `none of the ${droppedFiles.length} dropped files is a usable PNG/JPEG image: use the shapes or drop others`,
+    );
+  }
+  return read.dataset;
+}
+
+/** Takes `files` as the data (none: back to the shapes) and shows them at A's `data.size`. */
+async function useDroppedFiles(files: File[]): Promise<void> {
+  droppedFiles = files;
+  droppedBySize = new Map();
+  const size = dataSize(editorA.validation.raw);
+  const read = await droppedImagesAt(size);
+  refreshButtons();
+  imageProblems.replaceChildren(
+    ...(read?.problems ?? []).map((line) => {
+      const item = document.createElement('li');
+      item.textContent = line;
+      return item;
+    }),
+  );
+  const dataset = read?.dataset ?? null;
+  const count = dataset?.size ?? 0;
+  imagesStatus.dataset.count = String(count);
+  imagesStatus.textContent =
+    read === null
+      ? 'Training on the embedded shapes: drop PNG/JPEG images onto the page to train on them.'
+      : count === 0
+        ? `None of the ${files.length} files is a usable PNG/JPEG image: training uses the shapes until you drop others.`
+        : `${count} image${count === 1 ? '' : 's'} loaded (centre squares at ${size}×${size}, data.size): the runs train on them instead of the shapes.`;
+  const canvases = [];
+  for (let i = 0; i < count; i++) {
+    const canvas = document.createElement('canvas');
+    const image = tf.tidy(() =>
+      tf.div(tf.add((dataset as ArrayDataset).batch([i]).squeeze([0]), 1), 2),
+    ) as tf.Tensor3D;
+    try {
+      await tf.browser.toPixels(image, canvas);
+    } finally {
+      image.dispose();
+    }
+    canvases.push(canvas);
+  }
+  thumbnails.replaceChildren(...canvases);
+}
+
 async function train(): Promise<void> {
   trainButton.disabled = true;
   session?.dispose();
@@ -307,7 +395,8 @@ async function train(): Promise<void> {
     for (const [k, [title, raw]] of sides.entries()) {
       const suffix = sides.length > 1 ? `_${'AB'[k]}` : '';
       try {
-        views.push(new RunView(new PlaygroundRun(raw), title, `${name}${suffix}`));
+        const run = new PlaygroundRun(raw, await trainingImages(raw));
+        views.push(new RunView(run, title, `${name}${suffix}`));
       } catch (error) {
         for (const view of views) view.run.dispose();
         editors()[k].report((error as Error).message);
@@ -363,6 +452,25 @@ async function start(): Promise<void> {
     await showEnvironment();
   });
   trainButton.addEventListener('click', train);
+  imageInput.addEventListener('change', () =>
+    useDroppedFiles([...(imageInput.files ?? [])]).catch(showError),
+  );
+  clearImagesButton.addEventListener('click', () => {
+    imageInput.value = '';
+    useDroppedFiles([]).catch(showError);
+  });
+  // Files dropped anywhere on the page (the editor would otherwise paste them as text).
+  document.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+  document.addEventListener('drop', (event) => {
+    event.preventDefault();
+    document.body.classList.remove('dragging');
+    const files = [...(event.dataTransfer?.files ?? [])];
+    if (files.length > 0 && !training()) useDroppedFiles(files).catch(showError);
+  });
   pauseButton.addEventListener('click', () => {
     session?.pause();
     refreshButtons();
@@ -372,12 +480,16 @@ async function start(): Promise<void> {
     refreshButtons();
   });
   await loadConfig(configSelect.value);
+  await useDroppedFiles([]);
   await chooseBackend(backendSelect.value);
   await showEnvironment();
   document.body.dataset.ready = 'true';
 }
 
-start().catch((error) => {
+/** Shows an unexpected error in the status line (and the console). */
+function showError(error: unknown): void {
   statusLine.textContent = `error: ${(error as Error).message}`;
   console.error(error);
-});
+}
+
+start().catch(showError);

@@ -1,6 +1,6 @@
 /**
- * One training run of the playground: a `Trainer` on the embedded shapes data, stepped by the
- * page, with the scalar log `genloss train` keeps (the mean of every loss over each
+ * One training run of the playground: a `Trainer` on the embedded shapes data or on the images
+ * the user dropped (playground/images.ts), stepped by the page, with the scalar log `genloss train` keeps (the mean of every loss over each
  * `train.log_interval`, and the metric rows of each `train.sample_interval`) and checkpoints in
  * the CLI's format (`encodeCheckpoint`, with a run record `genloss train --resume` accepts).
  */
@@ -14,11 +14,12 @@ import type { LogVars } from '../src/models/optimise.ts';
 import type { ScalarRow } from '../src/node/run-files.ts';
 import { configDigest, encodeCheckpoint } from '../src/train/checkpoint.ts';
 import {
+  MODEL_KINDS,
   type shapesDataOptions,
   type TrainConfig,
   trainConfigOptions,
 } from '../src/train/config.ts';
-import { shapesDataset } from '../src/train/datasets.ts';
+import { type ArrayDataset, shapesDataset } from '../src/train/datasets.ts';
 import { checkDataSize, DEFAULT_MEMORY_LIMIT_BYTES } from '../src/train/limits.ts';
 import { PhaseTimer } from '../src/train/phase-timer.ts';
 import type { SampleGrid } from '../src/train/task.ts';
@@ -39,7 +40,7 @@ export function parsePlaygroundConfig(raw: unknown): ShapesTrainConfig {
   const cfg = parseOptions('config', trainConfigOptions, raw);
   if (cfg.data.type !== 'shapes') {
     throw new ConfigError(
-      `config: option 'data.type' must be 'shapes' in the playground (an image folder is read by genloss train), got '${cfg.data.type}'`,
+      `config: option 'data.type' must be 'shapes' in the playground (an image folder is read by genloss train; drop images onto the page to train on them), got '${cfg.data.type}'`,
     );
   }
   checkDataSize(cfg.data, DEFAULT_MEMORY_LIMIT_BYTES);
@@ -47,7 +48,31 @@ export function parsePlaygroundConfig(raw: unknown): ShapesTrainConfig {
 }
 
 /**
- * A run of a config (as parsed from YAML, before defaults). Runs can be stepped alternately: each
+ * Checks that `cfg` can train on the dropped `images` (read at `data.size`) instead of the
+ * shapes: not a matting model (DIM needs the shapes' exact alpha mattes), and enough images for
+ * a batch (after the `data.val_images` an image-to-image model holds out). A `ConfigError`
+ * naming the key otherwise.
+ */
+function checkDroppedImages(cfg: ShapesTrainConfig, images: ArrayDataset): void {
+  const kind = MODEL_KINDS[cfg.model.type];
+  if (kind === 'matting') {
+    throw new ConfigError(
+      `config: option 'model.type' ${cfg.model.type} (matting) trains on the shapes only, whose exact alpha mattes it needs; dropped images have none: clear them to train it`,
+    );
+  }
+  const held = kind === 'gan' ? 0 : cfg.data.val_images;
+  const { batch_size } = cfg.train;
+  if (images.size - held < batch_size) {
+    const after = held > 0 ? ` after the ${held} that data.val_images holds out` : '';
+    throw new ConfigError(
+      `config: option 'train.batch_size' is ${batch_size}, but the ${images.size} dropped images leave ${images.size - held} to train${after}: drop more images or lower train.batch_size${held > 0 ? ' or data.val_images' : ''}`,
+    );
+  }
+}
+
+/**
+ * A run of a config (as parsed from YAML, before defaults), on the shapes its `data` describes or
+ * on `images` (dropped images at `data.size`). Runs can be stepped alternately: each
  * keeps its own state of genloss's default seed generator (the one GP's α and the path noise
  * draw from, which every `Trainer` shares) and puts it in place around its own steps, samples and
  * metrics, so that two runs interleaved draw what each would draw alone.
@@ -66,9 +91,14 @@ export class PlaygroundRun {
   private activeMs = 0;
   private readonly stepMs: number[] = [];
 
-  constructor(readonly raw: unknown) {
-    const { num_images, size, seed } = parsePlaygroundConfig(raw).data;
-    this.trainer = new Trainer(raw, shapesDataset(num_images, size, seed));
+  constructor(
+    readonly raw: unknown,
+    images?: ArrayDataset,
+  ) {
+    const cfg = parsePlaygroundConfig(raw);
+    if (images) checkDroppedImages(cfg, images);
+    const { num_images, size, seed } = cfg.data;
+    this.trainer = new Trainer(raw, images ?? shapesDataset(num_images, size, seed));
     this.trainer.model.timer = this.timer;
     this.rng = defaultGenerator.getState();
   }

@@ -2,10 +2,11 @@ import { constants, type Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ConfigError, DataError, ResourceLimitError } from '../core/errors.ts';
+import { type RawImage, resizeImage } from '../io/images.ts';
 import { ArrayDataset } from '../train/datasets.ts';
 import { MAX_TYPED_ARRAY_LENGTH } from '../train/limits.ts';
 import {
@@ -109,13 +110,6 @@ function checkFile(path: string, info: Stats): void {
   }
 }
 
-/** An RGBA image: `data` holds `height`×`width`×4 bytes. */
-interface RawImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
-
 /** Decodes a whole PNG file to RGBA, its inflated data bounded by the size its IHDR gives. */
 function decodePng(bytes: Buffer, header: PngHeader): RawImage {
   const chunks = pngImageData(bytes);
@@ -176,25 +170,6 @@ async function readImage(path: string, maxPixels: number): Promise<RawImage> {
   } finally {
     await handle.close();
   }
-}
-
-/** Resizes an RGBA image to `size`×`size`×3 values in [−1, 1] (area antialias when shrinking). */
-function resizeImage({ width, height, data }: RawImage, size: number): Float32Array {
-  const rgb = new Float32Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    rgb[i * 3] = data[i * 4];
-    rgb[i * 3 + 1] = data[i * 4 + 1];
-    rgb[i * 3 + 2] = data[i * 4 + 2];
-  }
-  const resized = tf.tidy(() => {
-    const image = tf.tensor3d(rgb, [height, width, 3]);
-    const k = Math.max(1, Math.floor(Math.min(height, width) / size));
-    const smoothed = k > 1 ? tf.avgPool(image, k, k, 'valid') : image;
-    return tf.sub(tf.div(tf.image.resizeBilinear(smoothed, [size, size], false, true), 127.5), 1);
-  });
-  const values = resized.dataSync() as Float32Array;
-  resized.dispose();
-  return values;
 }
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);

@@ -6,7 +6,11 @@
  * pixels are read, not only the DOM); the checkpoint the page downloads is read back by
  * `genloss train`'s reader (`loadCheckpoint`, `parseRunRecord`) and `genloss train --resume`
  * trains on from it; compare mode trains two configs alternately, each as it would alone (and,
- * in Node, two runs with gradient penalties stepped alternately draw what each draws alone).
+ * in Node, two runs with gradient penalties stepped alternately draw what each draws alone);
+ * PNGs picked with the file input (a bad one and a text file reported by name) are shown as
+ * thumbnails of their centre squares, a denoiser trains on them (the sample grid's targets are
+ * their pixels, read from the canvas), a GAN trains on them, and too few of them or a matting
+ * config are refused at the key.
  * Where no Chromium starts, the browser part is skipped with one line saying why.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +20,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import type { Browser, Page } from 'puppeteer-core';
+import { PNG } from 'pngjs';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import YAML from 'yaml';
 import { PlaygroundRun } from '../../playground/run.ts';
 import { launchChromium } from '../../scripts/chromium.ts';
@@ -99,6 +104,53 @@ function sampleGrids(page: Page): Promise<{ width: number; height: number; colou
       return { width: c.width, height: c.height, colours: colours.size };
     }),
   );
+}
+
+/** Each run's sample canvas as RGBA bytes, with its width. */
+function sampleGridPixels(page: Page): Promise<{ width: number; data: number[] }[]> {
+  return page.$$eval('.run canvas.grid', (canvases) =>
+    canvases.map((canvas) => {
+      const c = canvas as HTMLCanvasElement;
+      const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
+      return { width: c.width, data: [...data] };
+    }),
+  );
+}
+
+/** Colours of the PNGs the image test drops (the centre square of each). */
+const DROPPED_COLOURS: [number, number, number][] = [
+  [255, 0, 0],
+  [0, 255, 0],
+  [0, 0, 255],
+  [255, 255, 0],
+  [255, 0, 255],
+  [0, 255, 255],
+];
+
+/**
+ * Writes the image test's files to `dir`: one 12×8 PNG per colour of {@link DROPPED_COLOURS},
+ * its centre 8×8 square that colour and the 2 columns either side white (a centre crop keeps only
+ * the colour; squashing the whole image would mix white in), a PNG that is not one, and a text
+ * file. Returns their paths, in that order.
+ */
+function writeDroppedFiles(dir: string): string[] {
+  const paths = DROPPED_COLOURS.map((colour, i) => {
+    const png = new PNG({ width: 12, height: 8 });
+    for (let y = 0; y < 8; y++) {
+      for (let x = 0; x < 12; x++) {
+        const rgb = x >= 2 && x < 10 ? colour : [255, 255, 255];
+        png.data.set([...rgb, 255], (y * 12 + x) * 4);
+      }
+    }
+    const path = join(dir, `image-${i}.png`);
+    writeFileSync(path, PNG.sync.write(png));
+    return path;
+  });
+  const broken = join(dir, 'broken.png');
+  writeFileSync(broken, 'not a PNG at all');
+  const text = join(dir, 'notes.txt');
+  writeFileSync(text, 'a text file');
+  return [...paths, broken, text];
 }
 
 test("playground runs stepped alternately draw what each draws alone (GP's α from the default generator)", async () => {
@@ -315,6 +367,103 @@ function playgroundSuite(browser: Browser): void {
     assert.equal(losses[0], singleLosses);
     assert.notEqual(losses[1], singleLosses);
     for (const grid of await sampleGrids(page)) assert.ok(grid.colours > 50);
+    assert.deepEqual(errors, []);
+  });
+
+  test('dropped images: thumbnails of their centre squares, bad files named, a denoiser and a GAN train on them, too few and matting refused', async () => {
+    if (await page.$eval('#compare', (box) => (box as HTMLInputElement).checked)) {
+      await page.click('#compare');
+    }
+    // A denoiser (configs/denoise.yaml made small) on the images: 2 held out, shown as samples.
+    const denoise = YAML.parseDocument(readFileSync(join(root, 'configs/denoise.yaml'), 'utf8'));
+    const edits: Edit[] = [
+      [['model', 'generator', 'mid_channels'], 8],
+      [['model', 'generator', 'num_blocks'], 1],
+      [['data', 'size'], 16],
+      [['data', 'val_images'], 2],
+      [['train', 'iters'], 4],
+      [['train', 'batch_size'], 4],
+      [['train', 'log_interval'], 2],
+      [['train', 'sample_interval'], 4],
+      [['train', 'num_samples'], 2],
+    ];
+    for (const [path, value] of edits) denoise.setIn(path, value);
+    // Read at the config's data.size (16, the least SSIM takes) when picked.
+    await typeConfig(page, denoise.toString({ lineWidth: 0 }));
+    const input = (await page.$('#images')) as ElementHandle<HTMLInputElement>;
+    await input.uploadFile(...writeDroppedFiles(mkdtempSync(join(tmpdir(), 'genloss-drop-'))));
+    await page.waitForSelector(`#images-status[data-count="${DROPPED_COLOURS.length}"]`);
+    assert.match(
+      await page.$eval('#images-status', (s) => s.textContent ?? ''),
+      /^6 images loaded \(centre squares at 16×16, data.size\)/,
+    );
+    const problems = await page.$$eval('#image-problems li', (items) =>
+      items.map((i) => i.textContent ?? ''),
+    );
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0], /^broken\.png: cannot be decoded/);
+    assert.match(problems[1], /^notes\.txt: not a PNG or JPEG image \(text\/plain\)$/);
+    // Each thumbnail (16×16, data.size) is its image's colour in every pixel: no white mixed in.
+    const thumbnails = await page.$$eval('#thumbnails canvas', (canvases) =>
+      canvases.map((canvas) => {
+        const c = canvas as HTMLCanvasElement;
+        const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
+        const colours = new Set<string>();
+        for (let i = 0; i < data.length; i += 4)
+          colours.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+        return { width: c.width, colours: [...colours] };
+      }),
+    );
+    assert.deepEqual(
+      thumbnails,
+      DROPPED_COLOURS.map((c) => ({ width: 16, colours: [c.join(',')] })),
+    );
+
+    await page.click('#train');
+    await page.waitForSelector('.run[data-state="done"]', { timeout: 60_000 });
+    // One row of 2 examples × (noisy input, output, target), 16×16 cells, 2-pixel gutters:
+    // the targets (columns 2 and 5) are the first two images, exactly.
+    const [grid] = await sampleGridPixels(page);
+    assert.equal(grid.width, 6 * 18 + 2);
+    for (const [example, column] of [2, 5].entries()) {
+      const seen = new Set<string>();
+      for (let y = 2; y < 18; y++) {
+        for (let x = 2 + column * 18; x < 18 + column * 18; x++) {
+          seen.add(
+            grid.data.slice((y * grid.width + x) * 4, (y * grid.width + x) * 4 + 3).join(','),
+          );
+        }
+      }
+      assert.deepEqual([...seen], [DROPPED_COLOURS[example].join(',')], `target ${example}`);
+    }
+
+    // A GAN (the small demo) trains on them too; with batches larger than the images, refused.
+    const gan = YAML.parseDocument(config);
+    gan.setIn(['train', 'iters'], 2);
+    await typeConfig(page, gan.toString({ lineWidth: 0 }));
+    await page.click('#train');
+    await page.waitForSelector('.run[data-state="done"]', { timeout: 60_000 });
+    gan.setIn(['train', 'batch_size'], 8);
+    await typeConfig(page, gan.toString({ lineWidth: 0 }));
+    await page.click('#train');
+    await page.waitForSelector('#editor-a .problem');
+    assert.match(
+      await page.$eval('#editor-a .problem', (p) => p.textContent ?? ''),
+      /^train\.batch_size · line \d+config: option 'train\.batch_size' is 8, but the 6 dropped images leave 6 to train: drop more images or lower train\.batch_size$/,
+    );
+
+    // Matting needs the shapes' alpha mattes.
+    await typeConfig(page, readFileSync(join(root, 'configs/matting.yaml'), 'utf8'));
+    await page.click('#train');
+    await page.waitForSelector('#editor-a .problem');
+    assert.match(
+      await page.$eval('#editor-a .problem', (p) => p.textContent ?? ''),
+      /option 'model\.type' DIM \(matting\) trains on the shapes only/,
+    );
+
+    await page.click('#clear-images');
+    await page.waitForSelector('#images-status[data-count="0"]');
+    assert.equal(await page.$$eval('#thumbnails canvas', (c) => c.length), 0);
     assert.deepEqual(errors, []);
   });
 }
