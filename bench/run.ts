@@ -11,7 +11,8 @@
  *
  * Options: `--only name,name` (workload names), `--backends wasm,cpu` (default wasm),
  * `--no-torch`, `--no-native-off`, `--cpu-heavy` (also run the conv-heavy workloads on `cpu`:
- * minutes each). Never run by `npm test`.
+ * minutes each), `--no-write` (print the tables only, leaving bench/results.md and
+ * bench/results.json as they are: for targeted runs of a few workloads). Never run by `npm test`.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -432,6 +433,8 @@ async function report(): Promise<void> {
     }
     lines.push('');
   }
+  console.log(lines.join('\n'));
+  if (flag('no-write')) return;
   writeFileSync(new URL('./results.md', import.meta.url), `${lines.join('\n')}\n`);
   writeFileSync(
     new URL('./results.json', import.meta.url),
@@ -451,7 +454,6 @@ async function report(): Promise<void> {
       1,
     )}\n`,
   );
-  console.log(lines.join('\n'));
 }
 
 const childMode = option('child');

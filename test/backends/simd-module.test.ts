@@ -15,6 +15,7 @@ import {
   simdSourceSha256,
 } from '../../scripts/build-simd.ts';
 import {
+  SIMD_GAN_MODULE_BASE64,
   SIMD_LOSS_MODULE_BASE64,
   SIMD_SOBEL_MODULE_BASE64,
   SIMD_SOURCE_SHA256,
@@ -22,7 +23,11 @@ import {
 import { SIMD_PARTS, simdModuleText } from '../../src/backends/simd/source.ts';
 
 const committed = readFileSync(MODULE_PATH, 'utf8');
-const BINARIES = { loss: SIMD_LOSS_MODULE_BASE64, sobel: SIMD_SOBEL_MODULE_BASE64 };
+const BINARIES = {
+  loss: SIMD_LOSS_MODULE_BASE64,
+  sobel: SIMD_SOBEL_MODULE_BASE64,
+  gan: SIMD_GAN_MODULE_BASE64,
+};
 
 test('module.ts names its generator and its source on the first line', () => {
   assert.equal(committed.split('\n')[0], MODULE_HEADER);

@@ -1,5 +1,9 @@
 import type { WasmBackend } from '../wasm/heap.ts';
-import { SIMD_LOSS_MODULE_BASE64, SIMD_SOBEL_MODULE_BASE64 } from './module.ts';
+import {
+  SIMD_GAN_MODULE_BASE64,
+  SIMD_LOSS_MODULE_BASE64,
+  SIMD_SOBEL_MODULE_BASE64,
+} from './module.ts';
 
 type Sum = (p: number, t: number, w: number, n: number, eps: number) => number;
 type BroadcastSum = (
@@ -64,13 +68,32 @@ export interface SimdSobelKernels {
   expand(out: number, w: number, pixels: number, c: number): void;
 }
 
-const SOURCES = { loss: SIMD_LOSS_MODULE_BASE64, sobel: SIMD_SOBEL_MODULE_BASE64 };
+/**
+ * The exports of the SIMD GAN-loss module (src/backends/simd/source.ts documents each): `n` a
+ * multiple of 4, addresses in bytes.
+ */
+export interface SimdGanKernels {
+  sum_bce(x: number, n: number, c: number): number;
+  grad_bce(out: number, x: number, n: number, c: number, scale: number): void;
+  sum_square(x: number, n: number, c: number): number;
+  grad_square(out: number, x: number, n: number, c: number, scale: number): void;
+  sum_hinge(x: number, n: number, c: number): number;
+  grad_hinge(out: number, x: number, n: number, c: number, scaleTimesC: number): void;
+  sum_linear(x: number, n: number): number;
+}
+
+const SOURCES = {
+  loss: SIMD_LOSS_MODULE_BASE64,
+  sobel: SIMD_SOBEL_MODULE_BASE64,
+  gan: SIMD_GAN_MODULE_BASE64,
+};
 type Part = keyof typeof SOURCES;
 
 const compiled: Partial<Record<Part, WebAssembly.Module | null>> = {};
 const instances: Record<Part, WeakMap<object, object | null>> = {
   loss: new WeakMap(),
   sobel: new WeakMap(),
+  gan: new WeakMap(),
 };
 let enabled = true;
 
@@ -127,4 +150,9 @@ export function simdKernels(backend: WasmBackend): SimdLossKernels | null {
 /** The SIMD Sobel row kernels on this wasm backend's memory, or null. */
 export function simdSobelKernels(backend: WasmBackend): SimdSobelKernels | null {
   return instance('sobel', backend) as SimdSobelKernels | null;
+}
+
+/** The SIMD GAN-loss kernels on this wasm backend's memory, or null. */
+export function simdGanKernels(backend: WasmBackend): SimdGanKernels | null {
+  return instance('gan', backend) as SimdGanKernels | null;
 }

@@ -1,6 +1,7 @@
 /**
  * The WebAssembly text of genloss's SIMD loss kernels, generated per loss from one template so the
- * three losses share every loop, and the row kernels of the fused Sobel loss.
+ * three losses share every loop, the row kernels of the fused Sobel loss, and the element-wise
+ * kernels of the fused GAN losses.
  * `npm run build:simd` (scripts/build-simd.ts) compiles it (wabt's `wat2wasm`) into `module.ts`;
  * the text is kept here so that the binaries can be reviewed and rebuilt.
  *
@@ -303,14 +304,203 @@ function sobelFuncs(): [string, string][] {
   ];
 }
 
-/** The two modules, in the order module.ts is built from them. */
-export const SIMD_PARTS = ['loss', 'sobel'] as const;
+// ── GAN-loss kernels ──────────────────────────────────────────────────────────────────────────
+// The element functions of src/backends/fused/gan-loss-loops.ts over a patch map of logits `x`,
+// f32x4 at a time: `n` is a multiple of 4 (the caller runs the last 0–3 elements in its JS loop).
+// Sums accumulate in two f64x2 lanes pairs, as the JS loops' double total.
+//
+// - `sum_bce(x, n, c) → f64`: Σ softplus(x) − c·x, as `(x ≥ 0 ? (1 − c)·x : −c·x) + log1p(e)`
+//   with e = exp(−|x|) (no cancellation for the labels 0 and 1);
+// - `grad_bce(out, x, n, c, scale)`: scale·(σ(x) − c) = scale·((1 − c)·σ(x) − c·σ(−x)), each σ
+//   as `p / (1 + e)` with p = 1 or e by the sign of x (so σ(x) − 1 = −σ(−x) keeps its digits);
+// - `sum_square(x, n, c)`: Σ (x − c)² in double; `grad_square(out, x, n, c, scale)`: 2·scale·(x − c);
+// - `sum_hinge(x, n, c)`: Σ relu(1 + c·x) (1 + c·x in float32, as the op chain);
+//   `grad_hinge(out, x, n, c, sc)`: sc (= scale·c) where 1 + c·x > 0, else 0;
+// - `sum_linear(x, n) → f64`: Σ x in double.
+//
+// exp is Cephes' expf (range reduction by ln 2 in two parts, degree-5 polynomial, 2ᵏ built in
+// the exponent bits; arguments below −87 clamped there, where e < 2⁻¹²⁵ no longer shows in
+// 1 + e); log1p(e), e ∈ [0, 1], is 2·atanh(s) with s = e / (2 + e) ≤ 1/3, a polynomial in s².
+// Both are within 2 float32 ulps; NaN stays NaN.
+
+const splat = (v: number) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`;
+const f4 = (op: string, ...args: string[]) => `(f32x4.${op} ${args.join(' ')})`;
+const get = (name: string) => `(local.get $${name})`;
+const set = (name: string, value: string) => `(local.set $${name} ${value})`;
+/** Horner's scheme in $v: Σ coefs[i]·v^(n−i), coefs from the highest power. */
+const horner = (v: string, coefs: number[]) =>
+  coefs.slice(1).reduce((acc, c) => f4('add', f4('mul', acc, v), splat(c)), splat(coefs[0]));
+
+/** 1.5·2²³: x + ROUND − ROUND rounds x (|x| < 2²²) to the nearest integer, in float32. */
+const ROUND = 12582912;
 
 /**
- * The text of one of the two modules: `'loss'` exports `sum_K`, `wsum_K`, `bsum_K`, `grad_K`,
+ * $e = exp(−|$x|) ($k, $q, $r: scratch). y = max(−|x|, −87) = k·ln 2 + r with k = round(y/ln 2)
+ * (by ROUND, whose sum's low mantissa bits are k: 2ᵏ is that sum's bits + 127, shifted into the
+ * exponent), then e = 2ᵏ·(1 + r + r²·p(r)). `pmax` keeps a NaN (its first operand).
+ */
+const EXP_NEG_ABS = `${set('r', f4('pmax', f4('neg', f4('abs', get('x'))), splat(-87)))}
+        ${set('k', f4('add', f4('mul', get('r'), splat(Math.LOG2E)), splat(ROUND)))}
+        ${set('q', f4('sub', get('k'), splat(ROUND)))}
+        ${set('r', f4('sub', f4('sub', get('r'), f4('mul', get('q'), splat(0.693359375))), f4('mul', get('q'), splat(-2.1219444e-4))))}
+        ${set(
+          'e',
+          f4(
+            'mul',
+            f4(
+              'add',
+              f4(
+                'add',
+                f4(
+                  'mul',
+                  f4('mul', get('r'), get('r')),
+                  horner(
+                    get('r'),
+                    [
+                      1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                      1.6666665459e-1, 5.0000001201e-1,
+                    ],
+                  ),
+                ),
+                get('r'),
+              ),
+              splat(1),
+            ),
+            `(i32x4.shl (i32x4.add ${get('k')} (v128.const i32x4 127 127 127 127)) (i32.const 23))`,
+          ),
+        )}`;
+
+/**
+ * $r = log1p($e) for $e ∈ [0, 1] ($k: s = e / (2 + e) ≤ 1/3; $r: s² first): 2s·g(s²) with g a
+ * degree-4 fit of atanh(√z)/√z on [0, 1/9] (relative error 5·10⁻⁹ in float32 coefficients).
+ */
+const LOG1P_E = `${set('k', f4('div', get('e'), f4('add', get('e'), splat(2))))}
+        ${set('r', f4('mul', get('k'), get('k')))}
+        ${set(
+          'r',
+          f4(
+            'mul',
+            f4('add', get('k'), get('k')),
+            horner(
+              get('r'),
+              [0.14007647335529327, 0.14000408351421356, 0.2001080960035324, 0.3333320617675781, 1],
+            ),
+          ),
+        )}`;
+
+/** A loop over the n (a multiple of 4) floats at $x, 16 bytes at a time ($i: the byte offset). */
+function ganLoop(body: string): string {
+  return `
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $body
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $x (v128.load (i32.add (local.get $xp) (local.get $i))))
+        ${body}
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $body)))`;
+}
+
+/** $lo += lanes 0, 1 and $hi += lanes 2, 3 of the f32x4 `v`, in double. */
+const ACC_F32 = (v: string) => `${set('t', v)}
+        ${set('lo', `(f64x2.add ${get('lo')} (f64x2.promote_low_f32x4 ${get('t')}))`)}
+        ${set('hi', `(f64x2.add ${get('hi')} (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${get('t')} ${get('t')})))`)}`;
+const TOTAL = `(f64.add
+      (f64.add (f64x2.extract_lane 0 ${get('lo')}) (f64x2.extract_lane 1 ${get('lo')}))
+      (f64.add (f64x2.extract_lane 0 ${get('hi')}) (f64x2.extract_lane 1 ${get('hi')})))`;
+const GAN_LOCALS =
+  '(local $i i32) (local $end i32) (local $x v128) (local $e v128) (local $k v128) (local $r v128) (local $q v128) (local $t v128) (local $lo v128) (local $hi v128) (local $cv v128)';
+const STORE = (v: string) => `(v128.store (i32.add (local.get $out) (local.get $i)) ${v})`;
+const GE0 = f4('ge', get('x'), splat(0));
+
+function ganFuncs(): [string, string][] {
+  const sum = (name: string, setup: string, body: string) => [
+    name,
+    `(func $${name} (param $xp i32) (param $n i32) (param $c f32) (result f64)
+    ${GAN_LOCALS}
+    ${setup}${ganLoop(body)}
+    ${TOTAL})`,
+  ];
+  const grad = (name: string, setup: string, body: string) => [
+    name,
+    `(func $${name} (param $out i32) (param $xp i32) (param $n i32) (param $c f32) (param $scale f32)
+    ${GAN_LOCALS}
+    ${setup}${ganLoop(body)})`,
+  ];
+  const cv = set('cv', '(f32x4.splat (local.get $c))');
+  return [
+    sum(
+      'sum_bce',
+      cv,
+      `${EXP_NEG_ABS}
+        ${LOG1P_E}
+        ${ACC_F32(
+          f4(
+            'add',
+            `(v128.bitselect ${f4('sub', get('x'), f4('mul', get('cv'), get('x')))} ${f4('neg', f4('mul', get('cv'), get('x')))} ${GE0})`,
+            get('r'),
+          ),
+        )}`,
+    ),
+    grad(
+      'grad_bce',
+      `${cv}
+    (local.set $t (f32x4.splat (f32.mul (local.get $scale) (f32.sub (f32.const 1) (local.get $c)))))
+    (local.set $lo (f32x4.splat (f32.mul (local.get $scale) (local.get $c))))`,
+      `${EXP_NEG_ABS}
+        ${set('k', GE0)}
+        ${STORE(
+          f4(
+            'div',
+            f4(
+              'sub',
+              f4('mul', get('t'), `(v128.bitselect ${splat(1)} ${get('e')} ${get('k')})`),
+              f4('mul', get('lo'), `(v128.bitselect ${get('e')} ${splat(1)} ${get('k')})`),
+            ),
+            f4('add', get('e'), splat(1)),
+          ),
+        )}`,
+    ),
+    sum(
+      'sum_square',
+      `(local.set $cv (f64x2.splat (f64.promote_f32 (local.get $c))))`,
+      `${set('t', `(f64x2.sub (f64x2.promote_low_f32x4 ${get('x')}) ${get('cv')})`)}
+        ${set('lo', `(f64x2.add ${get('lo')} (f64x2.mul ${get('t')} ${get('t')}))`)}
+        ${set('t', `(f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${get('x')} ${get('x')})) ${get('cv')})`)}
+        ${set('hi', `(f64x2.add ${get('hi')} (f64x2.mul ${get('t')} ${get('t')}))`)}`,
+    ),
+    grad(
+      'grad_square',
+      `${cv}
+    (local.set $t (f32x4.splat (f32.mul (local.get $scale) (f32.const 2))))`,
+      STORE(f4('mul', get('t'), f4('sub', get('x'), get('cv')))),
+    ),
+    sum(
+      'sum_hinge',
+      cv,
+      ACC_F32(f4('max', f4('add', f4('mul', get('cv'), get('x')), splat(1)), splat(0))),
+    ),
+    grad(
+      'grad_hinge',
+      `${cv}
+    (local.set $t (f32x4.splat (local.get $scale)))`,
+      STORE(
+        `(v128.and ${get('t')} ${f4('gt', f4('add', f4('mul', get('cv'), get('x')), splat(1)), splat(0))})`,
+      ),
+    ),
+    sum('sum_linear', '', ACC_F32(get('x'))),
+  ] as [string, string][];
+}
+
+/** The three modules, in the order module.ts is built from them. */
+export const SIMD_PARTS = ['loss', 'sobel', 'gan'] as const;
+
+/**
+ * The text of one of the three modules: `'loss'` exports `sum_K`, `wsum_K`, `bsum_K`, `grad_K`,
  * `wgrad_K`, `bgrad_K` per loss; `'sobel'` the row kernels `sub_rows`, `vert`, `hsum`, `hsign`,
- * `hout`, `expand`. Two modules, because browsers compile a module synchronously (as the kernels
- * need) only below 4 KB.
+ * `hout`, `expand`; `'gan'` the GAN-loss kernels `sum_bce`, `grad_bce`, `sum_square`,
+ * `grad_square`, `sum_hinge`, `grad_hinge`, `sum_linear`. Three modules, because browsers compile
+ * a module synchronously (as the kernels need) only below 4 KB.
  */
 export function simdModuleText(part: (typeof SIMD_PARTS)[number]): string {
   const funcs: [string, string][] = [];
@@ -326,7 +516,8 @@ export function simdModuleText(part: (typeof SIMD_PARTS)[number]): string {
       );
     }
   } else {
-    for (const [name, text] of sobelFuncs()) funcs.push([name, `\n  ${text}`]);
+    const parts = part === 'sobel' ? sobelFuncs() : ganFuncs();
+    for (const [name, text] of parts) funcs.push([name, `\n  ${text}`]);
   }
   return `;; Generated by src/backends/simd/source.ts — do not edit.
 (module

@@ -1,23 +1,30 @@
 /**
  * The fused GAN-loss kernels (src/backends/fused/gan-loss*.ts) through `ganLoss` and `GANLoss`:
- * for every fused type and role, on cpu and wasm, the value, the gradient of loss² (upstream
+ * for every fused type and role, on cpu and on wasm with and without the SIMD GAN module
+ * (src/backends/simd/source.ts), on a patch map, on sizes that leave 1–3 elements to the JS tail
+ * and on extreme logits, the value, the gradient of loss² (upstream
  * gradient 2·loss) and the second order (the gradient of Σ(∂(SCALE·loss)/∂x)²) equal the loss
  * written from plain TF.js ops here, which takes nothing from src/, and equal `ganLoss`'s op
- * chain (the kernels unregistered); the PyTorch reference cases of test/reference/gan.json hold
- * on the fused path; nothing leaks; the fused path declines what it does not cover.
+ * chain (the kernels unregistered); NaN logits give a NaN loss; the PyTorch reference cases of
+ * test/reference/gan.json hold on the fused path; nothing leaks; the fused path declines what it
+ * does not cover.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { fusedGanLoss, GAN_LOSS_GRAD, GAN_LOSS_SUM } from '../../../src/backends/fused/index.ts';
+import { setSimdEnabled } from '../../../src/backends/simd/instance.ts';
 import { chooseBackend, type GanType, ganLoss } from '../../../src/index.ts';
-import { REFERENCE_BACKENDS, useTestBackend } from '../../helpers/backend.ts';
+import { useTestBackend } from '../../helpers/backend.ts';
 import { checkGanCase, type GanCase } from '../../helpers/gan-cases.ts';
 import { loadCases } from '../../helpers/reference.ts';
 import { withoutFusedKernels } from '../../helpers/reference-cases.ts';
 import { assertClose, assertNoLeak } from '../../helpers/tensors.ts';
 
-after(useTestBackend);
+after(async () => {
+  setSimdEnabled(true);
+  await useTestBackend();
+});
 
 /** One call of the loss: type, role and labels. */
 interface Call {
@@ -131,9 +138,43 @@ function patchMap(): tf.Tensor {
   });
 }
 
-for (const backend of REFERENCE_BACKENDS) {
-  describe(`fused GAN losses on ${backend}`, () => {
-    const enter = () => chooseBackend(backend);
+/**
+ * Logits of `shape` from (−4, 4), the first ones replaced by `extremes`, which land in the SIMD
+ * vectors; the last (up to) three, the JS tail where the size is not a multiple of 4, are 0.5 and
+ * the first extremes (a moderate logit, so that no output is all zeros or denormals).
+ */
+function logits(shape: number[], extremes: number[], seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const values = tf.randomUniform(shape, -4, 4, 'float32', seed).dataSync().slice();
+    values.set(extremes.slice(0, values.length), 0);
+    const tail = [0.5, ...extremes].slice(0, Math.min(3, values.length));
+    values.set(tail, values.length - tail.length);
+    return tf.tensor(values, shape);
+  });
+}
+
+/**
+ * Beyond where exp underflows in float32 (±88, ±100), where the SIMD exp clamps (±87), where
+ * softplus is x or 0 to float32 (±20, ±60), tiny, zero and the hinge's kinks.
+ */
+const EXTREMES = [
+  -100, 100, -88, 88, -87.5, 87.5, -87, 87, -20, 20, 60, -60, 1e-30, -1e-30, 0, 1, -1,
+];
+
+/** Where the fused kernels run: cpu, and wasm with and without the SIMD GAN module. */
+const TARGETS = [
+  ['cpu', true],
+  ['wasm', true],
+  ['wasm', false],
+] as const;
+
+for (const [backend, simd] of TARGETS) {
+  const where = backend === 'wasm' ? (simd ? ' (SIMD)' : ' (JS loops)') : '';
+  describe(`fused GAN losses on ${backend}${where}`, () => {
+    const enter = async () => {
+      await chooseBackend(backend);
+      setSimdEnabled(simd);
+    };
 
     test('take the fused kernel (one kernel forward, one backward)', async () => {
       await enter();
@@ -161,6 +202,41 @@ for (const backend of REFERENCE_BACKENDS) {
           );
           const chain = withoutFusedKernels(() => outputs(genloss(c), x, c));
           assertOutputsMatch(fused, chain, `${label(c)} vs op chain`);
+        });
+      }
+      x.dispose();
+    });
+
+    test('odd sizes (a JS tail after the SIMD vectors) and extreme logits: as the formula', async () => {
+      await enter();
+      for (const shape of [[2], [3], [2, 3, 3, 1], [5, 7]]) {
+        const x = logits(shape, EXTREMES, shape.length);
+        for (const c of CALLS) {
+          tf.tidy(() => {
+            assertOutputsMatch(
+              outputs(genloss(c), x, c),
+              outputs((v) => reference(v, c), x, c),
+              `${label(c)} on [${shape}] vs formula`,
+            );
+          });
+        }
+        x.dispose();
+      }
+    });
+
+    test('NaN logits: a NaN loss, and NaN gradients where the logit is NaN', async () => {
+      await enter();
+      // One NaN in the SIMD vectors, one in the JS tail (35 = 8 vectors + 3: 0.5, NaN, 2).
+      const x = logits([5, 7], [Number.NaN, 2, -2], 9);
+      const nans = (t: tf.Tensor) =>
+        [...t.dataSync()].flatMap((v, i) => (Number.isNaN(v) ? [i] : []));
+      for (const c of CALLS) {
+        tf.tidy(() => {
+          const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => genloss(c)(v))(x);
+          assert.ok(Number.isNaN(value.dataSync()[0]), `${label(c)}: value ${value.dataSync()[0]}`);
+          // The smooth losses' gradients (the piecewise-linear ones' are constants or steps).
+          if (c.type === 'wgan' || c.type === 'hinge') return;
+          assert.deepEqual(nans(grad), [0, 33], `${label(c)}: NaN gradients`);
         });
       }
       x.dispose();
