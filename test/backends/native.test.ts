@@ -1,7 +1,8 @@
 /**
  * The native kernels (src/backends/native, native/genloss-native.c): convolution, its gradients,
  * the fused convolution and the (fused) matrix product each agree with the `cpu` backend on
- * random shapes, first and second order; native on and off agree; nothing leaks; the committed
+ * random shapes, first and second order; an all-zero dy gives zero gradients without a
+ * convolution; native on and off agree; nothing leaks; the committed
  * binary was built from the committed source; and `GENLOSS_NATIVE=0` falls back to the wasm
  * kernels with one line on stderr.
  */
@@ -323,6 +324,65 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
     const native = await runOn('wasm', make, f);
     disableNativeKernels();
     const wasm = await runOn('wasm', make, f).finally(() => enableNativeKernels());
+    assertSameNonFinite(native, wasm);
+  });
+
+  test('an all-zero dy gives zero gradients without a convolution (a finite x and filter)', async () => {
+    await chooseBackend('wasm');
+    const attrs = { strides: 2, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined };
+    /** Both gradient kernels of a 3×3/2 conv of x [2, 9, 9, 3] and w [3, 3, 3, 4] at dy. */
+    const gradients = (x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) => {
+      const e = tf.engine();
+      return [
+        e.runKernel('Conv2DBackpropFilter', { x, dy }, {
+          ...attrs,
+          filterShape: w.shape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        e.runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+          ...attrs,
+          inputShape: x.shape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      ];
+    };
+    tf.tidy(() => {
+      const [x, w] = [uniform([2, 9, 9, 3], 70), uniform([3, 3, 3, 4], 71)];
+      const cached = nativeKernelStatus().cachedOperators;
+      const [dw, dx] = gradients(x, w, tf.zeros([2, 5, 5, 4]));
+      assert.deepEqual([dw.shape, dx.shape], [w.shape, x.shape]);
+      assert.ok(dw.dataSync().every((v) => v === 0) && dx.dataSync().every((v) => v === 0));
+      // No deconvolution operator was packed for w: the input gradient ran no convolution.
+      assert.equal(nativeKernelStatus().cachedOperators, cached);
+    });
+    // One non-zero entry, the last: the scan goes on to it, and the convolutions run.
+    const make = () => {
+      const dy = tf.buffer([2, 5, 5, 4], 'float32');
+      dy.set(0.75, 1, 4, 4, 3);
+      return [uniform([2, 9, 9, 3], 70), uniform([3, 3, 3, 4], 71), dy.toTensor()];
+    };
+    const [dwNative, dxNative] = await runOn('wasm', make, gradients);
+    const [dwCpu, dxCpu] = await runOn('cpu', make, gradients);
+    await chooseBackend('wasm');
+    assert.ok(dwNative.some((v) => v !== 0) && dxNative.some((v) => v !== 0));
+    assert.ok(relError(dwNative, dwCpu) <= 2e-6 && relError(dxNative, dxCpu) <= 2e-6);
+    // A NaN in x, an ∞ in w: zeros times them are NaN, as the wasm kernels give.
+    const nonFinite = () => {
+      const x = tf.buffer(
+        [2, 9, 9, 3],
+        'float32',
+        uniform([2, 9, 9, 3], 72).dataSync() as Float32Array,
+      );
+      x.set(Number.NaN, 1, 4, 4, 2);
+      const w = tf.buffer(
+        [3, 3, 3, 4],
+        'float32',
+        uniform([3, 3, 3, 4], 73).dataSync() as Float32Array,
+      );
+      w.set(Number.POSITIVE_INFINITY, 1, 1, 0, 2);
+      return [x.toTensor(), w.toTensor(), tf.zeros([2, 5, 5, 4])];
+    };
+    const native = await runOn('wasm', nonFinite, gradients);
+    disableNativeKernels();
+    const wasm = await runOn('wasm', nonFinite, gradients).finally(() => enableNativeKernels());
     assertSameNonFinite(native, wasm);
   });
 
