@@ -186,7 +186,10 @@ async function main(): Promise<void> {
     const faster = speedups.filter((x) => x > 1).length;
     const verdict =
       `With ${allThreads.threads} threads, the threaded binary was faster than with ${oneThread.threads} on ${faster} of ${speedups.length} workloads ` +
-      `(speed-ups ${speedups.map((x) => `${x.toFixed(2)}×`).join(', ')}, in table order).`;
+      `(speed-ups ${speedups.map((x) => `${x.toFixed(2)}×`).join(', ')}, in table order).` +
+      (Math.max(...load) >= availableParallelism()
+        ? ` The load average reached ${Math.max(...load).toFixed(2)} on ${availableParallelism()} cores: the threads competed with other processes for the cores, so this run does not show what threads give on idle ones.`
+        : '');
     const text = [
       '# Browser benchmark',
       '',
