@@ -33,6 +33,14 @@
 
 static pthreadpool_t pool = NULL;
 
+// Every operator and parallel loop sends the pool's workers to sleep when it ends
+// (XNN_FLAG_YIELD_WORKERS, PTHREADPOOL_FLAG_YIELD_WORKERS) instead of letting them spin for the
+// next one: between two kernels TF.js runs JavaScript, and on a machine shared with other work a
+// spinning worker takes a core the main thread or another process needs (the matting config with
+// two threads at load 7-12: 0.10 steps/s spinning, 0.17 yielding).
+#define OP_FLAGS XNN_FLAG_YIELD_WORKERS
+#define LOOP_FLAGS PTHREADPOOL_FLAG_YIELD_WORKERS
+
 // Filter gradients with patches kh·kw·ci up to MAX_IM2COL_PATCH and at least MIN_IM2COL_OUT
 // output channels take the im2col formulation.
 #define MAX_IM2COL_PATCH 1024
@@ -173,7 +181,7 @@ static napi_value create_conv(napi_env env, napi_callback_info info) {
   *p = (packed_op){NULL, OP_CONV, kh, kw, ci, co, n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13]};
   enum xnn_status status = xnn_create_convolution2d_nhwc_f32(
       p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw, 1, ci, co, ci, co, ohwi, bias,
-      -INFINITY, INFINITY, 0, &p->op);
+      -INFINITY, INFINITY, OP_FLAGS, &p->op);
   free(ohwi);
   if (status != xnn_status_success) {
     free(p);
@@ -240,7 +248,7 @@ static napi_value create_deconv(napi_env env, napi_callback_info info) {
   *p = (packed_op){NULL, OP_DECONV, kh, kw, ci, co, n[6], n[7], n[8], n[9], n[10], n[11], 1, 1};
   enum xnn_status status = xnn_create_deconvolution2d_nhwc_f32(
       p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, 1, 1, 1, co, ci, co, ci, kernel, NULL,
-      -INFINITY, INFINITY, 0, &p->op);
+      -INFINITY, INFINITY, OP_FLAGS, &p->op);
   free(kernel);
   if (status != xnn_status_success) {
     free(p);
@@ -355,17 +363,17 @@ static enum xnn_status filter_grad_im2col(const filter_grad* g, const char** wha
     status = xnn_status_success;
     memset(g->dw, 0, patch * co * sizeof(float));
     transpose_task transpose = {g->dy, dyt, pixels, stride, co};
-    pthreadpool_parallelize_1d(pool, transpose_row, &transpose, co, 0);
+    pthreadpool_parallelize_1d(pool, transpose_row, &transpose, co, LOOP_FLAGS);
   }
   for (size_t m0 = 0; status == xnn_status_success && m0 < pixels; m0 += chunk) {
     const size_t count = pixels - m0 < chunk ? pixels - m0 : chunk;
     im2col_task im2col = {g->x, cols, m0, g->h, g->w, g->ci, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl};
-    pthreadpool_parallelize_1d(pool, im2col_row, &im2col, count, 0);
+    pthreadpool_parallelize_1d(pool, im2col_row, &im2col, count, LOOP_FLAGS);
     // part[co, P] = dyᵀ[co, count] · cols[count, P].
     xnn_operator_t op = NULL;
     *what = "xnn_create_fully_connected_nc_f32 (filter gradient)";
     status = xnn_create_fully_connected_nc_f32(count, patch, stride, patch, cols, NULL, -INFINITY,
-                                               INFINITY, XNN_FLAG_TRANSPOSE_WEIGHTS, &op);
+                                               INFINITY, XNN_FLAG_TRANSPOSE_WEIGHTS | OP_FLAGS, &op);
     if (status == xnn_status_success) {
       *what = "xnn_setup_fully_connected_nc_f32 (filter gradient)";
       status = xnn_setup_fully_connected_nc_f32(op, co, dyt + m0, part, pool);
@@ -421,7 +429,7 @@ static enum xnn_status filter_grad_conv(const filter_grad* g, const char** what)
     *what = "xnn_create_convolution2d_nhwc_f32 (filter gradient)";
     status = xnn_create_convolution2d_nhwc_f32(
         g->pt, (uint32_t)(cols_read - cols), (uint32_t)(rows_read - rows), g->pl, g->oh, g->ow, 1, 1,
-        g->sh, g->sw, 1, batch, co, batch, co, filter, NULL, -INFINITY, INFINITY, 0, &op);
+        g->sh, g->sw, 1, batch, co, batch, co, filter, NULL, -INFINITY, INFINITY, OP_FLAGS, &op);
     if (status == xnn_status_success) {
       *what = "xnn_setup_convolution2d_nhwc_f32 (filter gradient)";
       status = xnn_setup_convolution2d_nhwc_f32(op, ci, (size_t)rows, (size_t)cols, xt, out, pool);
@@ -537,17 +545,17 @@ static napi_value mat_mul(napi_env env, napi_callback_info info) {
       const float* bi = b + (batch_b == 1 ? 0 : i * k * cols);
       if (!transpose_b) {
         transpose_matrix_task transpose = {bi, bt, cols, k};
-        pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, cols, 16, 0);
+        pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, cols, 16, LOOP_FLAGS);
         bi = bt;
       }
       what = "xnn_create_fully_connected_nc_f32 (matMul)";
-      status = xnn_create_fully_connected_nc_f32(k, cols, k, cols, bi, bias, -INFINITY, INFINITY, 0, &op);
+      status = xnn_create_fully_connected_nc_f32(k, cols, k, cols, bi, bias, -INFINITY, INFINITY, OP_FLAGS, &op);
       if (status != xnn_status_success) break;
     }
     const float* ai = a + (batch_a == 1 ? 0 : i * m * k);
     if (transpose_a && (i == 0 || batch_a != 1)) {
       transpose_matrix_task transpose = {ai, at, m, k};
-      pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, m, 16, 0);
+      pthreadpool_parallelize_1d_tile_1d(pool, transpose_rows, &transpose, m, 16, LOOP_FLAGS);
     }
     if (transpose_a) ai = at;
     what = "xnn_setup_fully_connected_nc_f32 (matMul)";
@@ -591,11 +599,12 @@ static napi_value init(napi_env env, napi_value exports) {
   enum xnn_status status = xnn_initialize(NULL);
   if (status != xnn_status_success) return throw_status(env, "xnn_initialize", status);
   if (pool == NULL) {
-    // GENLOSS_NATIVE_THREADS=n caps the pool (a machine shared with other work loses more to
-    // waiting on a descheduled worker than it gains); default: one thread per logical core.
+    // One thread unless GENLOSS_NATIVE_THREADS=n asks for more: with two threads on a machine
+    // that other work keeps busy, each kernel waits for a descheduled worker (the matting config
+    // at load 7-12: 0.17 steps/s with two threads, 0.88 with one; the values are identical).
     const char* threads_env = getenv("GENLOSS_NATIVE_THREADS");
     const long threads_wanted = threads_env == NULL ? 0 : strtol(threads_env, NULL, 10);
-    pool = pthreadpool_create(threads_wanted > 0 ? (size_t)threads_wanted : 0);
+    pool = pthreadpool_create(threads_wanted > 0 ? (size_t)threads_wanted : 1);
   }
   if (pool == NULL) {
     napi_throw_error(env, NULL, "genloss native: could not create the thread pool");

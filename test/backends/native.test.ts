@@ -234,7 +234,7 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
   });
   after(useTestBackend);
 
-  test('are active on linux-x64 with every core', () => {
+  test('are active on linux-x64', () => {
     const status = nativeKernelStatus();
     assert.equal(status.active, true, status.reason);
     assert.ok((status.threads ?? 0) >= 1);
@@ -651,11 +651,16 @@ describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platf
     const [dx, dw] = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a, b, 2, 'same'))))([x, w]);
     console.log(JSON.stringify({ ...nativeKernelStatus(), dx: dx.shape, dw: dw.shape }));
   `;
-  /** Runs the probe in a child process with GENLOSS_NATIVE set to `value` (unset if undefined). */
-  const run = (value: string | undefined) => {
+  /**
+   * Runs the probe in a child process with GENLOSS_NATIVE set to `value` (unset if undefined)
+   * and GENLOSS_NATIVE_THREADS to `threads` (unset if undefined).
+   */
+  const run = (value: string | undefined, threads?: string) => {
     const env = { ...process.env };
     if (value === undefined) delete env.GENLOSS_NATIVE;
     else env.GENLOSS_NATIVE = value;
+    if (threads === undefined) delete env.GENLOSS_NATIVE_THREADS;
+    else env.GENLOSS_NATIVE_THREADS = threads;
     return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
       cwd: root,
       env,
@@ -687,5 +692,15 @@ describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platf
     assert.equal(child.status, 0, child.stderr);
     assert.equal(JSON.parse(child.stdout.trim().split('\n').at(-1) as string).active, true);
     assert.doesNotMatch(child.stderr, /native kernels/);
+  });
+
+  test('one thread unless GENLOSS_NATIVE_THREADS asks for more', () => {
+    const threadsOf = (threads?: string) => {
+      const child = run(undefined, threads);
+      assert.equal(child.status, 0, child.stderr);
+      return JSON.parse(child.stdout.trim().split('\n').at(-1) as string).threads;
+    };
+    assert.equal(threadsOf(undefined), 1);
+    assert.equal(threadsOf('2'), 2);
   });
 });

@@ -104,7 +104,7 @@ export interface NativeAddon {
   ): boolean;
   /** Frees an operator's packed weights now (else at garbage collection). */
   release(op: NativeOperator): void;
-  /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else the machine's logical cores. */
+  /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else 1. */
   threads(): number;
 }
 

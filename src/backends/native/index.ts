@@ -15,7 +15,7 @@ export { NATIVE_ENV, nativeBinaryPath } from './addon.ts';
 export interface NativeKernelStatus {
   active: boolean;
   reason?: string;
-  /** Threads the native kernels run on (`GENLOSS_NATIVE_THREADS`, else the logical cores). */
+  /** Threads the native kernels run on (`GENLOSS_NATIVE_THREADS`, else 1). */
   threads?: number;
   /** XNNPACK operators with packed filters held now. */
   cachedOperators: number;
