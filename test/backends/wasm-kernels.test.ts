@@ -102,6 +102,35 @@ describe('wasm kernels free their intermediates', () => {
   });
 });
 
+describe('Identity shares its input data', () => {
+  test('a clone holds no new data, outlives its source, and its gradients are right', async () => {
+    await chooseBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = uniform([3, 5, 7], 40);
+    const values = x.dataSync().slice();
+    const before = backend.numDataIds();
+    const copy = tf.clone(x);
+    assert.equal(backend.numDataIds(), before);
+    x.dispose();
+    assert.deepEqual(copy.dataSync(), values);
+    const y = tf.tidy(() => tf.add(copy, 1));
+    copy.dispose();
+    assert.equal(backend.numDataIds(), before);
+    y.dispose();
+    assert.equal(backend.numDataIds(), before - 1);
+    // Second order through saved (cloned) tensors: ∂/∂a Σ(∂Σa³/∂a)² = 36a³.
+    const a = uniform([4, 3], 41);
+    const got = tf.tidy(() =>
+      tf.grad((v: tf.Tensor) =>
+        tf.sum(tf.square(tf.grad((q: tf.Tensor) => tf.sum(tf.pow(q, 3)))(v))),
+      )(a),
+    );
+    const want = tf.tidy(() => tf.mul(tf.pow(a, 3), 36));
+    assert.ok(relError(got.dataSync(), want.dataSync()) < 1e-5);
+    tf.dispose([a, got, want]);
+  });
+});
+
 describe('convolution gradients: wasm equals cpu', () => {
   const cases: [number[], number[], number | [number, number], 'same' | 'valid' | number[][]][] = [
     [[2, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],

@@ -211,7 +211,25 @@ function unpackConfig(original: tf.KernelConfig): tf.KernelConfig {
   };
 }
 
-/** The four replacements, each keeping TF.js's kernel for string tensors. */
+/**
+ * `Identity` without a copy: the output shares the input's data, counted by reference (the wasm
+ * backend frees it with its last holder), as TF.js's cpu `Identity` and wasm's own `Reshape` do.
+ * TF.js-wasm's copies it; the engine runs `Identity` to keep each tensor a gradient saves, so a
+ * gradient-penalty step copied ~60 MB (14 saves of its 4 MB activations alone), and a GAN loss
+ * copies its patch map twice per step. Tensors are immutable and kernels write only fresh
+ * outputs, so sharing is safe.
+ */
+export const identityConfig: tf.KernelConfig = {
+  kernelName: tf.Identity,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }) => {
+    const { x } = inputs as { x: TensorInfo };
+    (backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
+};
+
+/** The four copy replacements, each keeping TF.js's kernel for string tensors, and `Identity`. */
 export function copyKernelConfigs(): tf.KernelConfig[] {
   const original = (name: string) => {
     const config = tf.getKernel(name, 'wasm');
@@ -223,5 +241,6 @@ export function copyKernelConfigs(): tf.KernelConfig[] {
     concatConfig(original(tf.Concat)),
     packConfig(original(tf.Pack)),
     unpackConfig(original(tf.Unpack)),
+    identityConfig,
   ];
 }
