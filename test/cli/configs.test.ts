@@ -36,12 +36,12 @@ const shipped = [
  */
 const FIRST_STEP: Record<string, Record<string, number>> = {
   'configs/demo.yaml': {
-    loss: 2.546234607696533,
-    loss_disc_fake: 0.9499046206474304,
-    loss_disc_real: 1.5938148498535156,
-    loss_r1_gp: 0.002062992425635457,
-    loss_disc_shift: 0.00045202168985269964,
-    loss_disc_fake_g: -0.007834428921341896,
+    loss: 2.434042453765869,
+    loss_disc_fake: 0.8377124071121216,
+    loss_disc_real: 1.5938149690628052,
+    loss_r1_gp: 0.0020629921928048134,
+    loss_disc_shift: 0.00045202189357951283,
+    loss_disc_fake_g: 0.3053024411201477,
   },
   'configs/stylegan2-lazy.yaml': {
     loss: 57.08324432373047,
