@@ -44,12 +44,12 @@ const FIRST_STEP: Record<string, Record<string, number>> = {
     loss_disc_fake_g: 0.3053024411201477,
   },
   'configs/stylegan2-lazy.yaml': {
-    loss: 57.08324432373047,
-    loss_disc_fake: 0.7591471076011658,
-    loss_disc_real: 0.6094465851783752,
-    loss_r1_gp: 55.71464920043945,
-    loss_gen: 0.7548246383666992,
-    loss_path_regular: 5.149855136871338,
+    loss: 1.555227518081665,
+    loss_disc_fake: 0.7642626166343689,
+    loss_disc_real: 0.7601552605628967,
+    loss_r1_gp: 0.030809668824076653,
+    loss_gen: 0.7687256932258606,
+    loss_path_regular: 5.1498541831970215,
   },
   'configs/wgan-gp.yaml': {
     loss: 0.20659253001213074,
