@@ -217,16 +217,18 @@ function runTorch(): TorchRun | null {
   return { ...parsed, version: parsed.torch };
 }
 
+/** The native kernels' threads in the bench: `GENLOSS_NATIVE_THREADS`, else PyTorch's (the cores). */
+const NATIVE_THREADS = process.env.GENLOSS_NATIVE_THREADS ?? String(cpus().length);
+
 /**
- * Runs {@link child} in a child process (`GENLOSS_NATIVE=0` for `off`) and parses its output. The
- * native kernels get as many threads as PyTorch (one per logical core) unless
- * `GENLOSS_NATIVE_THREADS` is set: genloss's own default is one thread.
+ * Runs {@link child} in a child process (`GENLOSS_NATIVE=0` for `off`) and parses its output. Its
+ * native kernels run on {@link NATIVE_THREADS} threads (genloss's own default is one).
  */
 function runChild(native: 'on' | 'off'): ChildResult {
   const env = { ...process.env };
   if (native === 'off') env.GENLOSS_NATIVE = '0';
   else delete env.GENLOSS_NATIVE;
-  env.GENLOSS_NATIVE_THREADS ??= String(cpus().length);
+  env.GENLOSS_NATIVE_THREADS = NATIVE_THREADS;
   const run = spawnSync(
     process.execPath,
     [...process.execArgv, fileURLToPath(import.meta.url), ...args, '--child', native],
@@ -353,7 +355,7 @@ async function report(): Promise<void> {
   );
   lines.push(
     torch
-      ? `PyTorch ${torch.version}, CPU, ${torch.threads} thread(s) (bench/torch_baseline.py), BLAS ${torch.blas.library}${torch.blas.corename ? ` (OpenBLAS core ${torch.blas.corename})` : ''}: torch.mm 256×576·576×4096 at ${torchRuns.map((r) => r.blas.mm_gflops.toFixed(1)).join(' / ')} GFLOP/s. Run before and after the TF.js runs; each conv workload also in channels_last; the fastest median of runs × formats is PyTorch's number. TF.js 4.22 backends are single-threaded; genloss's native kernels (XNNPACK) ran on ${process.env.GENLOSS_NATIVE_THREADS ?? cpus().length} thread(s) (\`GENLOSS_NATIVE_THREADS\`; genloss's default is 1).`
+      ? `PyTorch ${torch.version}, CPU, ${torch.threads} thread(s) (bench/torch_baseline.py), BLAS ${torch.blas.library}${torch.blas.corename ? ` (OpenBLAS core ${torch.blas.corename})` : ''}: torch.mm 256×576·576×4096 at ${torchRuns.map((r) => r.blas.mm_gflops.toFixed(1)).join(' / ')} GFLOP/s. Run before and after the TF.js runs; each conv workload also in channels_last; the fastest median of runs × formats is PyTorch's number. TF.js 4.22 backends are single-threaded; genloss's native kernels (XNNPACK) ran on ${NATIVE_THREADS} thread(s) (\`GENLOSS_NATIVE_THREADS\`; genloss's default is 1).`
       : 'PyTorch: skipped (`/usr/bin/python3 -c "import torch"` failed, or --no-torch); no ratios.',
   );
   lines.push(

@@ -668,10 +668,14 @@ describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platf
     });
   };
 
+  /** The probe's status line (the last line of its stdout). */
+  const statusOf = (child: ReturnType<typeof run>) =>
+    JSON.parse(child.stdout.trim().split('\n').at(-1) as string);
+
   test('=0 falls back to the wasm kernels, saying so once on stderr', () => {
     const child = run('0');
     assert.equal(child.status, 0, child.stderr);
-    const status = JSON.parse(child.stdout.trim().split('\n').at(-1) as string);
+    const status = statusOf(child);
     assert.equal(status.active, false);
     assert.equal(status.reason, 'GENLOSS_NATIVE=0');
     assert.deepEqual(
@@ -690,7 +694,7 @@ describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platf
   test('unset, the native kernels start on import and stderr stays quiet', () => {
     const child = run(undefined);
     assert.equal(child.status, 0, child.stderr);
-    assert.equal(JSON.parse(child.stdout.trim().split('\n').at(-1) as string).active, true);
+    assert.equal(statusOf(child).active, true);
     assert.doesNotMatch(child.stderr, /native kernels/);
   });
 
@@ -698,7 +702,7 @@ describe('GENLOSS_NATIVE', { skip: !native && 'no prebuilt binary for this platf
     const threadsOf = (threads?: string) => {
       const child = run(undefined, threads);
       assert.equal(child.status, 0, child.stderr);
-      return JSON.parse(child.stdout.trim().split('\n').at(-1) as string).threads;
+      return statusOf(child).threads;
     };
     assert.equal(threadsOf(undefined), 1);
     assert.equal(threadsOf('2'), 2);

@@ -219,12 +219,12 @@ function unpackConfig(original: tf.KernelConfig): tf.KernelConfig {
  * copies its patch map twice per step. Tensors are immutable and kernels write only fresh
  * outputs, so sharing is safe.
  */
-export const identityConfig: tf.KernelConfig = {
+const identityConfig: tf.KernelConfig = {
   kernelName: tf.Identity,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend }) => {
     const { x } = inputs as { x: TensorInfo };
-    (backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+    (backend as unknown as WasmBackend).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   },
 };

@@ -21,6 +21,8 @@ export interface WasmBackend {
   ): TensorInfo;
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
+  /** One more holder of a tensor's data (freed with its last holder). */
+  incRef(dataId: tf.DataId): void;
 }
 
 /** The byte offset of a tensor's data in the wasm heap. */
