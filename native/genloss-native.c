@@ -1,6 +1,6 @@
-// genloss-native: TF.js-wasm convolution and matrix-product kernels run natively by XNNPACK,
-// multi-threaded through pthreadpool. Tensors are read and written in place in the wasm heap:
-// every call takes the heap's ArrayBuffer and byte offsets into it, and allocates nothing there,
+// genloss-native: TF.js-wasm convolution, matrix-product and element-wise kernels run natively,
+// by XNNPACK and by this file's loops, multi-threaded through pthreadpool. Tensors are read and
+// written in place in the wasm heap: every call takes the heap's ArrayBuffer and byte offsets into it, and allocates nothing there,
 // so the heap cannot grow (and move) during a call. Layouts are TF.js's: activations NHWC,
 // filters [kh, kw, in, out], matrices row-major.
 //
@@ -13,10 +13,15 @@
 // XNNPACK has no backward operators, so:
 // - the input gradient (Conv2DBackpropInput) is XNNPACK's deconvolution with the filter
 //   transposed to [in, kh, kw, out];
-// - the filter gradient (Conv2DBackpropFilter) is, for patches kh·kw·in up to 1024 and 32 or more
-//   output channels, the matrix product dyᵀ · im2col(x) (XNNPACK's fully-connected operator);
-//   otherwise a forward convolution of x viewed as [in, H, W, batch] with dy viewed as the filter
-//   [out, oh, ow, batch], dilated by the stride (the formulation of src/backends/wasm/conv.ts).
+// - the filter gradient (Conv2DBackpropFilter) is, for output channels a multiple of 16 (or few
+//   pixels), summed directly by this file's own vector loop (filter_grad_direct); else, for
+//   patches kh·kw·in up to 1024 and 32 or more output channels, the matrix product
+//   dyᵀ · im2col(x) (XNNPACK's fully-connected operator); otherwise a forward convolution of x
+//   viewed as [in, H, W, batch] with dy viewed as the filter [out, oh, ow, batch], dilated by the
+//   stride (the formulation of src/backends/wasm/conv.ts).
+//
+// The element-wise kernels (elementwise, sumRows) are plain loops the compiler vectorises for
+// the CPU it runs on; they write every output element, so they return nothing.
 //
 // The matrix product (BatchMatMul, _FusedMatMul) is XNNPACK's fully-connected operator, one per
 // batch entry of b (this XNNPACK has no batched matrix product).
@@ -452,6 +457,113 @@ static enum xnn_status filter_grad_conv(const filter_grad* g, const char** what)
   return status;
 }
 
+// The direct formulation: dW[y, t, c, o] = Σ over output pixels m of x[input pixel of m under tap
+// (y, t), c] · dy[m, o], tile by tile with the tile's sums held in vector registers, reading x and
+// dy in place (no im2col copy, no weight packing). Pixels go in chunks of DIRECT_CHUNK whose x and
+// dy stay in the L2 cache while every tile of every tap reads them. Tiles are DIRECT_TILE_IN input
+// by 32 output channels (24 sixteen-float sums and two of dy: 26 of AVX-512's 32 registers).
+#define DIRECT_CHUNK 256
+#define DIRECT_TILE_IN 12
+// Output channels past the last multiple of 16 go one float at a time: worth it only for few
+// pixel-taps (batch · oh · ow · kh · kw).
+#define DIRECT_MAX_SCALAR_TAPS 65536
+
+typedef float f32x16 __attribute__((vector_size(64), aligned(4)));
+
+typedef struct {
+  const filter_grad* g;
+  // [taps, count]: the float offset in x of the pixel each tap reads, -1 in the padding (a wasm
+  // heap holds under 2^30 floats, so every offset fits).
+  const int32_t* offsets;
+  size_t m0, count;
+  uint32_t in_tiles, out_tiles;
+} direct_task;
+
+// dw[c, o] += Σ_k x[offsets[k] + c] · dy[k, o] for c < cn, o < 16·nv (dw rows co apart).
+static inline __attribute__((always_inline)) void direct_tile(const float* x, const int32_t* offsets,
+                                                               const float* dy, size_t count, uint32_t co,
+                                                               float* dw, const int cn, const int nv) {
+  f32x16 sums[DIRECT_TILE_IN][2];
+  for (int c = 0; c < cn; c++)
+    for (int v = 0; v < nv; v++) memcpy(&sums[c][v], dw + (size_t)c * co + 16 * v, sizeof(f32x16));
+  for (size_t k = 0; k < count; k++) {
+    if (offsets[k] < 0) continue;
+    const float* xk = x + offsets[k];
+    f32x16 d[2];
+    for (int v = 0; v < nv; v++) memcpy(&d[v], dy + k * co + 16 * v, sizeof(f32x16));
+    for (int c = 0; c < cn; c++)
+      for (int v = 0; v < nv; v++) sums[c][v] += xk[c] * d[v];
+  }
+  for (int c = 0; c < cn; c++)
+    for (int v = 0; v < nv; v++) memcpy(dw + (size_t)c * co + 16 * v, &sums[c][v], sizeof(f32x16));
+}
+
+// One tile of one tap over the task's chunk of pixels.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
+direct_item(void* context, size_t item) {
+  const direct_task* k = context;
+  const filter_grad* g = k->g;
+  const size_t tiles = (size_t)k->in_tiles * k->out_tiles, tap = item / tiles;
+  const uint32_t c0 = (uint32_t)(item % tiles / k->out_tiles) * DIRECT_TILE_IN;
+  const uint32_t o0 = (uint32_t)(item % k->out_tiles) * 32;
+  const int cn = (int)(g->ci - c0 < DIRECT_TILE_IN ? g->ci - c0 : DIRECT_TILE_IN);
+  const uint32_t on = g->co - o0 < 32 ? g->co - o0 : 32;
+  const float* x = g->x + c0;
+  const int32_t* offsets = k->offsets + tap * k->count;
+  const float* dy = g->dy + k->m0 * g->co + o0;
+  float* dw = g->dw + (tap * g->ci + c0) * g->co + o0;
+  if (on % 16 != 0) {
+    // Output channels past the last multiple of 16, one float at a time.
+    for (size_t m = 0; m < k->count; m++) {
+      if (offsets[m] < 0) continue;
+      for (int c = 0; c < cn; c++)
+        for (uint32_t o = 0; o < on; o++) dw[(size_t)c * g->co + o] += x[offsets[m] + c] * dy[m * g->co + o];
+    }
+    return;
+  }
+  const int nv = (int)on / 16;
+#define DIRECT_CASE(n)                                          \
+  case n:                                                       \
+    if (nv == 2)                                                \
+      direct_tile(x, offsets, dy, k->count, g->co, dw, n, 2);   \
+    else                                                        \
+      direct_tile(x, offsets, dy, k->count, g->co, dw, n, 1);   \
+    break;
+  switch (cn) {
+    DIRECT_CASE(1) DIRECT_CASE(2) DIRECT_CASE(3) DIRECT_CASE(4) DIRECT_CASE(5) DIRECT_CASE(6)
+    DIRECT_CASE(7) DIRECT_CASE(8) DIRECT_CASE(9) DIRECT_CASE(10) DIRECT_CASE(11) DIRECT_CASE(12)
+  }
+#undef DIRECT_CASE
+}
+
+// The direct formulation, for output channels a multiple of 16. Sets *what on failure.
+static enum xnn_status filter_grad_direct(const filter_grad* g, const char** what) {
+  const size_t taps = (size_t)g->kh * g->kw, pixels = (size_t)g->batch * g->oh * g->ow;
+  int32_t* offsets = malloc(taps * DIRECT_CHUNK * sizeof(int32_t));
+  if (offsets == NULL) {
+    *what = "allocating the filter-gradient buffers";
+    return xnn_status_out_of_memory;
+  }
+  memset(g->dw, 0, taps * g->ci * g->co * sizeof(float));
+  direct_task task = {g, offsets, 0, 0, (g->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN, (g->co + 31) / 32};
+  for (size_t m0 = 0; m0 < pixels; m0 += DIRECT_CHUNK) {
+    const size_t count = pixels - m0 < DIRECT_CHUNK ? pixels - m0 : DIRECT_CHUNK;
+    for (uint32_t y = 0; y < g->kh; y++)
+      for (uint32_t t = 0; t < g->kw; t++)
+        for (size_t k = 0; k < count; k++) {
+          const size_t m = m0 + k, b = m / ((size_t)g->oh * g->ow), i = m / g->ow % g->oh, j = m % g->ow;
+          const int64_t r = (int64_t)i * g->sh + y - g->pt, c = (int64_t)j * g->sw + t - g->pl;
+          offsets[((size_t)y * g->kw + t) * count + k] =
+              r < 0 || r >= g->h || c < 0 || c >= g->w ? -1 : (int32_t)(((b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci);
+        }
+    task.m0 = m0;
+    task.count = count;
+    pthreadpool_parallelize_1d(pool, direct_item, &task, taps * task.in_tiles * task.out_tiles, LOOP_FLAGS);
+  }
+  free(offsets);
+  return xnn_status_success;
+}
+
 // convBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow, co,
 //                    kh, kw, strideH, strideW, padTop, padLeft): dW[kh, kw, ci, co]; whether dW
 //                    is finite.
@@ -473,11 +585,16 @@ static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
     return boolean(env, 1);
   }
   const char* what = NULL;
-  // Measured on one thread, best of 9 (the benchmark discriminator's batch-16 4×4/2 layers, the
-  // demo's first D and last G layers): im2col 3.1 ms vs the convolution 14.0 for 3→64 (patch 48),
-  // 15.4 vs 28.8 for 64→128 (patch 1024); the convolution 16.7 vs 19.7 for 128→256 (patch 2048),
-  // 1.1 vs 3.1 for 3×3 8→3 and 0.69 vs 0.84 for 4×4 3→16 (few output channels).
-  const enum xnn_status status = patch <= MAX_IM2COL_PATCH && g.co >= MIN_IM2COL_OUT
+  // The direct formulation, measured on one thread against the two XNNPACK ones, per filter
+  // gradient in a step (the benchmark discriminator's batch-16 4×4/2 layers, quiet machine):
+  // 64→128 12.7 ms against 15.4 (im2col), 128→256 11.4 against 16.7 (convolution), 8×8 256→1
+  // (16 pixels) 0.42 against 5.0; summed over 8 demo steps, 182 ms against 300. It loses where
+  // a 16-float tile has few input channels to reuse each dy load for: 4×4/2 3→16 28.4 against
+  // 22.1. Other output channel counts take XNNPACK unless the pixels are few.
+  const int direct = (g.co % 16 == 0 && (g.ci >= 8 || g.co >= 32)) ||
+                     (size_t)g.batch * g.oh * g.ow * g.kh * g.kw <= DIRECT_MAX_SCALAR_TAPS;
+  const enum xnn_status status = direct ? filter_grad_direct(&g, &what)
+                                 : patch <= MAX_IM2COL_PATCH && g.co >= MIN_IM2COL_OUT
                                      ? filter_grad_im2col(&g, &what)
                                      : filter_grad_conv(&g, &what);
   if (status != xnn_status_success) return throw_status(env, what, status);
@@ -572,6 +689,110 @@ static napi_value mat_mul(napi_env env, napi_callback_info info) {
   return boolean(env, finite_floats(y, batch * m * cols));
 }
 
+// The element-wise kernels of elementwise(): what a leaky-ReLU network's first- and second-order
+// gradients run on its activations (TF.js's LeakyRelu gradient is where(x > 0, dy, alpha·dy), and
+// the gradient of where() casts and negates its mask), which TF.js-wasm runs at 2–6 ns an element.
+// Bool tensors are one byte an element, as in TF.js-wasm.
+enum elementwise_kind {
+  EW_LEAKY_RELU = 0,      // y = a > 0 ? a : scalar·a (float32)
+  EW_GREATER_SCALAR = 1,  // y = a > scalar (bool)
+  EW_GREATER = 2,         // y = a > b (bool)
+  EW_SELECT = 3,          // y = a ? b : c (a bool, y, b, c float32)
+  EW_BOOL_TO_FLOAT = 4,   // y = a ? 1 : 0 (a bool, y float32)
+  EW_LOGICAL_NOT = 5,     // y = !a (bool)
+};
+
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
+elementwise_run(enum elementwise_kind kind, size_t n, void* restrict out, const void* restrict a,
+                const void* restrict b, const void* restrict c, float scalar) {
+  float* yf = out;
+  uint8_t* yb = out;
+  const float* af = a;
+  const uint8_t* ab = a;
+  const float* bf = b;
+  const float* cf = c;
+  switch (kind) {
+    case EW_LEAKY_RELU:
+      for (size_t i = 0; i < n; i++) yf[i] = af[i] > 0 ? af[i] : scalar * af[i];
+      break;
+    case EW_GREATER_SCALAR:
+      for (size_t i = 0; i < n; i++) yb[i] = af[i] > scalar;
+      break;
+    case EW_GREATER:
+      for (size_t i = 0; i < n; i++) yb[i] = af[i] > bf[i];
+      break;
+    case EW_SELECT:
+      for (size_t i = 0; i < n; i++) yf[i] = ab[i] != 0 ? bf[i] : cf[i];
+      break;
+    case EW_BOOL_TO_FLOAT:
+      for (size_t i = 0; i < n; i++) yf[i] = ab[i] != 0 ? 1.0f : 0.0f;
+      break;
+    case EW_LOGICAL_NOT:
+      for (size_t i = 0; i < n; i++) yb[i] = ab[i] == 0;
+      break;
+  }
+}
+
+// The byte sizes of one element of y, a, b and c for each kind (0: not read).
+static const uint8_t elementwise_bytes[6][4] = {
+    {4, 4, 0, 0}, {1, 4, 0, 0}, {1, 4, 4, 0}, {4, 1, 4, 4}, {4, 1, 0, 0}, {1, 1, 0, 0},
+};
+
+// elementwise(heap, kind, n, yOffset, aOffset, bOffset, cOffset, scalar): one of the kernels of
+// enum elementwise_kind over n elements; operands a kind does not read are ignored.
+static napi_value elementwise(napi_env env, napi_callback_info info) {
+  napi_value args[8];
+  uint32_t n[8];
+  if (!read_args(env, info, 8, args, n, 1)) return NULL;
+  double scalar;
+  if (napi_get_value_double(env, args[7], &scalar) != napi_ok || n[1] > EW_LOGICAL_NOT) {
+    napi_throw_type_error(env, NULL, "genloss native: elementwise expects a kind and a number");
+    return NULL;
+  }
+  size_t heap_bytes;
+  uint8_t* heap = (uint8_t*)heap_floats(env, args[0], &heap_bytes);
+  if (heap == NULL) return NULL;
+  const size_t count = n[2];
+  void* operands[4] = {NULL, NULL, NULL, NULL};
+  for (int i = 0; i < 4; i++) {
+    const size_t bytes = elementwise_bytes[n[1]][i], offset = n[3 + i];
+    if (bytes == 0) continue;
+    if (offset % bytes != 0 || offset > heap_bytes || count > (heap_bytes - offset) / bytes) {
+      napi_throw_range_error(env, NULL, "genloss native: tensor outside the wasm heap");
+      return NULL;
+    }
+    operands[i] = heap + offset;
+  }
+  elementwise_run((enum elementwise_kind)n[1], count, operands[0], operands[1], operands[2], operands[3],
+                  (float)scalar);
+  return NULL;
+}
+
+// y[c] = Σ_r x[r, c], x [rows, cols].
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
+sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t cols) {
+  for (size_t c = 0; c < cols; c++) y[c] = 0;
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) y[c] += x[r * cols + c];
+}
+
+// sumRows(heap, xOffset, yOffset, rows, cols): y[c] = Σ_r x[r, c] (float32), the sum of an NHWC
+// tensor over its leading axes (a bias's gradient).
+static napi_value sum_rows(napi_env env, napi_callback_info info) {
+  napi_value args[5];
+  uint32_t n[5];
+  if (!read_args(env, info, 5, args, n, 1)) return NULL;
+  size_t heap_bytes;
+  float* heap = heap_floats(env, args[0], &heap_bytes);
+  if (heap == NULL) return NULL;
+  const size_t rows = n[3], cols = n[4];
+  const float* x = region(env, heap, heap_bytes, n[1], rows * cols);
+  float* y = x == NULL ? NULL : region(env, heap, heap_bytes, n[2], cols);
+  if (y == NULL) return NULL;
+  sum_rows_run(x, y, rows, cols);
+  return NULL;
+}
+
 // release(op): frees an operator's packed weights now rather than at garbage collection.
 static napi_value release_op(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -617,6 +838,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"runDeconv", NULL, run_deconv, NULL, NULL, NULL, napi_default, NULL},
       {"convBackpropFilter", NULL, conv_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
       {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
+      {"elementwise", NULL, elementwise, NULL, NULL, NULL, napi_default, NULL},
+      {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release_op, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };

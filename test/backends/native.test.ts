@@ -110,6 +110,22 @@ function randomCases(count: number, seed: number, dilated: boolean): ConvCase[] 
 const conv = (c: ConvCase) => (a: tf.Tensor, b: tf.Tensor) =>
   tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same', 'NHWC', c.dilations);
 
+type Formulation = 'direct' | 'im2col' | 'conv';
+
+/**
+ * The filter-gradient formulation native/genloss-native.c's `conv_backprop_filter` picks: direct
+ * for output channels a multiple of 16 (with 8 or more input channels, or 32 or more output) or
+ * at most 65536 pixel-taps; else XNNPACK's im2col product for patches up to 1024 and 32 or more
+ * output channels; else XNNPACK's convolution.
+ */
+function filterGradientFormulation(c: ConvCase): Formulation {
+  const y = tf.tidy(() => conv(c)(tf.zeros(c.x), tf.zeros(c.w)).shape);
+  const [kh, kw, ci, co] = c.w;
+  const pixelTaps = y[0] * y[1] * y[2] * kh * kw;
+  if ((co % 16 === 0 && (ci >= 8 || co >= 32)) || pixelTaps <= 65536) return 'direct';
+  return kh * kw * ci <= 1024 && co >= 32 ? 'im2col' : 'conv';
+}
+
 const label = (c: ConvCase) =>
   `x ${c.x}, w ${c.w}, strides ${c.strides}, dilations ${c.dilations}, pad ${JSON.stringify(c.pad)}`;
 
@@ -245,6 +261,12 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
       'Conv2DBackpropFilter',
       'BatchMatMul',
       '_FusedMatMul',
+      'LeakyRelu',
+      'Greater',
+      'Select',
+      'Cast',
+      'LogicalNot',
+      'Sum',
     ]);
     for (const name of NATIVE_KERNEL_NAMES) assert.ok(tf.getKernel(name, 'wasm'), name);
   });
@@ -263,10 +285,6 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
 
   describe('forward, input and filter gradients equal cpu on random shapes', () => {
     const cases = randomCases(18, 7, false);
-    test('the cases take both filter-gradient formulations (im2col: patch ≤ 1024, ≥ 32 out)', () => {
-      const im2col = cases.map((c) => c.w[0] * c.w[1] * c.w[2] <= 1024 && c.w[3] >= 32);
-      assert.ok(im2col.includes(true) && im2col.includes(false), `${im2col}`);
-    });
     for (const c of cases) {
       test(label(c), async () => {
         await assertNativeEqualsCpu(
@@ -386,21 +404,115 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
     assertSameNonFinite(native, wasm);
   });
 
-  test('the im2col filter gradient sums its chunks of pixels (4800 pixels, 2048 a chunk)', async () => {
-    const c: ConvCase = {
-      x: [3, 40, 40, 8],
-      w: [3, 3, 8, 40],
-      strides: [1, 1],
-      dilations: [1, 1],
-      pad: 'same',
-    };
+  describe('each filter-gradient formulation equals cpu', () => {
+    const cases: [Formulation, string, ConvCase][] = [
+      [
+        'direct',
+        'tiles of 12 and 1 input by 32 and 16 output channels, 2 chunks of pixels',
+        { x: [3, 15, 17, 13], w: [3, 4, 13, 48], strides: [2, 2], dilations: [1, 1], pad: 'same' },
+      ],
+      [
+        'direct',
+        '33 output channels (the last one by one), padding on every side',
+        {
+          x: [2, 9, 11, 5],
+          w: [4, 3, 5, 33],
+          strides: [1, 2],
+          dilations: [1, 1],
+          pad: [
+            [0, 0],
+            [2, 1],
+            [1, 3],
+            [0, 0],
+          ],
+        },
+      ],
+      [
+        'im2col',
+        '9216 pixels in chunks of 2048',
+        { x: [4, 48, 48, 8], w: [3, 3, 8, 40], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+      ],
+      [
+        'conv',
+        '5 output channels over 9216 pixels',
+        { x: [4, 48, 48, 3], w: [3, 3, 3, 5], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+      ],
+    ];
+    for (const [formulation, what, c] of cases) {
+      test(`${formulation}: ${what}`, async () => {
+        assert.equal(filterGradientFormulation(c), formulation);
+        await assertNativeEqualsCpu(
+          'dw',
+          () => [uniform(c.x, 70), uniform(c.w, 71)],
+          (x, w) => {
+            const y = conv(c)(x, w);
+            const r = uniform(y.shape, 72);
+            return [tf.grad((b: tf.Tensor) => tf.sum(tf.mul(conv(c)(x, b), r)))(w)];
+          },
+          // Each entry sums up to 9216 products in float32.
+          1e-5,
+        );
+      });
+    }
+  });
+
+  describe('element-wise kernels equal the wasm ones (NaN, ±Inf, ±0 among the values)', () => {
+    /** 2×24×24×5 (natively) or 3×5×7 (below the addon's 4096 elements) values with specials. */
+    const values = (shape: number[], seed: number) =>
+      tf.tidy(() => {
+        const v = uniform(shape, seed).dataSync() as Float32Array;
+        [Number.NaN, Infinity, -Infinity, 0, -0].forEach((e, i) => {
+          v[(i * 7919) % v.length] = e;
+        });
+        return tf.tensor(v, shape);
+      });
+    const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor[]][] = [
+      ['leakyRelu', (a) => [tf.leakyRelu(a, 0.2)]],
+      ['greater than a scalar, than a tensor', (a, b) => [tf.greater(a, 0.25), tf.greater(a, b)]],
+      ['where', (a, b) => [tf.where(tf.greater(a, b), a, b)]],
+      ['cast of a mask', (a) => [tf.cast(tf.greater(a, 0), 'float32')]],
+      ['logicalNot', (a) => [tf.logicalNot(tf.greater(a, 0))]],
+      [
+        'the gradient of leakyRelu, and its gradient',
+        (a, b) => {
+          const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(x, 0.2), b));
+          return [tf.grad(f)(a), tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.grad(f)(x))))(a)];
+        },
+      ],
+    ];
+    for (const shape of [
+      [2, 24, 24, 5],
+      [3, 5, 7],
+    ]) {
+      for (const [what, op] of ops) {
+        test(`${what}, ${shape.join('×')}`, async () => {
+          const make = () => [values(shape, 81), values(shape, 82)];
+          const run = () =>
+            runOn('wasm', make, (a, b) => op(a, b).map((t) => tf.cast(t, 'float32')));
+          const native = await run();
+          disableNativeKernels();
+          const wasm = await run().finally(() => enableNativeKernels());
+          assert.deepEqual(
+            native.map((v) => Array.from(v)),
+            wasm.map((v) => Array.from(v)),
+          );
+        });
+      }
+    }
+  });
+
+  test('sum over leading axes (a bias gradient) equals cpu; other axes as before', async () => {
     await assertNativeEqualsCpu(
-      'dw',
-      () => [uniform(c.x, 70), uniform(c.w, 71)],
-      (x, w) => {
-        const r = uniform([3, 40, 40, 40], 72);
-        return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(c)(a, b), r)))([x, w]);
-      },
+      'sums',
+      () => [uniform([4, 33, 31, 17], 90)],
+      (x) => [
+        tf.sum(x, [0, 1, 2]),
+        tf.sum(x, [1, 0], true),
+        tf.sum(x, 0),
+        tf.sum(x, [1, 2]),
+        tf.grad((b: tf.Tensor) => tf.sum(tf.square(tf.add(x, b))))(tf.zeros([17])),
+      ],
+      1e-5,
     );
   });
 

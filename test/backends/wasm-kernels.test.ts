@@ -131,6 +131,23 @@ describe('Identity shares its input data', () => {
   });
 });
 
+describe('Cast to the same dtype shares its input data', () => {
+  test('holds no new data; a cast to int32 converts', async () => {
+    await chooseBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor([1.5, -2.25, 0], [3]);
+    const before = backend.numDataIds();
+    const same = tf.cast(x, 'float32');
+    assert.equal(backend.numDataIds(), before);
+    x.dispose();
+    assert.deepEqual(Array.from(same.dataSync()), [1.5, -2.25, 0]);
+    const ints = tf.cast(same, 'int32');
+    assert.equal(backend.numDataIds(), before + 1);
+    assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 0]);
+    tf.dispose([same, ints]);
+  });
+});
+
 describe('convolution gradients: wasm equals cpu', () => {
   const cases: [number[], number[], number | [number, number], 'same' | 'valid' | number[][]][] = [
     [[2, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],

@@ -102,6 +102,23 @@ export interface NativeAddon {
     hasBias: 0 | 1,
     biasOffset: number,
   ): boolean;
+  /**
+   * One element-wise kernel (src/backends/native/elementwise.ts's `ElementwiseKind`) over `n`
+   * elements into `y`; operands the kernel does not read are ignored. Bool tensors are one byte
+   * an element.
+   */
+  elementwise(
+    heap: ArrayBuffer,
+    kind: number,
+    n: number,
+    yOffset: number,
+    aOffset: number,
+    bOffset: number,
+    cOffset: number,
+    scalar: number,
+  ): void;
+  /** `y[c] = Σ_r x[r, c]` for float32 `x` `[rows, cols]`. */
+  sumRows(heap: ArrayBuffer, xOffset: number, yOffset: number, rows: number, cols: number): void;
   /** Frees an operator's packed weights now (else at garbage collection). */
   release(op: NativeOperator): void;
   /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else 1. */

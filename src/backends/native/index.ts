@@ -1,12 +1,14 @@
 /**
- * Native convolution and matrix-product kernels for TF.js's `wasm` backend on Node
- * (native/genloss-native.c: XNNPACK, multi-threaded, reading and writing the wasm heap in place),
+ * Native convolution, matrix-product and element-wise kernels for TF.js's `wasm` backend on Node
+ * (native/genloss-native.c: XNNPACK and its own loops, multi-threaded, reading and writing the
+ * wasm heap in place),
  * from the prebuilt binary in `prebuilds/<platform>-<arch>/`. Node-only: the browser entry point never imports this
  * module (src/core/backend.ts loads it on Node). docs/performance.md has the measurements.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadAddon } from './addon.ts';
+import { ELEMENTWISE_KERNEL_NAMES, elementwiseKernels } from './elementwise.ts';
 import { type NativeKernels, nativeKernels } from './kernels.ts';
 
 export { NATIVE_ENV, nativeBinaryPath } from './addon.ts';
@@ -50,13 +52,15 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   tf.Conv2DBackpropFilter,
   tf.BatchMatMul,
   tf._FusedMatMul,
+  ...ELEMENTWISE_KERNEL_NAMES,
 ];
 
 /**
  * Registers the native {@link NATIVE_KERNEL_NAMES} (convolution, its input and filter gradients,
- * the fused convolution with a bias, the matrix product with or without a bias) for the `wasm`
- * backend in place of the ones registered now (TF.js's, genloss's src/backends/wasm), which stay
- * as the fallback for what XNNPACK cannot run. Gradients of every order keep working: TF.js
+ * the fused convolution with a bias, the matrix product with or without a bias, and the
+ * element-wise kernels of a leaky-ReLU network's gradients) for the `wasm` backend in place of the
+ * ones registered now (TF.js's, genloss's src/backends/wasm), which stay as the fallback for what
+ * the addon cannot run. Gradients of every order keep working: TF.js
  * builds them from these kernels, which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
  * loads; then, on a platform that has one, one line on stderr (once per process) says why.
  * Calling it again re-registers with the new options.
@@ -82,7 +86,9 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   const byName = (name: string) =>
     replaced.find((config) => config.kernelName === name) as tf.KernelConfig;
   const kernels = nativeKernels(load.addon, byName, options.cacheSize ?? 256);
-  for (const config of kernels.configs) register(config);
+  for (const config of [...kernels.configs, ...elementwiseKernels(load.addon, byName)]) {
+    register(config);
+  }
   installed = { kernels, replaced, threads: load.addon.threads() };
   offReason = undefined;
   return nativeKernelStatus();

@@ -128,7 +128,8 @@ function padKey(info: tf.backend_util.Conv2DInfo): string {
   );
 }
 
-const heapOf = (backend: WasmBackend): ArrayBuffer => backend.wasm.HEAPU8.buffer as ArrayBuffer;
+export const heapOf = (backend: WasmBackend): ArrayBuffer =>
+  backend.wasm.HEAPU8.buffer as ArrayBuffer;
 
 /**
  * `out` when the addon found it finite; else frees it and returns `fallback()`: XNNPACK's output
@@ -230,6 +231,25 @@ function matMulSizes(
 }
 
 /**
+ * A config for the wasm kernel `wasm` replaces, whose kernel tries `run` and hands what `run`
+ * declines (null) to `wasm`; `run` may call `fallback` itself.
+ */
+export function replacingKernel(
+  wasm: tf.KernelConfig,
+  run: (args: Parameters<tf.KernelFunc>[0], fallback: () => TensorInfo) => TensorInfo | null,
+): tf.KernelConfig {
+  return {
+    kernelName: wasm.kernelName,
+    backendName: 'wasm',
+    setupFunc: wasm.setupFunc,
+    kernelFunc: (args) => {
+      const fallback = () => wasm.kernelFunc(args) as TensorInfo;
+      return run(args, fallback) ?? fallback();
+    },
+  };
+}
+
+/**
  * Kernel configs for the wasm backend's `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput`,
  * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` that run on the addon, each handing
  * what it cannot run (NCHW, non-float32, empty tensors, negative padding, fused activations other
@@ -242,9 +262,11 @@ function matMulSizes(
  * - `Conv2DBackpropInput`: `dx = deconv(dy, W)`, XNNPACK's deconvolution with W transposed to
  *   `[in, kh, kw, out]` (cached per filter tensor); the rows and columns the forward windows
  *   never read get 0;
- * - `Conv2DBackpropFilter`: `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as
- *   `[in, H, W, batch]` and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy is
- *   new on every call: never cached);
+ * - `Conv2DBackpropFilter`: `dW[y, t, c, o] = Σ_m x[m's input pixel under tap (y, t), c] ·
+ *   dy[m, o]` summed directly in vector registers (output channels a multiple of 16, or few
+ *   pixels); else `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as `[in, H, W, batch]`
+ *   and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy is new on every call:
+ *   never cached);
  * - both gradients: zeros without a convolution where dy is all zeros and the other operand
  *   finite (`zeroGradient`);
  * - `BatchMatMul`, `_FusedMatMul`: `y[i] = op(a[i]) · op(b[i]) (+ bias)`, XNNPACK's
@@ -351,22 +373,10 @@ export function nativeKernels(
     return finiteOr(backend, y, finite, fallback);
   };
 
-  /** A config for `name` whose kernel tries `run` and falls back to the kernel it replaces. */
   const replacing = (
     name: string,
     run: (args: Parameters<tf.KernelFunc>[0], fallback: () => TensorInfo) => TensorInfo | null,
-  ): tf.KernelConfig => {
-    const wasm = previous(name);
-    return {
-      kernelName: name,
-      backendName: 'wasm',
-      setupFunc: wasm.setupFunc,
-      kernelFunc: (args) => {
-        const fallback = () => wasm.kernelFunc(args) as TensorInfo;
-        return run(args, fallback) ?? fallback();
-      },
-    };
-  };
+  ) => replacingKernel(previous(name), run);
 
   /**
    * The plain kernel `plain` and its fused form `fused` (with a bias; only the linear activation

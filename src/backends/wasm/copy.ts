@@ -229,7 +229,27 @@ const identityConfig: tf.KernelConfig = {
   },
 };
 
-/** The four copy replacements, each keeping TF.js's kernel for string tensors, and `Identity`. */
+/**
+ * `Cast` to the tensor's own dtype shares its data as {@link identityConfig} does (TF.js-wasm's
+ * copies it: gradients cast every float32 `dy` to float32, 7 copies of each activation in a
+ * gradient-penalty step); other casts run `original`.
+ */
+function castConfig(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: tf.Cast,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const { dtype } = args.attrs as unknown as tf.CastAttrs;
+      return x.dtype === dtype ? identityConfig.kernelFunc(args) : original.kernelFunc(args);
+    },
+  };
+}
+
+/**
+ * The four copy replacements, each keeping TF.js's kernel for string tensors, `Identity`, and
+ * `Cast` to the same dtype.
+ */
 export function copyKernelConfigs(): tf.KernelConfig[] {
   const original = (name: string) => {
     const config = tf.getKernel(name, 'wasm');
@@ -242,5 +262,6 @@ export function copyKernelConfigs(): tf.KernelConfig[] {
     packConfig(original(tf.Pack)),
     unpackConfig(original(tf.Unpack)),
     identityConfig,
+    castConfig(original(tf.Cast)),
   ];
 }

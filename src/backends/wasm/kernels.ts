@@ -21,7 +21,8 @@ import { unsortedSegmentSumConfig } from './segment.ts';
  * - `Slice`, `Concat`, `Pack`, `Unpack` (replaced: ~1 µs per element along the last axis or
  *   above rank 4, which made Sobel's `unstack` take 10 s): strided copies over merged axes.
  * - `Identity` (replaced: a copy of the data, which the engine makes of every tensor a gradient
- *   saves): the input's data shared, counted by reference.
+ *   saves): the input's data shared, counted by reference; so is `Cast` to the same dtype
+ *   (replaced: a copy, which gradients make of every float32 `dy`).
  */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
