@@ -157,36 +157,45 @@ static packed_op* unwrap_op(napi_env env, napi_value value, enum op_kind kind) {
 }
 
 // createConv(heap, filterOffset, kh, kw, ci, co, padTop, padRight, padBottom, padLeft,
-//            strideH, strideW, dilationH, dilationW, hasBias, biasOffset): a convolution with the
-// filter [kh, kw, ci, co] at filterOffset packed into it, and the bias [co] at biasOffset if
-// hasBias is 1.
+//            strideH, strideW, dilationH, dilationW, hasBias, biasOffset, depthwise): a
+// convolution with the filter [kh, kw, ci, co] at filterOffset packed into it, and the bias at
+// biasOffset if hasBias is 1. With depthwise 1, co is the channel multiplier: each input channel
+// c has its own co filters, output channel c·co + m (TF.js's depthwiseConv2d; XNNPACK's
+// depthwise filter layout [kh, kw, ci·co] is TF.js's, read as it is).
 static napi_value create_conv(napi_env env, napi_callback_info info) {
-  napi_value args[16];
-  uint32_t n[16];
-  if (!read_args(env, info, 16, args, n, 1)) return NULL;
+  napi_value args[17];
+  uint32_t n[17];
+  if (!read_args(env, info, 17, args, n, 1)) return NULL;
   size_t heap_bytes;
   float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
   const uint32_t kh = n[2], kw = n[3], ci = n[4], co = n[5];
+  const int depthwise = n[16] != 0;
+  const uint32_t out_channels = depthwise ? ci * co : co;
   const size_t taps = (size_t)kh * kw;
   const float* w = region(env, heap, heap_bytes, n[1], taps * ci * co);
   if (w == NULL) return NULL;
-  const float* bias = n[14] == 0 ? NULL : region(env, heap, heap_bytes, n[15], co);
+  const float* bias = n[14] == 0 ? NULL : region(env, heap, heap_bytes, n[15], out_channels);
   if (n[14] != 0 && bias == NULL) return NULL;
-  float* ohwi = malloc(taps * ci * co * sizeof(float) + 1);
-  if (ohwi == NULL) return throw_status(env, "allocating the filter", xnn_status_out_of_memory);
-  for (size_t t = 0; t < taps; t++)
-    for (uint32_t c = 0; c < ci; c++)
-      for (uint32_t o = 0; o < co; o++) ohwi[((size_t)o * taps + t) * ci + c] = w[(t * ci + c) * co + o];
+  float* ohwi = depthwise ? NULL : malloc(taps * ci * co * sizeof(float) + 1);
+  if (!depthwise && ohwi == NULL) return throw_status(env, "allocating the filter", xnn_status_out_of_memory);
+  if (!depthwise)
+    for (size_t t = 0; t < taps; t++)
+      for (uint32_t c = 0; c < ci; c++)
+        for (uint32_t o = 0; o < co; o++) ohwi[((size_t)o * taps + t) * ci + c] = w[(t * ci + c) * co + o];
   packed_op* p = calloc(1, sizeof(packed_op));
   if (p == NULL) {
     free(ohwi);
     return throw_status(env, "allocating the operator", xnn_status_out_of_memory);
   }
-  *p = (packed_op){NULL, OP_CONV, kh, kw, ci, co, n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13]};
-  enum xnn_status status = xnn_create_convolution2d_nhwc_f32(
-      p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw, 1, ci, co, ci, co, ohwi, bias,
-      -INFINITY, INFINITY, OP_FLAGS, &p->op);
+  *p = (packed_op){NULL, OP_CONV, kh, kw, ci, out_channels, n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13]};
+  enum xnn_status status =
+      depthwise ? xnn_create_convolution2d_nhwc_f32(p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw,
+                                                    ci, 1, co, ci, out_channels, w, bias, -INFINITY, INFINITY,
+                                                    OP_FLAGS | XNN_FLAG_DEPTHWISE_CONVOLUTION, &p->op)
+                : xnn_create_convolution2d_nhwc_f32(p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, p->dh, p->dw,
+                                                    1, ci, co, ci, co, ohwi, bias, -INFINITY, INFINITY, OP_FLAGS,
+                                                    &p->op);
   free(ohwi);
   if (status != xnn_status_success) {
     free(p);
@@ -227,12 +236,14 @@ static napi_value run_conv(napi_env env, napi_callback_info info) {
 }
 
 // createDeconv(heap, filterOffset, kh, kw, ci, co, padTop, padRight, padBottom, padLeft,
-//              strideH, strideW): the input gradient of the convolution with the filter
-// [kh, kw, ci, co] (a deconvolution from co to ci channels, its kernel [ci, kh, kw, co]).
+//              strideH, strideW, depthwise): the input gradient of the convolution with the
+// filter [kh, kw, ci, co] (a deconvolution from co to ci channels, its kernel [ci, kh, kw, co]);
+// with depthwise 1, of the depthwise convolution with the multiplier co (ci groups of co to 1).
 static napi_value create_deconv(napi_env env, napi_callback_info info) {
-  napi_value args[12];
-  uint32_t n[12];
-  if (!read_args(env, info, 12, args, n, 1)) return NULL;
+  napi_value args[13];
+  uint32_t n[13];
+  if (!read_args(env, info, 13, args, n, 1)) return NULL;
+  const int depthwise = n[12] != 0;
   size_t heap_bytes;
   float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
@@ -250,10 +261,13 @@ static napi_value create_deconv(napi_env env, napi_callback_info info) {
     free(kernel);
     return throw_status(env, "allocating the operator", xnn_status_out_of_memory);
   }
-  *p = (packed_op){NULL, OP_DECONV, kh, kw, ci, co, n[6], n[7], n[8], n[9], n[10], n[11], 1, 1};
+  // A depthwise deconvolution is grouped: group c reads dy's co channels c·co + m and writes dx's
+  // channel c.
+  const uint32_t dy_channels = depthwise ? ci * co : co;
+  *p = (packed_op){NULL, OP_DECONV, kh, kw, ci, dy_channels, n[6], n[7], n[8], n[9], n[10], n[11], 1, 1};
   enum xnn_status status = xnn_create_deconvolution2d_nhwc_f32(
-      p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, 1, 1, 1, co, ci, co, ci, kernel, NULL,
-      -INFINITY, INFINITY, OP_FLAGS, &p->op);
+      p->pt, p->pr, p->pb, p->pl, kh, kw, p->sh, p->sw, 1, 1, depthwise ? ci : 1, co, depthwise ? 1 : ci,
+      dy_channels, ci, kernel, NULL, -INFINITY, INFINITY, OP_FLAGS, &p->op);
   free(kernel);
   if (status != xnn_status_success) {
     free(p);
@@ -564,6 +578,52 @@ static enum xnn_status filter_grad_direct(const filter_grad* g, const char** wha
   return xnn_status_success;
 }
 
+// dW[y, t, c, m] = Σ over output pixels of x[input pixel under tap (y, t), c] · dy[pixel, c·M + m]
+// for a depthwise convolution with the multiplier M = g->co.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
+depthwise_filter_grad(const filter_grad* g) {
+  const size_t channels = (size_t)g->ci * g->co;
+  memset(g->dw, 0, (size_t)g->kh * g->kw * channels * sizeof(float));
+  for (uint32_t b = 0; b < g->batch; b++)
+    for (uint32_t i = 0; i < g->oh; i++)
+      for (uint32_t j = 0; j < g->ow; j++) {
+        const float* d = g->dy + (((size_t)b * g->oh + i) * g->ow + j) * channels;
+        for (uint32_t y = 0; y < g->kh; y++) {
+          const int64_t r = (int64_t)i * g->sh + y - g->pt;
+          if (r < 0 || r >= g->h) continue;
+          for (uint32_t t = 0; t < g->kw; t++) {
+            const int64_t c = (int64_t)j * g->sw + t - g->pl;
+            if (c < 0 || c >= g->w) continue;
+            const float* xs = g->x + (((size_t)b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci;
+            float* acc = g->dw + ((size_t)y * g->kw + t) * channels;
+            for (uint32_t k = 0; k < g->ci; k++)
+              for (uint32_t m = 0; m < g->co; m++) acc[(size_t)k * g->co + m] += xs[k] * d[(size_t)k * g->co + m];
+          }
+        }
+      }
+}
+
+// depthwiseBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow,
+//                         multiplier, kh, kw, strideH, strideW, padTop, padLeft): dW
+//                         [kh, kw, ci, multiplier] of a depthwise convolution; whether dW is
+//                         finite.
+static napi_value depthwise_backprop_filter(napi_env env, napi_callback_info info) {
+  napi_value args[17];
+  uint32_t n[17];
+  if (!read_args(env, info, 17, args, n, 1)) return NULL;
+  size_t heap_bytes;
+  float* heap = heap_floats(env, args[0], &heap_bytes);
+  if (heap == NULL) return NULL;
+  filter_grad g = {NULL, NULL, NULL, n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14], n[15], n[16]};
+  const size_t channels = (size_t)g.ci * g.co;
+  g.x = region(env, heap, heap_bytes, n[1], (size_t)g.batch * g.h * g.w * g.ci);
+  g.dy = g.x == NULL ? NULL : region(env, heap, heap_bytes, n[2], (size_t)g.batch * g.oh * g.ow * channels);
+  g.dw = g.dy == NULL ? NULL : region(env, heap, heap_bytes, n[3], (size_t)g.kh * g.kw * channels);
+  if (g.dw == NULL) return NULL;
+  depthwise_filter_grad(&g);
+  return boolean(env, finite_floats(g.dw, (size_t)g.kh * g.kw * channels));
+}
+
 // convBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow, co,
 //                    kh, kw, strideH, strideW, padTop, padLeft): dW[kh, kw, ci, co]; whether dW
 //                    is finite.
@@ -837,6 +897,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"createDeconv", NULL, create_deconv, NULL, NULL, NULL, napi_default, NULL},
       {"runDeconv", NULL, run_deconv, NULL, NULL, NULL, napi_default, NULL},
       {"convBackpropFilter", NULL, conv_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
+      {"depthwiseBackpropFilter", NULL, depthwise_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
       {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
       {"elementwise", NULL, elementwise, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { fusedGanLoss } from '../backends/fused/index.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
@@ -53,6 +54,21 @@ export function relativisticTerm(
 }
 
 /**
+ * `mean relativisticTerm(ganType, x, towardsReal)`, in the fused GAN-loss kernels where the
+ * backend has them (each term is one of `GANLoss`'s discriminator losses: BCE with label 1 or 0,
+ * least squares with target ±1, hinge, wgan), else the op chain.
+ */
+function relativisticTermMean(
+  ganType: RelativisticGanType,
+  x: tf.Tensor,
+  towardsReal: boolean,
+): tf.Tensor {
+  const label = towardsReal ? 1 : ganType === 'lsgan' ? -1 : 0;
+  const fused = fusedGanLoss(ganType, x, { target_is_real: towardsReal, is_disc: true, label });
+  return fused ?? tf.mean(relativisticTerm(ganType, x, towardsReal));
+}
+
+/**
  * The two relativistic-average terms, given the reference each set is compared with
  * (`refFake` for the real predictions, `refReal` for the fake ones: a batch mean, a pool's mean,
  * or, pairwise, the other set itself). The discriminator pushes `predReal − refFake` towards real
@@ -68,8 +84,8 @@ export function relativisticTerms(
   isDisc: boolean,
 ): { real: tf.Tensor; fake: tf.Tensor } {
   return {
-    real: tf.tidy(() => tf.mean(relativisticTerm(ganType, tf.sub(predReal, refFake), isDisc))),
-    fake: tf.tidy(() => tf.mean(relativisticTerm(ganType, tf.sub(predFake, refReal), !isDisc))),
+    real: tf.tidy(() => relativisticTermMean(ganType, tf.sub(predReal, refFake), isDisc)),
+    fake: tf.tidy(() => relativisticTermMean(ganType, tf.sub(predFake, refReal), !isDisc)),
   };
 }
 

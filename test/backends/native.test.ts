@@ -259,6 +259,10 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
       'FusedConv2D',
       'Conv2DBackpropInput',
       'Conv2DBackpropFilter',
+      'DepthwiseConv2dNative',
+      'FusedDepthwiseConv2D',
+      'DepthwiseConv2dNativeBackpropInput',
+      'DepthwiseConv2dNativeBackpropFilter',
       'BatchMatMul',
       '_FusedMatMul',
       'LeakyRelu',
@@ -301,6 +305,58 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
         );
       });
     }
+  });
+
+  describe('depthwise convolution, its input and filter gradients equal cpu on random shapes', () => {
+    const rng = new Mulberry32(29);
+    const pick = <T>(values: readonly T[]): T => values[rng.int(values.length)];
+    const cases = randomCases(10, 23, false).map((c, i) => ({
+      ...c,
+      w: [c.w[0], c.w[1], c.x[3], pick([1, 2, 3])],
+      // Dilated forward convolutions for every third case (TF.js has no dilated gradients).
+      dilations: (i % 3 === 2 ? [2, 1] : [1, 1]) as [number, number],
+      strides: (i % 3 === 2 ? [1, 1] : c.strides) as [number, number],
+    }));
+    const depthwise = (c: ConvCase) => (a: tf.Tensor, b: tf.Tensor) =>
+      tf.depthwiseConv2d(
+        a as tf.Tensor4D,
+        b as tf.Tensor4D,
+        c.strides,
+        c.pad as 'same',
+        'NHWC',
+        c.dilations,
+      );
+    for (const c of cases) {
+      const dilated = c.dilations[0] > 1;
+      test(`${label(c)}${dilated ? ' (forward)' : ''}`, async () => {
+        await assertNativeEqualsCpu(
+          dilated ? 'y' : 'y, dx, dw',
+          () => [uniform(c.x, 1), uniform(c.w, 2)],
+          (x, w) => {
+            const y = depthwise(c)(x, w);
+            if (dilated) return [y];
+            const r = uniform(y.shape, 3);
+            const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(depthwise(c)(a, b), r));
+            return [y, ...tf.grads(f)([x, w])];
+          },
+        );
+      });
+    }
+    test('fused depthwise with a bias equals cpu', async () => {
+      await assertNativeEqualsCpu(
+        'y',
+        () => [uniform([2, 11, 9, 5], 4), uniform([3, 3, 5, 2], 5), uniform([10], 6)],
+        (x, w, bias) => [
+          tf.fused.depthwiseConv2d({
+            x: x as tf.Tensor4D,
+            filter: w as tf.Tensor4D,
+            strides: 2,
+            pad: 'same',
+            bias,
+          }),
+        ],
+      );
+    });
   });
 
   describe('dilated forward convolutions equal cpu', () => {
@@ -744,10 +800,15 @@ describe('the native addon', { skip: !native && 'no prebuilt binary for this pla
     await chooseBackend('wasm');
     const addon = createRequire(import.meta.url)(nativeBinaryPath('linux-x64'));
     const heap = new ArrayBuffer(64);
-    assert.throws(() => addon.createConv(heap, 32, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0), {
-      name: 'RangeError',
-      message: /outside the wasm heap/,
-    });
+    const outside = { name: 'RangeError', message: /outside the wasm heap/ };
+    assert.throws(
+      () => addon.createConv(heap, 32, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0),
+      outside,
+    );
+    // 4096 elements from byte 0 of a 64-byte heap; a bool operand at an odd offset is fine.
+    assert.throws(() => addon.elementwise(heap, 0, 4096, 0, 0, 0, 0, 0), outside);
+    assert.doesNotThrow(() => addon.elementwise(heap, 5, 3, 0, 33, 0, 0, 0));
+    assert.throws(() => addon.sumRows(heap, 0, 0, 8, 4), outside);
   });
 });
 

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
  * turns NaN into ±∞, so a non-finite output is left to the wasm kernel.
  */
 export interface NativeAddon {
-  /** Packs the filter at `filterOffset` (and the bias `[co]` at `biasOffset` if `hasBias`) into an XNNPACK convolution. */
+  /**
+   * Packs the filter at `filterOffset` (and the bias at `biasOffset` if `hasBias`) into an XNNPACK
+   * convolution; with `depthwise`, `co` is the channel multiplier (TF.js's `depthwiseConv2d`).
+   */
   createConv(
     heap: ArrayBuffer,
     filterOffset: number,
@@ -27,6 +30,7 @@ export interface NativeAddon {
     dilationW: number,
     hasBias: 0 | 1,
     biasOffset: number,
+    depthwise: 0 | 1,
   ): NativeOperator;
   runConv(
     op: NativeOperator,
@@ -37,7 +41,10 @@ export interface NativeAddon {
     xOffset: number,
     yOffset: number,
   ): boolean;
-  /** Packs the filter at `filterOffset` into the XNNPACK deconvolution that is its input gradient. */
+  /**
+   * Packs the filter at `filterOffset` into the XNNPACK deconvolution that is its input gradient
+   * (with `depthwise`, of the depthwise convolution whose channel multiplier is `co`).
+   */
   createDeconv(
     heap: ArrayBuffer,
     filterOffset: number,
@@ -51,6 +58,7 @@ export interface NativeAddon {
     padLeft: number,
     strideH: number,
     strideW: number,
+    depthwise: 0 | 1,
   ): NativeOperator;
   runDeconv(
     op: NativeOperator,
@@ -75,6 +83,26 @@ export interface NativeAddon {
     oh: number,
     ow: number,
     co: number,
+    kh: number,
+    kw: number,
+    strideH: number,
+    strideW: number,
+    padTop: number,
+    padLeft: number,
+  ): boolean;
+  /** The filter gradient `[kh, kw, ci, multiplier]` of a depthwise convolution. */
+  depthwiseBackpropFilter(
+    heap: ArrayBuffer,
+    xOffset: number,
+    dyOffset: number,
+    dwOffset: number,
+    batch: number,
+    height: number,
+    width: number,
+    ci: number,
+    oh: number,
+    ow: number,
+    multiplier: number,
     kh: number,
     kw: number,
     strideH: number,

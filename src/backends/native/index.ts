@@ -50,6 +50,10 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   tf.FusedConv2D,
   tf.Conv2DBackpropInput,
   tf.Conv2DBackpropFilter,
+  tf.DepthwiseConv2dNative,
+  tf.FusedDepthwiseConv2D,
+  tf.DepthwiseConv2dNativeBackpropInput,
+  tf.DepthwiseConv2dNativeBackpropFilter,
   tf.BatchMatMul,
   tf._FusedMatMul,
   ...ELEMENTWISE_KERNEL_NAMES,
@@ -57,8 +61,8 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
 
 /**
  * Registers the native {@link NATIVE_KERNEL_NAMES} (convolution, its input and filter gradients,
- * the fused convolution with a bias, the matrix product with or without a bias, and the
- * element-wise kernels of a leaky-ReLU network's gradients) for the `wasm` backend in place of the
+ * the fused convolution with a bias, the same four for depthwise convolution, the matrix product
+ * with or without a bias, and the element-wise kernels of a leaky-ReLU network's gradients) for the `wasm` backend in place of the
  * ones registered now (TF.js's, genloss's src/backends/wasm), which stay as the fallback for what
  * the addon cannot run. Gradients of every order keep working: TF.js
  * builds them from these kernels, which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary

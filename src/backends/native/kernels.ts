@@ -93,6 +93,7 @@ function convInfo(
   attrs: { strides: number | [number, number]; pad: unknown; dimRoundingMode?: unknown },
   dilations: number | [number, number],
   dataFormat: 'NHWC' | 'NCHW' | undefined,
+  depthwise: boolean,
 ): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
@@ -101,7 +102,7 @@ function convInfo(
     dilations,
     attrs.pad as 'same',
     attrs.dimRoundingMode as 'floor' | undefined,
-    false,
+    depthwise,
     tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
   );
 }
@@ -288,55 +289,66 @@ export function nativeKernels(
     return cache;
   };
 
-  /** `y = conv(x, W) (+ bias)`, or null where the addon cannot run it. */
-  const nativeConv = (
-    backend: NativeWasmBackend,
-    x: TensorInfo,
-    filter: TensorInfo,
-    bias: TensorInfo | undefined,
-    attrs: tf.Conv2DAttrs,
-    fallback: () => TensorInfo,
-  ): TensorInfo | null => {
-    const info = convInfo(x.shape, filter.shape, attrs, attrs.dilations, attrs.dataFormat);
-    if (!nativeShape(info, x.dtype, filter.dtype) || !fitsBias(bias, info.outChannels)) return null;
-    const { padInfo: p } = info;
-    const y = backend.makeOutput(info.outShape, 'float32');
-    const weights = bias === undefined ? [filter] : [filter, bias];
-    const finite = cacheFor(backend).run(
-      weights,
-      `conv/${padKey(info)}/d${info.dilationHeight},${info.dilationWidth}/b${weights.length - 1}`,
-      () =>
-        addon.createConv(
-          heapOf(backend),
-          offsetOf(backend, filter),
-          info.filterHeight,
-          info.filterWidth,
-          info.inChannels,
-          info.outChannels,
-          p.top,
-          p.right,
-          p.bottom,
-          p.left,
-          info.strideHeight,
-          info.strideWidth,
-          info.dilationHeight,
-          info.dilationWidth,
-          flag(bias !== undefined),
-          bias === undefined ? 0 : offsetOf(backend, bias),
-        ),
-      (op) =>
-        addon.runConv(
-          op,
-          heapOf(backend),
-          info.batchSize,
-          info.inHeight,
-          info.inWidth,
-          offsetOf(backend, x),
-          offsetOf(backend, y),
-        ),
-    );
-    return finiteOr(backend, y, finite, fallback);
-  };
+  /** `y = conv(x, W) (+ bias)` (depthwise or not), or null where the addon cannot run it. */
+  const nativeConv =
+    (depthwise: boolean) =>
+    (
+      backend: NativeWasmBackend,
+      x: TensorInfo,
+      filter: TensorInfo,
+      bias: TensorInfo | undefined,
+      attrs: tf.Conv2DAttrs,
+      fallback: () => TensorInfo,
+    ): TensorInfo | null => {
+      const info = convInfo(
+        x.shape,
+        filter.shape,
+        attrs,
+        attrs.dilations ?? 1, // tf.layers.depthwiseConv2d passes null for the default.
+        attrs.dataFormat,
+        depthwise,
+      );
+      if (!nativeShape(info, x.dtype, filter.dtype) || !fitsBias(bias, info.outChannels))
+        return null;
+      const { padInfo: p } = info;
+      const y = backend.makeOutput(info.outShape, 'float32');
+      const weights = bias === undefined ? [filter] : [filter, bias];
+      const finite = cacheFor(backend).run(
+        weights,
+        `${depthwise ? 'depthwise' : 'conv'}/${padKey(info)}/d${info.dilationHeight},${info.dilationWidth}/b${weights.length - 1}`,
+        () =>
+          addon.createConv(
+            heapOf(backend),
+            offsetOf(backend, filter),
+            info.filterHeight,
+            info.filterWidth,
+            info.inChannels,
+            depthwise ? info.outChannels / info.inChannels : info.outChannels,
+            p.top,
+            p.right,
+            p.bottom,
+            p.left,
+            info.strideHeight,
+            info.strideWidth,
+            info.dilationHeight,
+            info.dilationWidth,
+            flag(bias !== undefined),
+            bias === undefined ? 0 : offsetOf(backend, bias),
+            flag(depthwise),
+          ),
+        (op) =>
+          addon.runConv(
+            op,
+            heapOf(backend),
+            info.batchSize,
+            info.inHeight,
+            info.inWidth,
+            offsetOf(backend, x),
+            offsetOf(backend, y),
+          ),
+      );
+      return finiteOr(backend, y, finite, fallback);
+    };
 
   /** `y = op(a) · op(b) (+ bias)`, or null where the addon cannot run it. */
   const nativeMatMul = (
@@ -416,96 +428,111 @@ export function nativeKernels(
     ];
   };
 
-  const conv2DBackpropInput = replacing(tf.Conv2DBackpropInput, (args, fallback) => {
-    const backend = args.backend as unknown as NativeWasmBackend;
-    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-    const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-    const inputShape = attrs.inputShape as number[];
-    const info = convInfo(inputShape, filter.shape, attrs, 1, attrs.dataFormat);
-    const { padInfo: p } = info;
-    // The deconvolution's own size s·(oh − 1) + k − pads falls short of the input by fewer
-    // than s rows (columns) unless the output size was rounded up (dimRoundingMode 'ceil').
-    const shortH =
-      info.inHeight -
-      (info.strideHeight * (info.outHeight - 1) + info.filterHeight - p.top - p.bottom);
-    const shortW =
-      info.inWidth - (info.strideWidth * (info.outWidth - 1) + info.filterWidth - p.left - p.right);
-    const fits =
-      shortH >= 0 && shortH < info.strideHeight && shortW >= 0 && shortW < info.strideWidth;
-    if (!fits || !nativeShape(info, dy.dtype, filter.dtype)) return null;
-    const zeros = zeroGradient(backend, dy, filter, inputShape);
-    if (zeros !== null) return zeros;
-    const dx = backend.makeOutput(inputShape, 'float32');
-    const finite = cacheFor(backend).run(
-      [filter],
-      `deconv/${padKey(info)}`,
-      () =>
-        addon.createDeconv(
-          heapOf(backend),
-          offsetOf(backend, filter),
-          info.filterHeight,
-          info.filterWidth,
-          info.inChannels,
-          info.outChannels,
-          p.top,
-          p.right,
-          p.bottom,
-          p.left,
-          info.strideHeight,
-          info.strideWidth,
-        ),
-      (op) =>
-        addon.runDeconv(
-          op,
-          heapOf(backend),
-          info.batchSize,
-          info.outHeight,
-          info.outWidth,
-          info.inHeight,
-          info.inWidth,
-          offsetOf(backend, dy),
-          offsetOf(backend, dx),
-        ),
-    );
-    return finiteOr(backend, dx, finite, fallback);
-  });
+  /** The input gradient of a convolution (depthwise or not), as the kernel `name`. */
+  const inputGradient = (name: string, depthwise: boolean) =>
+    replacing(name, (args, fallback) => {
+      const backend = args.backend as unknown as NativeWasmBackend;
+      const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+      const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+      const inputShape = attrs.inputShape as number[];
+      const info = convInfo(inputShape, filter.shape, attrs, 1, attrs.dataFormat, depthwise);
+      const { padInfo: p } = info;
+      // The deconvolution's own size s·(oh − 1) + k − pads falls short of the input by fewer
+      // than s rows (columns) unless the output size was rounded up (dimRoundingMode 'ceil').
+      const shortH =
+        info.inHeight -
+        (info.strideHeight * (info.outHeight - 1) + info.filterHeight - p.top - p.bottom);
+      const shortW =
+        info.inWidth -
+        (info.strideWidth * (info.outWidth - 1) + info.filterWidth - p.left - p.right);
+      const fits =
+        shortH >= 0 && shortH < info.strideHeight && shortW >= 0 && shortW < info.strideWidth;
+      if (!fits || !nativeShape(info, dy.dtype, filter.dtype)) return null;
+      const zeros = zeroGradient(backend, dy, filter, inputShape);
+      if (zeros !== null) return zeros;
+      const dx = backend.makeOutput(inputShape, 'float32');
+      const finite = cacheFor(backend).run(
+        [filter],
+        `${depthwise ? 'depthwise-deconv' : 'deconv'}/${padKey(info)}`,
+        () =>
+          addon.createDeconv(
+            heapOf(backend),
+            offsetOf(backend, filter),
+            info.filterHeight,
+            info.filterWidth,
+            info.inChannels,
+            depthwise ? info.outChannels / info.inChannels : info.outChannels,
+            p.top,
+            p.right,
+            p.bottom,
+            p.left,
+            info.strideHeight,
+            info.strideWidth,
+            flag(depthwise),
+          ),
+        (op) =>
+          addon.runDeconv(
+            op,
+            heapOf(backend),
+            info.batchSize,
+            info.outHeight,
+            info.outWidth,
+            info.inHeight,
+            info.inWidth,
+            offsetOf(backend, dy),
+            offsetOf(backend, dx),
+          ),
+      );
+      return finiteOr(backend, dx, finite, fallback);
+    });
 
-  const conv2DBackpropFilter = replacing(tf.Conv2DBackpropFilter, (args, fallback) => {
-    const backend = args.backend as unknown as NativeWasmBackend;
-    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    const info = convInfo(x.shape, attrs.filterShape, attrs, 1, attrs.dataFormat);
-    if (!nativeShape(info, x.dtype, dy.dtype)) return null;
-    const zeros = zeroGradient(backend, dy, x, attrs.filterShape);
-    if (zeros !== null) return zeros;
-    const dw = backend.makeOutput(attrs.filterShape, 'float32');
-    const finite = addon.convBackpropFilter(
-      heapOf(backend),
-      offsetOf(backend, x),
-      offsetOf(backend, dy),
-      offsetOf(backend, dw),
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      info.outChannels,
-      info.filterHeight,
-      info.filterWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    );
-    return finiteOr(backend, dw, finite, fallback);
-  });
+  /** The filter gradient of a convolution (depthwise or not), as the kernel `name`. */
+  const filterGradient = (name: string, depthwise: boolean) =>
+    replacing(name, (args, fallback) => {
+      const backend = args.backend as unknown as NativeWasmBackend;
+      const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+      const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      const info = convInfo(x.shape, attrs.filterShape, attrs, 1, attrs.dataFormat, depthwise);
+      if (!nativeShape(info, x.dtype, dy.dtype)) return null;
+      const zeros = zeroGradient(backend, dy, x, attrs.filterShape);
+      if (zeros !== null) return zeros;
+      const dw = backend.makeOutput(attrs.filterShape, 'float32');
+      const run = depthwise ? addon.depthwiseBackpropFilter : addon.convBackpropFilter;
+      const finite = run(
+        heapOf(backend),
+        offsetOf(backend, x),
+        offsetOf(backend, dy),
+        offsetOf(backend, dw),
+        info.batchSize,
+        info.inHeight,
+        info.inWidth,
+        info.inChannels,
+        info.outHeight,
+        info.outWidth,
+        attrs.filterShape[3],
+        info.filterHeight,
+        info.filterWidth,
+        info.strideHeight,
+        info.strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      );
+      return finiteOr(backend, dw, finite, fallback);
+    });
 
   return {
     configs: [
-      ...plainAndFused(tf.Conv2D, tf.FusedConv2D, ['x', 'filter'], nativeConv),
-      conv2DBackpropInput,
-      conv2DBackpropFilter,
+      ...plainAndFused(tf.Conv2D, tf.FusedConv2D, ['x', 'filter'], nativeConv(false)),
+      inputGradient(tf.Conv2DBackpropInput, false),
+      filterGradient(tf.Conv2DBackpropFilter, false),
+      ...plainAndFused(
+        tf.DepthwiseConv2dNative,
+        tf.FusedDepthwiseConv2D,
+        ['x', 'filter'],
+        nativeConv(true),
+      ),
+      inputGradient(tf.DepthwiseConv2dNativeBackpropInput, true),
+      filterGradient(tf.DepthwiseConv2dNativeBackpropFilter, true),
       ...plainAndFused(tf.BatchMatMul, tf._FusedMatMul, ['a', 'b'], nativeMatMul),
     ],
     cachedOperators: () => [...caches.values()].reduce((n, cache) => n + cache.size, 0),
