@@ -828,20 +828,23 @@ static napi_value elementwise(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// y[c] = Σ_r x[r, c], x [rows, cols].
+// y[c] = (Σ_r x[r, c]) / divisor, x [rows, cols].
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
-sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t cols) {
+sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t cols, float divisor) {
   for (size_t c = 0; c < cols; c++) y[c] = 0;
   for (size_t r = 0; r < rows; r++)
     for (size_t c = 0; c < cols; c++) y[c] += x[r * cols + c];
+  if (divisor != 1)
+    for (size_t c = 0; c < cols; c++) y[c] /= divisor;
 }
 
-// sumRows(heap, xOffset, yOffset, rows, cols): y[c] = Σ_r x[r, c] (float32), the sum of an NHWC
-// tensor over its leading axes (a bias's gradient).
+// sumRows(heap, xOffset, yOffset, rows, cols, divisor): y[c] = (Σ_r x[r, c]) / divisor
+// (float32): the sum (divisor 1) or mean (divisor rows) of a tensor over its leading axes (a
+// bias's gradient, a minibatch standard deviation's group mean).
 static napi_value sum_rows(napi_env env, napi_callback_info info) {
-  napi_value args[5];
-  uint32_t n[5];
-  if (!read_args(env, info, 5, args, n, 1)) return NULL;
+  napi_value args[6];
+  uint32_t n[6];
+  if (!read_args(env, info, 6, args, n, 1)) return NULL;
   size_t heap_bytes;
   float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
@@ -849,7 +852,7 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
   const float* x = region(env, heap, heap_bytes, n[1], rows * cols);
   float* y = x == NULL ? NULL : region(env, heap, heap_bytes, n[2], cols);
   if (y == NULL) return NULL;
-  sum_rows_run(x, y, rows, cols);
+  sum_rows_run(x, y, rows, cols, (float)n[5]);
   return NULL;
 }
 

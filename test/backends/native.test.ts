@@ -271,6 +271,7 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
       'Cast',
       'LogicalNot',
       'Sum',
+      'Mean',
     ]);
     for (const name of NATIVE_KERNEL_NAMES) assert.ok(tf.getKernel(name, 'wasm'), name);
   });
@@ -557,15 +558,18 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
     }
   });
 
-  test('sum over leading axes (a bias gradient) equals cpu; other axes as before', async () => {
+  test('sum and mean over leading axes equal cpu; other axes as before', async () => {
     await assertNativeEqualsCpu(
-      'sums',
+      'sums and means',
       () => [uniform([4, 33, 31, 17], 90)],
       (x) => [
         tf.sum(x, [0, 1, 2]),
         tf.sum(x, [1, 0], true),
         tf.sum(x, 0),
         tf.sum(x, [1, 2]),
+        tf.mean(x, 0),
+        tf.mean(x, [0, 1], true),
+        tf.mean(x, [2, 3]),
         tf.grad((b: tf.Tensor) => tf.sum(tf.square(tf.add(x, b))))(tf.zeros([17])),
       ],
       1e-5,
@@ -808,7 +812,7 @@ describe('the native addon', { skip: !native && 'no prebuilt binary for this pla
     // 4096 elements from byte 0 of a 64-byte heap; a bool operand at an odd offset is fine.
     assert.throws(() => addon.elementwise(heap, 0, 4096, 0, 0, 0, 0, 0), outside);
     assert.doesNotThrow(() => addon.elementwise(heap, 5, 3, 0, 33, 0, 0, 0));
-    assert.throws(() => addon.sumRows(heap, 0, 0, 8, 4), outside);
+    assert.throws(() => addon.sumRows(heap, 0, 0, 8, 4, 1), outside);
   });
 });
 

@@ -145,8 +145,15 @@ export interface NativeAddon {
     cOffset: number,
     scalar: number,
   ): void;
-  /** `y[c] = Σ_r x[r, c]` for float32 `x` `[rows, cols]`. */
-  sumRows(heap: ArrayBuffer, xOffset: number, yOffset: number, rows: number, cols: number): void;
+  /** `y[c] = (Σ_r x[r, c]) / divisor` for float32 `x` `[rows, cols]`. */
+  sumRows(
+    heap: ArrayBuffer,
+    xOffset: number,
+    yOffset: number,
+    rows: number,
+    cols: number,
+    divisor: number,
+  ): void;
   /** Frees an operator's packed weights now (else at garbage collection). */
   release(op: NativeOperator): void;
   /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else 1. */

@@ -33,15 +33,16 @@ const sameShape = (a: TensorInfo, b: TensorInfo): boolean => tf.util.arraysEqual
 
 /**
  * Kernel configs for the wasm backend's `LeakyRelu`, `Greater`, `Select`, `Cast` (bool to
- * float32), `LogicalNot` and `Sum` over leading axes on the addon: what a leaky-ReLU network's
- * first- and second-order gradients run on its activations. TF.js's LeakyRelu gradient is
- * `where(x > 0, dy, alpha·dy)`, and the gradient of `where` multiplies by its mask cast to float32
- * and by the mask's negation; a bias's gradient sums an NHWC tensor `[n, h, w, c]` over its first
- * three axes. TF.js-wasm runs these at 2–6 ns an element (its `Sum` transposes the reduced axes to
- * the end first); the addon streams them once. Each hands to `previous` (the kernel it replaces)
+ * float32), `LogicalNot`, and `Sum` and `Mean` over leading axes on the addon: what a leaky-ReLU
+ * network's first- and second-order gradients run on its activations. TF.js's LeakyRelu gradient
+ * is `where(x > 0, dy, alpha·dy)`, and the gradient of `where` multiplies by its mask cast to
+ * float32 and by the mask's negation; a bias's gradient sums an NHWC tensor `[n, h, w, c]` over
+ * its first three axes, and a minibatch standard deviation averages over its group axis (the
+ * demo's `[4, 8, 4, 4, 64]`: 3 ms a call on wasm). TF.js-wasm runs these at 2–6 ns an element
+ * (its `Sum` and `Mean` transpose the reduced axes to the end first); the addon streams them once. Each hands to `previous` (the kernel it replaces)
  * tensors under {@link MIN_ELEMENTS} elements, other dtypes, broadcasts other than against one
- * value (Greater), and other axes (Sum). Results are bit-identical to the wasm kernels', except
- * `Sum`, whose order of addition differs (float32 rounding).
+ * value (Greater), and other axes (Sum, Mean). Results are bit-identical to the wasm kernels',
+ * except `Sum` and `Mean`, whose order of addition differs (float32 rounding).
  */
 export function elementwiseKernels(
   addon: NativeAddon,
@@ -72,6 +73,24 @@ export function elementwiseKernels(
   };
   const big = (t: TensorInfo, dtype: tf.DataType) => t.dtype === dtype && sizeOf(t) >= MIN_ELEMENTS;
   const backendOf = (args: Parameters<tf.KernelFunc>[0]) => args.backend as unknown as WasmBackend;
+  /** `Sum` or `Mean` (`mean`) over leading axes of a float32 tensor. */
+  const leadingReduction = (name: string, mean: boolean) =>
+    replacingKernel(previous(name), (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      if (!big(x, 'float32')) return null;
+      const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+      const leading = axes.every((a, i) => a === i) && axes.length < x.shape.length;
+      if (!leading) return null;
+      const kept = x.shape.slice(axes.length);
+      const cols = tf.util.sizeFromShape(kept);
+      const rows = sizeOf(x) / cols;
+      const backend = backendOf(args);
+      const y = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+      const [from, to] = [offsetOf(backend, x), offsetOf(backend, y)];
+      addon.sumRows(heapOf(backend), from, to, rows, cols, mean ? rows : 1);
+      return y;
+    });
 
   return [
     replacingKernel(previous(tf.LeakyRelu), (args) => {
@@ -111,26 +130,8 @@ export function elementwiseKernels(
       if (!big(x, 'bool')) return null;
       return run(backendOf(args), ElementwiseKind.logicalNot, x.shape, 'bool', [x]);
     }),
-    replacingKernel(previous(tf.Sum), (args) => {
-      const { x } = args.inputs as { x: TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-      if (!big(x, 'float32')) return null;
-      const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
-      const leading = axes.every((a, i) => a === i) && axes.length < x.shape.length;
-      if (!leading) return null;
-      const kept = x.shape.slice(axes.length);
-      const cols = tf.util.sizeFromShape(kept);
-      const backend = backendOf(args);
-      const y = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
-      addon.sumRows(
-        heapOf(backend),
-        offsetOf(backend, x),
-        offsetOf(backend, y),
-        sizeOf(x) / cols,
-        cols,
-      );
-      return y;
-    }),
+    leadingReduction(tf.Sum, false),
+    leadingReduction(tf.Mean, true),
   ];
 }
 
@@ -142,4 +143,5 @@ export const ELEMENTWISE_KERNEL_NAMES: readonly string[] = [
   tf.Cast,
   tf.LogicalNot,
   tf.Sum,
+  tf.Mean,
 ];
