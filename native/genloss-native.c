@@ -13,8 +13,8 @@
 // XNNPACK has no backward operators, so:
 // - the input gradient (Conv2DBackpropInput) is XNNPACK's deconvolution with the filter
 //   transposed to [in, kh, kw, out];
-// - the filter gradient (Conv2DBackpropFilter) is, for output channels a multiple of 16 (or few
-//   pixels), summed directly by this file's own vector loop (filter_grad_direct); else, for
+// - the filter gradient (Conv2DBackpropFilter) is, for output or input channels a multiple of 16
+//   (or few pixels), summed directly by this file's own vector loops (filter_grad_direct); else, for
 //   patches kh·kw·in up to 1024 and 32 or more output channels, the matrix product
 //   dyᵀ · im2col(x) (XNNPACK's fully-connected operator); otherwise a forward convolution of x
 //   viewed as [in, H, W, batch] with dy viewed as the filter [out, oh, ow, batch], dilated by the
@@ -478,6 +478,7 @@ static enum xnn_status filter_grad_conv(const filter_grad* g, const char** what)
 // by 32 output channels (24 sixteen-float sums and two of dy: 26 of AVX-512's 32 registers).
 #define DIRECT_CHUNK 256
 #define DIRECT_TILE_IN 12
+#define DIRECT_TILE_OUT_BY_INPUT 8
 // Output channels past the last multiple of 16 go one float at a time: worth it only for few
 // pixel-taps (batch · oh · ow · kh · kw).
 #define DIRECT_MAX_SCALAR_TAPS 65536
@@ -491,6 +492,9 @@ typedef struct {
   const int32_t* offsets;
   size_t m0, count;
   uint32_t in_tiles, out_tiles;
+  // Tiles with the vectors along the input channels (direct_item_by_input) instead of the
+  // output channels.
+  int by_input;
 } direct_task;
 
 // dw[c, o] += Σ_k x[offsets[k] + c] · dy[k, o] for c < cn, o < 16·nv (dw rows co apart).
@@ -550,8 +554,64 @@ direct_item(void* context, size_t item) {
 #undef DIRECT_CASE
 }
 
-// The direct formulation, for output channels a multiple of 16. Sets *what on failure.
-static enum xnn_status filter_grad_direct(const filter_grad* g, const char** what) {
+// dw[c, o] += Σ_k x[offsets[k] + c] · dy[k, o] for c < 16·nv, o < on (dw rows co apart), with
+// the sums' vectors along c: for few output channels and input channels a multiple of 16.
+static inline __attribute__((always_inline)) void direct_tile_by_input(
+    const float* x, const int32_t* offsets, const float* dy, size_t count, uint32_t co, float* dw,
+    const int nv, const int on) {
+  f32x16 sums[DIRECT_TILE_OUT_BY_INPUT][2];
+  float lanes[16];
+  for (int o = 0; o < on; o++)
+    for (int v = 0; v < nv; v++) {
+      for (int l = 0; l < 16; l++) lanes[l] = dw[(size_t)(16 * v + l) * co + o];
+      memcpy(&sums[o][v], lanes, sizeof(f32x16));
+    }
+  for (size_t k = 0; k < count; k++) {
+    if (offsets[k] < 0) continue;
+    f32x16 xs[2];
+    for (int v = 0; v < nv; v++) memcpy(&xs[v], x + offsets[k] + 16 * v, sizeof(f32x16));
+    for (int o = 0; o < on; o++)
+      for (int v = 0; v < nv; v++) sums[o][v] += dy[k * co + o] * xs[v];
+  }
+  for (int o = 0; o < on; o++)
+    for (int v = 0; v < nv; v++) {
+      memcpy(lanes, &sums[o][v], sizeof(f32x16));
+      for (int l = 0; l < 16; l++) dw[(size_t)(16 * v + l) * co + o] = lanes[l];
+    }
+}
+
+// One tile of one tap over the task's chunk of pixels, tiles of 32 input channels by
+// DIRECT_TILE_OUT_BY_INPUT output channels.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
+direct_item_by_input(void* context, size_t item) {
+  const direct_task* k = context;
+  const filter_grad* g = k->g;
+  const size_t tiles = (size_t)k->in_tiles * k->out_tiles, tap = item / tiles;
+  const uint32_t c0 = (uint32_t)(item % tiles / k->out_tiles) * 32;
+  const uint32_t o0 = (uint32_t)(item % k->out_tiles) * DIRECT_TILE_OUT_BY_INPUT;
+  const int nv = g->ci - c0 >= 32 ? 2 : 1;
+  const int on = (int)(g->co - o0 < DIRECT_TILE_OUT_BY_INPUT ? g->co - o0 : DIRECT_TILE_OUT_BY_INPUT);
+  const float* x = g->x + c0;
+  const int32_t* offsets = k->offsets + tap * k->count;
+  const float* dy = g->dy + k->m0 * g->co + o0;
+  float* dw = g->dw + (tap * g->ci + c0) * g->co + o0;
+#define DIRECT_CASE(n)                                                   \
+  case n:                                                                \
+    if (nv == 2)                                                         \
+      direct_tile_by_input(x, offsets, dy, k->count, g->co, dw, 2, n);   \
+    else                                                                 \
+      direct_tile_by_input(x, offsets, dy, k->count, g->co, dw, 1, n);   \
+    break;
+  switch (on) {
+    DIRECT_CASE(1) DIRECT_CASE(2) DIRECT_CASE(3) DIRECT_CASE(4)
+    DIRECT_CASE(5) DIRECT_CASE(6) DIRECT_CASE(7) DIRECT_CASE(8)
+  }
+#undef DIRECT_CASE
+}
+
+// The direct formulation; by_input picks direct_item_by_input's tiles (input channels a multiple
+// of 16). Sets *what on failure.
+static enum xnn_status filter_grad_direct(const filter_grad* g, int by_input, const char** what) {
   const size_t taps = (size_t)g->kh * g->kw, pixels = (size_t)g->batch * g->oh * g->ow;
   int32_t* offsets = malloc(taps * DIRECT_CHUNK * sizeof(int32_t));
   if (offsets == NULL) {
@@ -559,7 +619,10 @@ static enum xnn_status filter_grad_direct(const filter_grad* g, const char** wha
     return xnn_status_out_of_memory;
   }
   memset(g->dw, 0, taps * g->ci * g->co * sizeof(float));
-  direct_task task = {g, offsets, 0, 0, (g->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN, (g->co + 31) / 32};
+  direct_task task = by_input ? (direct_task){g, offsets, 0, 0, (g->ci + 31) / 32,
+                                             (g->co + DIRECT_TILE_OUT_BY_INPUT - 1) / DIRECT_TILE_OUT_BY_INPUT, 1}
+                             : (direct_task){g, offsets, 0, 0, (g->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN,
+                                             (g->co + 31) / 32, 0};
   for (size_t m0 = 0; m0 < pixels; m0 += DIRECT_CHUNK) {
     const size_t count = pixels - m0 < DIRECT_CHUNK ? pixels - m0 : DIRECT_CHUNK;
     for (uint32_t y = 0; y < g->kh; y++)
@@ -572,7 +635,8 @@ static enum xnn_status filter_grad_direct(const filter_grad* g, const char** wha
         }
     task.m0 = m0;
     task.count = count;
-    pthreadpool_parallelize_1d(pool, direct_item, &task, taps * task.in_tiles * task.out_tiles, LOOP_FLAGS);
+    pthreadpool_parallelize_1d(pool, by_input ? direct_item_by_input : direct_item, &task,
+                               taps * task.in_tiles * task.out_tiles, LOOP_FLAGS);
   }
   free(offsets);
   return xnn_status_success;
@@ -650,10 +714,13 @@ static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
   // 64→128 12.7 ms against 15.4 (im2col), 128→256 11.4 against 16.7 (convolution), 8×8 256→1
   // (16 pixels) 0.42 against 5.0; summed over 8 demo steps, 182 ms against 300. It loses where
   // a 16-float tile has few input channels to reuse each dy load for: 4×4/2 3→16 28.4 against
-  // 22.1. Other output channel counts take XNNPACK unless the pixels are few.
-  const int direct = (g.co % 16 == 0 && (g.ci >= 8 || g.co >= 32)) ||
+  // 22.1. Other output channel counts take the direct formulation with its vectors along the
+  // input channels where those are a multiple of 16 (3×3 16→3 over 32 images of 32×32, the demo
+  // generator's last layer: 2.3 ms a call against 5.4), else XNNPACK unless the pixels are few.
+  const int by_input = g.co % 16 != 0 && g.ci % 16 == 0;
+  const int direct = (g.co % 16 == 0 && (g.ci >= 8 || g.co >= 32)) || by_input ||
                      (size_t)g.batch * g.oh * g.ow * g.kh * g.kw <= DIRECT_MAX_SCALAR_TAPS;
-  const enum xnn_status status = direct ? filter_grad_direct(&g, &what)
+  const enum xnn_status status = direct ? filter_grad_direct(&g, by_input, &what)
                                  : patch <= MAX_IM2COL_PATCH && g.co >= MIN_IM2COL_OUT
                                      ? filter_grad_im2col(&g, &what)
                                      : filter_grad_conv(&g, &what);

@@ -114,15 +114,16 @@ type Formulation = 'direct' | 'im2col' | 'conv';
 
 /**
  * The filter-gradient formulation native/genloss-native.c's `conv_backprop_filter` picks: direct
- * for output channels a multiple of 16 (with 8 or more input channels, or 32 or more output) or
- * at most 65536 pixel-taps; else XNNPACK's im2col product for patches up to 1024 and 32 or more
+ * for output channels a multiple of 16 (with 8 or more input channels, or 32 or more output), for
+ * input channels a multiple of 16 (vectors along them), or for at most 65536 pixel-taps; else XNNPACK's im2col product for patches up to 1024 and 32 or more
  * output channels; else XNNPACK's convolution.
  */
 function filterGradientFormulation(c: ConvCase): Formulation {
   const y = tf.tidy(() => conv(c)(tf.zeros(c.x), tf.zeros(c.w)).shape);
   const [kh, kw, ci, co] = c.w;
   const pixelTaps = y[0] * y[1] * y[2] * kh * kw;
-  if ((co % 16 === 0 && (ci >= 8 || co >= 32)) || pixelTaps <= 65536) return 'direct';
+  const byInput = co % 16 !== 0 && ci % 16 === 0;
+  if ((co % 16 === 0 && (ci >= 8 || co >= 32)) || byInput || pixelTaps <= 65536) return 'direct';
   return kh * kw * ci <= 1024 && co >= 32 ? 'im2col' : 'conv';
 }
 
@@ -483,6 +484,16 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
             [0, 0],
           ],
         },
+      ],
+      [
+        'direct',
+        'vectors along 32 input channels, tiles of 8 and 3 output channels, 9216 pixels',
+        { x: [4, 48, 48, 32], w: [3, 3, 32, 11], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+      ],
+      [
+        'direct',
+        'vectors along 16 input channels, 5 output channels, stride 2',
+        { x: [3, 13, 11, 16], w: [4, 4, 16, 5], strides: [2, 2], dilations: [1, 1], pad: 'same' },
       ],
       [
         'im2col',

@@ -264,7 +264,7 @@ export function replacingKernel(
  *   `[in, kh, kw, out]` (cached per filter tensor); the rows and columns the forward windows
  *   never read get 0;
  * - `Conv2DBackpropFilter`: `dW[y, t, c, o] = Σ_m x[m's input pixel under tap (y, t), c] ·
- *   dy[m, o]` summed directly in vector registers (output channels a multiple of 16, or few
+ *   dy[m, o]` summed directly in vector registers (output or input channels a multiple of 16, or few
  *   pixels); else `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as `[in, H, W, batch]`
  *   and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy is new on every call:
  *   never cached);
