@@ -898,6 +898,21 @@ static napi_value elementwise(napi_env env, napi_callback_info info) {
 // y[c] = (Σ_r x[r, c]) / divisor, x [rows, cols].
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
 sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t cols, float divisor) {
+  if (cols == 1) {
+    // A whole tensor: sixteen running sums, added at the end.
+    f32x16 sums = {0};
+    size_t r = 0;
+    for (; r + 16 <= rows; r += 16) {
+      f32x16 v;
+      memcpy(&v, x + r, sizeof v);
+      sums += v;
+    }
+    float total = 0;
+    for (int l = 0; l < 16; l++) total += sums[l];
+    for (; r < rows; r++) total += x[r];
+    y[0] = total / divisor;
+    return;
+  }
   for (size_t c = 0; c < cols; c++) y[c] = 0;
   for (size_t r = 0; r < rows; r++)
     for (size_t c = 0; c < cols; c++) y[c] += x[r * cols + c];
@@ -907,7 +922,7 @@ sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t col
 
 // sumRows(heap, xOffset, yOffset, rows, cols, divisor): y[c] = (Σ_r x[r, c]) / divisor
 // (float32): the sum (divisor 1) or mean (divisor rows) of a tensor over its leading axes (a
-// bias's gradient, a minibatch standard deviation's group mean).
+// bias's gradient, a minibatch standard deviation's group mean), or over all of them (cols 1).
 static napi_value sum_rows(napi_env env, napi_callback_info info) {
   napi_value args[6];
   uint32_t n[6];
@@ -920,6 +935,90 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
   float* y = x == NULL ? NULL : region(env, heap, heap_bytes, n[2], cols);
   if (y == NULL) return NULL;
   sum_rows_run(x, y, rows, cols, (float)n[5]);
+  return NULL;
+}
+
+// The binary cross-entropy of GAN losses on logits x with the label c, as src/backends/fused's
+// GenlossGanLossSum and GenlossGanLossGrad compute it: Σ softplus(x) − c·x (softplus(x) =
+// max(x, 0) + log1p(exp(−|x|))) and its gradient σ(x) − c. With AVX-512, sixteen at a time through
+// glibc's vector expf and log1pf (libmvec, ≤ 4 ulp); else libm's, one at a time.
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+f32x16 _ZGVeN16v_expf(f32x16);
+f32x16 _ZGVeN16v_log1pf(f32x16);
+
+// x's elements [0, n − n % 16): Σ softplus(x) − c·x, in float per block of 64 vectors and in
+// double across blocks.
+__attribute__((target("avx512f"))) static double bce_sum_vectors(const float* x, size_t n, float c) {
+  double total = 0;
+  const size_t vectors = n / 16;
+  for (size_t v0 = 0; v0 < vectors; v0 += 64) {
+    f32x16 sums = {0};
+    for (size_t v = v0; v < vectors && v < v0 + 64; v++) {
+      f32x16 xs;
+      memcpy(&xs, x + 16 * v, sizeof xs);
+      const f32x16 minus_abs = (f32x16)((i32x16)xs | INT32_MIN);
+      const f32x16 positive = (f32x16)((i32x16)xs & (xs > 0));
+      sums += positive + _ZGVeN16v_log1pf(_ZGVeN16v_expf(minus_abs)) - c * xs;
+    }
+    for (int l = 0; l < 16; l++) total += sums[l];
+  }
+  return total;
+}
+
+// out[i] = scale · (σ(x[i]) − c) for x's elements [0, n − n % 16).
+__attribute__((target("avx512f"))) static void bce_grad_vectors(const float* x, float* out, size_t n, float c,
+                                                                float scale) {
+  const size_t vectors = n / 16;
+  for (size_t v = 0; v < vectors; v++) {
+    f32x16 xs;
+    memcpy(&xs, x + 16 * v, sizeof xs);
+    const f32x16 minus_abs = (f32x16)((i32x16)xs | INT32_MIN);
+    const f32x16 e = _ZGVeN16v_expf(minus_abs);
+    const f32x16 s = 1 / (1 + e);
+    const i32x16 nonnegative = xs >= 0;
+    const f32x16 sigmoid = (f32x16)(((i32x16)s & nonnegative) | ((i32x16)(e * s) & ~nonnegative));
+    const f32x16 ys = scale * (sigmoid - c);
+    memcpy(out + 16 * v, &ys, sizeof ys);
+  }
+}
+
+static float sigmoid_scalar(float x) {
+  const float e = expf(-fabsf(x)), s = 1 / (1 + e);
+  return x >= 0 ? s : e * s;
+}
+
+// bceLoss(heap, grad, n, xOffset, outOffset, c, scale): with grad 0, returns scale · Σ
+// softplus(x) − c·x over n floats; with grad 1, writes out = scale · (σ(x) − c) and returns
+// nothing.
+static napi_value bce_loss(napi_env env, napi_callback_info info) {
+  napi_value args[7];
+  uint32_t n[7];
+  if (!read_args(env, info, 7, args, n, 1)) return NULL;
+  double c, scale;
+  if (napi_get_value_double(env, args[5], &c) != napi_ok || napi_get_value_double(env, args[6], &scale) != napi_ok) {
+    napi_throw_type_error(env, NULL, "genloss native: bceLoss expects numbers");
+    return NULL;
+  }
+  size_t heap_bytes;
+  float* heap = heap_floats(env, args[0], &heap_bytes);
+  if (heap == NULL) return NULL;
+  const size_t count = n[2];
+  const float* x = region(env, heap, heap_bytes, n[3], count);
+  if (x == NULL) return NULL;
+  const int avx512 = __builtin_cpu_supports("avx512f");
+  const size_t vectors = avx512 ? count - count % 16 : 0;
+  if (n[1] == 0) {
+    double total = vectors > 0 ? bce_sum_vectors(x, vectors, (float)c) : 0;
+    for (size_t i = vectors; i < count; i++)
+      total += (x[i] > 0 ? x[i] : 0) + log1pf(expf(-fabsf(x[i]))) - (float)c * x[i];
+    napi_value result;
+    CHECK_NAPI(napi_create_double(env, total * scale, &result));
+    return result;
+  }
+  float* out = region(env, heap, heap_bytes, n[4], count);
+  if (out == NULL) return NULL;
+  if (vectors > 0) bce_grad_vectors(x, out, vectors, (float)c, (float)scale);
+  for (size_t i = vectors; i < count; i++) out[i] = (float)scale * (sigmoid_scalar(x[i]) - (float)c);
   return NULL;
 }
 
@@ -971,6 +1070,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
       {"elementwise", NULL, elementwise, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},
+      {"bceLoss", NULL, bce_loss, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release_op, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -25,7 +25,7 @@ mkdir -p "$out/LICENSES"
 gcc -O2 -Wall -Wextra -Werror -std=c11 -fPIC -shared \
   -DNODE_GYP_MODULE_NAME=genloss_native -I/usr/include/node \
   "$source" -o "$out/genloss-native.node" \
-  -Wl,--no-as-needed -lXNNPACK -lpthreadpool -lcpuinfo -Wl,--as-needed -lm \
+  -Wl,--no-as-needed -lXNNPACK -lpthreadpool -lcpuinfo -Wl,--as-needed -lmvec -lm \
   -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN' -Wl,-s
 
 for lib in libXNNPACK.so.0 libpthreadpool.so.0 libcpuinfo.so.0; do

@@ -23,7 +23,7 @@ import {
   nativeKernelStatus,
 } from '../../src/backends/native/index.ts';
 import { Mulberry32 } from '../../src/core/prng.ts';
-import { chooseBackend, ready } from '../../src/index.ts';
+import { chooseBackend, GANLoss, RelativisticGANLoss, ready } from '../../src/index.ts';
 import { useTestBackend } from '../helpers/backend.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -273,6 +273,8 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
       'LogicalNot',
       'Sum',
       'Mean',
+      'GenlossGanLossSum',
+      'GenlossGanLossGrad',
     ]);
     for (const name of NATIVE_KERNEL_NAMES) assert.ok(tf.getKernel(name, 'wasm'), name);
   });
@@ -567,6 +569,32 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
         });
       }
     }
+  });
+
+  test("vanilla and relativistic GAN losses (the fused BCE) and their gradients equal cpu's", async () => {
+    const loss = new GANLoss({ gan_type: 'vanilla' });
+    const relativistic = new RelativisticGANLoss({ gan_type: 'vanilla' });
+    const specials = (t: tf.Tensor) =>
+      tf.tidy(() => {
+        const v = t.dataSync() as Float32Array;
+        [30, -30, 0, 1e-8, -1e-8, 90, -90].forEach((e, i) => {
+          v[(i * 331) % v.length] = e;
+        });
+        return tf.tensor(v, t.shape);
+      });
+    await assertNativeEqualsCpu(
+      'losses and gradients',
+      () => [specials(tf.mul(uniform([3, 29, 31, 2], 95), 6)), uniform([3, 29, 31, 2], 96)],
+      (real, fake) => {
+        const vanilla = (r: tf.Tensor, f: tf.Tensor) =>
+          tf.add(loss.forward(r, true, true), loss.forward(f, false, true));
+        const ra = (r: tf.Tensor, f: tf.Tensor) => relativistic.forward(r, f, true);
+        return [vanilla, ra].flatMap((f) => {
+          const { value, grads } = tf.valueAndGrads(f)([real, fake]);
+          return [value, ...grads];
+        });
+      },
+    );
   });
 
   test('sum and mean over leading axes equal cpu; other axes as before', async () => {

@@ -37,7 +37,7 @@ const sameShape = (a: TensorInfo, b: TensorInfo): boolean => tf.util.arraysEqual
  * network's first- and second-order gradients run on its activations. TF.js's LeakyRelu gradient
  * is `where(x > 0, dy, alpha·dy)`, and the gradient of `where` multiplies by its mask cast to
  * float32 and by the mask's negation; a bias's gradient sums an NHWC tensor `[n, h, w, c]` over
- * its first three axes, and a minibatch standard deviation averages over its group axis (the
+ * its first three axes, a loss sums or averages whole tensors, and a minibatch standard deviation averages over its group axis (the
  * demo's `[4, 8, 4, 4, 64]`: 3 ms a call on wasm). TF.js-wasm runs these at 2–6 ns an element
  * (its `Sum` and `Mean` transpose the reduced axes to the end first); the addon streams them once. Each hands to `previous` (the kernel it replaces)
  * tensors under {@link MIN_ELEMENTS} elements, other dtypes, broadcasts other than against one
@@ -73,15 +73,14 @@ export function elementwiseKernels(
   };
   const big = (t: TensorInfo, dtype: tf.DataType) => t.dtype === dtype && sizeOf(t) >= MIN_ELEMENTS;
   const backendOf = (args: Parameters<tf.KernelFunc>[0]) => args.backend as unknown as WasmBackend;
-  /** `Sum` or `Mean` (`mean`) over leading axes of a float32 tensor. */
+  /** `Sum` or `Mean` (`mean`) over leading axes (or all axes) of a float32 tensor. */
   const leadingReduction = (name: string, mean: boolean) =>
     replacingKernel(previous(name), (args) => {
       const { x } = args.inputs as { x: TensorInfo };
       const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
       if (!big(x, 'float32')) return null;
       const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
-      const leading = axes.every((a, i) => a === i) && axes.length < x.shape.length;
-      if (!leading) return null;
+      if (!axes.every((a, i) => a === i)) return null;
       const kept = x.shape.slice(axes.length);
       const cols = tf.util.sizeFromShape(kept);
       const rows = sizeOf(x) / cols;

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadAddon } from './addon.ts';
 import { ELEMENTWISE_KERNEL_NAMES, elementwiseKernels } from './elementwise.ts';
+import { GAN_LOSS_KERNEL_NAMES, ganLossKernels } from './gan-loss.ts';
 import { type NativeKernels, nativeKernels } from './kernels.ts';
 
 export { NATIVE_ENV, nativeBinaryPath } from './addon.ts';
@@ -57,12 +58,14 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   tf.BatchMatMul,
   tf._FusedMatMul,
   ...ELEMENTWISE_KERNEL_NAMES,
+  ...GAN_LOSS_KERNEL_NAMES,
 ];
 
 /**
  * Registers the native {@link NATIVE_KERNEL_NAMES} (convolution, its input and filter gradients,
  * the fused convolution with a bias, the same four for depthwise convolution, the matrix product
- * with or without a bias, and the element-wise kernels of a leaky-ReLU network's gradients) for the `wasm` backend in place of the
+ * with or without a bias, the element-wise kernels of a leaky-ReLU network's gradients, and the
+ * fused binary cross-entropy of GAN losses) for the `wasm` backend in place of the
  * ones registered now (TF.js's, genloss's src/backends/wasm), which stay as the fallback for what
  * the addon cannot run. Gradients of every order keep working: TF.js
  * builds them from these kernels, which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
@@ -90,7 +93,8 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   const byName = (name: string) =>
     replaced.find((config) => config.kernelName === name) as tf.KernelConfig;
   const kernels = nativeKernels(load.addon, byName, options.cacheSize ?? 256);
-  for (const config of [...kernels.configs, ...elementwiseKernels(load.addon, byName)]) {
+  const others = [...elementwiseKernels(load.addon, byName), ...ganLossKernels(load.addon, byName)];
+  for (const config of [...kernels.configs, ...others]) {
     register(config);
   }
   installed = { kernels, replaced, threads: load.addon.threads() };
