@@ -899,18 +899,22 @@ static napi_value elementwise(napi_env env, napi_callback_info info) {
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static void
 sum_rows_run(const float* restrict x, float* restrict y, size_t rows, size_t cols, float divisor) {
   if (cols == 1) {
-    // A whole tensor: sixteen running sums, added at the end.
-    f32x16 sums = {0};
+    // A whole tensor: sixteen running float sums, added into a double every 64 vectors (as
+    // exact as a double-precision sum to float32 rounding; src/backends/wasm/reduce.ts sums the
+    // same in double).
+    double total = 0;
     size_t r = 0;
-    for (; r + 16 <= rows; r += 16) {
-      f32x16 v;
-      memcpy(&v, x + r, sizeof v);
-      sums += v;
+    while (r + 16 <= rows) {
+      f32x16 sums = {0};
+      for (size_t end = r + 16 * 64; r + 16 <= rows && r < end; r += 16) {
+        f32x16 v;
+        memcpy(&v, x + r, sizeof v);
+        sums += v;
+      }
+      for (int l = 0; l < 16; l++) total += sums[l];
     }
-    float total = 0;
-    for (int l = 0; l < 16; l++) total += sums[l];
     for (; r < rows; r++) total += x[r];
-    y[0] = total / divisor;
+    y[0] = (float)(total / divisor);
     return;
   }
   for (size_t c = 0; c < cols; c++) y[c] = 0;

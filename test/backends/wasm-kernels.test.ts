@@ -148,6 +148,27 @@ describe('Cast to the same dtype shares its input data', () => {
   });
 });
 
+describe('Sum and Mean of a whole float32 tensor add in double precision', () => {
+  test('equal the double-precision sum to float32 rounding; other reductions as before', async () => {
+    await chooseBackend('wasm');
+    const x = tf.randomUniform([16, 64, 64, 3], 0, 1, 'float32', 44);
+    const values = x.dataSync();
+    let total = 0;
+    for (const v of values) total += v;
+    const sum = tf.sum(x);
+    const mean = tf.mean(x, [3, 0, 1, 2], true);
+    assert.ok(Math.abs(sum.dataSync()[0] - total) / total <= 6e-8, `sum ${sum.dataSync()[0]}`);
+    assert.deepEqual(mean.shape, [1, 1, 1, 1]);
+    assert.equal(mean.dataSync()[0], Math.fround(total / values.length));
+    const ints = tf.sum(tf.tensor([1, 2, 3], [3], 'int32'));
+    assert.equal(ints.dtype, 'int32');
+    assert.equal(ints.dataSync()[0], 6);
+    const partial = tf.sum(x, [1, 2]);
+    assert.deepEqual(partial.shape, [16, 3]);
+    tf.dispose([x, sum, mean, ints, partial]);
+  });
+});
+
 describe('convolution gradients: wasm equals cpu', () => {
   const cases: [number[], number[], number | [number, number], 'same' | 'valid' | number[][]][] = [
     [[2, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],

@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv.ts';
 import { copyKernelConfigs } from './copy.ts';
 import { cpuFallback } from './fallback.ts';
+import { reductionConfigs } from './reduce.ts';
 import { unsortedSegmentSumConfig } from './segment.ts';
 
 /**
@@ -23,6 +24,8 @@ import { unsortedSegmentSumConfig } from './segment.ts';
  * - `Identity` (replaced: a copy of the data, which the engine makes of every tensor a gradient
  *   saves): the input's data shared, counted by reference; so is `Cast` to the same dtype
  *   (replaced: a copy, which gradients make of every float32 `dy`).
+ * - `Sum` and `Mean` of a whole float32 tensor (replaced: float32 additions one after another, 5e-5
+ *   off on 65536 elements): summed in double precision.
  */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
@@ -34,6 +37,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   cpuFallback(tf.MaxPoolGrad),
   cpuFallback(tf.MaxPoolWithArgmax),
   ...copyKernelConfigs(),
+  ...reductionConfigs(),
 ];
 
 /**
