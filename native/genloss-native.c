@@ -667,42 +667,42 @@ depthwise_filter_grad(const filter_grad* g) {
       }
 }
 
+// Reads the arguments of convBackpropFilter and depthwiseBackpropFilter (heap, xOffset,
+// dyOffset, dwOffset, batch, height, width, ci, oh, ow, co, kh, kw, strideH, strideW, padTop,
+// padLeft) into *g, dy having co·ci channels where depthwise (co: the multiplier), else co; 0
+// (with an exception pending) on failure.
+static int read_filter_grad(napi_env env, napi_callback_info info, int depthwise, filter_grad* g) {
+  napi_value args[17];
+  uint32_t n[17];
+  if (!read_args(env, info, 17, args, n, 1)) return 0;
+  size_t heap_bytes;
+  float* heap = heap_floats(env, args[0], &heap_bytes);
+  if (heap == NULL) return 0;
+  *g = (filter_grad){NULL, NULL, NULL, n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14], n[15], n[16]};
+  const size_t dy_channels = depthwise ? (size_t)g->ci * g->co : g->co;
+  g->x = region(env, heap, heap_bytes, n[1], (size_t)g->batch * g->h * g->w * g->ci);
+  g->dy = g->x == NULL ? NULL : region(env, heap, heap_bytes, n[2], (size_t)g->batch * g->oh * g->ow * dy_channels);
+  g->dw = g->dy == NULL ? NULL : region(env, heap, heap_bytes, n[3], (size_t)g->kh * g->kw * g->ci * g->co);
+  return g->dw != NULL;
+}
+
 // depthwiseBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow,
 //                         multiplier, kh, kw, strideH, strideW, padTop, padLeft): dW
 //                         [kh, kw, ci, multiplier] of a depthwise convolution; whether dW is
 //                         finite.
 static napi_value depthwise_backprop_filter(napi_env env, napi_callback_info info) {
-  napi_value args[17];
-  uint32_t n[17];
-  if (!read_args(env, info, 17, args, n, 1)) return NULL;
-  size_t heap_bytes;
-  float* heap = heap_floats(env, args[0], &heap_bytes);
-  if (heap == NULL) return NULL;
-  filter_grad g = {NULL, NULL, NULL, n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14], n[15], n[16]};
-  const size_t channels = (size_t)g.ci * g.co;
-  g.x = region(env, heap, heap_bytes, n[1], (size_t)g.batch * g.h * g.w * g.ci);
-  g.dy = g.x == NULL ? NULL : region(env, heap, heap_bytes, n[2], (size_t)g.batch * g.oh * g.ow * channels);
-  g.dw = g.dy == NULL ? NULL : region(env, heap, heap_bytes, n[3], (size_t)g.kh * g.kw * channels);
-  if (g.dw == NULL) return NULL;
+  filter_grad g;
+  if (!read_filter_grad(env, info, 1, &g)) return NULL;
   depthwise_filter_grad(&g);
-  return boolean(env, finite_floats(g.dw, (size_t)g.kh * g.kw * channels));
+  return boolean(env, finite_floats(g.dw, (size_t)g.kh * g.kw * g.ci * g.co));
 }
 
 // convBackpropFilter(heap, xOffset, dyOffset, dwOffset, batch, height, width, ci, oh, ow, co,
 //                    kh, kw, strideH, strideW, padTop, padLeft): dW[kh, kw, ci, co]; whether dW
 //                    is finite.
 static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
-  napi_value args[17];
-  uint32_t n[17];
-  if (!read_args(env, info, 17, args, n, 1)) return NULL;
-  size_t heap_bytes;
-  float* heap = heap_floats(env, args[0], &heap_bytes);
-  if (heap == NULL) return NULL;
-  filter_grad g = {NULL, NULL, NULL, n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14], n[15], n[16]};
-  g.x = region(env, heap, heap_bytes, n[1], (size_t)g.batch * g.h * g.w * g.ci);
-  g.dy = g.x == NULL ? NULL : region(env, heap, heap_bytes, n[2], (size_t)g.batch * g.oh * g.ow * g.co);
-  g.dw = g.dy == NULL ? NULL : region(env, heap, heap_bytes, n[3], (size_t)g.kh * g.kw * g.ci * g.co);
-  if (g.dw == NULL) return NULL;
+  filter_grad g;
+  if (!read_filter_grad(env, info, 0, &g)) return NULL;
   const size_t patch = (size_t)g.kh * g.kw * g.ci;
   if (g.batch == 0 || g.oh == 0 || g.ow == 0 || patch == 0 || g.co == 0) {
     memset(g.dw, 0, patch * g.co * sizeof(float));

@@ -71,45 +71,10 @@ export interface NativeAddon {
     dyOffset: number,
     dxOffset: number,
   ): boolean;
-  convBackpropFilter(
-    heap: ArrayBuffer,
-    xOffset: number,
-    dyOffset: number,
-    dwOffset: number,
-    batch: number,
-    height: number,
-    width: number,
-    ci: number,
-    oh: number,
-    ow: number,
-    co: number,
-    kh: number,
-    kw: number,
-    strideH: number,
-    strideW: number,
-    padTop: number,
-    padLeft: number,
-  ): boolean;
-  /** The filter gradient `[kh, kw, ci, multiplier]` of a depthwise convolution. */
-  depthwiseBackpropFilter(
-    heap: ArrayBuffer,
-    xOffset: number,
-    dyOffset: number,
-    dwOffset: number,
-    batch: number,
-    height: number,
-    width: number,
-    ci: number,
-    oh: number,
-    ow: number,
-    multiplier: number,
-    kh: number,
-    kw: number,
-    strideH: number,
-    strideW: number,
-    padTop: number,
-    padLeft: number,
-  ): boolean;
+  /** The filter gradient `[kh, kw, ci, co]` of a convolution. */
+  convBackpropFilter: FilterGradient;
+  /** The filter gradient `[kh, kw, ci, co]` of a depthwise convolution (`co`: the multiplier). */
+  depthwiseBackpropFilter: FilterGradient;
   /**
    * `y[i] = op(a[i]) · op(b[i]) (+ bias)` for `i < max(batchA, batchB)` (a batch of 1 is
    * broadcast): `a[i]` is `[m, k]` (`[k, m]` if `transposeA`), `b[i]` `[k, n]` (`[n, k]` if
@@ -172,6 +137,27 @@ export interface NativeAddon {
   /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else 1. */
   threads(): number;
 }
+
+/** A filter gradient of the addon: `dW` into `dwOffset`; whether it is finite. */
+export type FilterGradient = (
+  heap: ArrayBuffer,
+  xOffset: number,
+  dyOffset: number,
+  dwOffset: number,
+  batch: number,
+  height: number,
+  width: number,
+  ci: number,
+  oh: number,
+  ow: number,
+  co: number,
+  kh: number,
+  kw: number,
+  strideH: number,
+  strideW: number,
+  padTop: number,
+  padLeft: number,
+) => boolean;
 
 /** An XNNPACK operator with its packed weights, owned by the addon. */
 export type NativeOperator = { readonly __nativeOperator: unique symbol };

@@ -150,6 +150,19 @@ function finiteOr(
 
 const flag = (value: boolean): 0 | 1 => (value ? 1 : 0);
 
+/**
+ * The filter arguments `createConv` and `createDeconv` share: kh, kw, ci, co (a depthwise
+ * convolution's multiplier), the padding (top, right, bottom, left) and the strides.
+ */
+function filterArgs(info: tf.backend_util.Conv2DInfo, depthwise: boolean) {
+  const { padInfo: p } = info;
+  const co = depthwise ? info.outChannels / info.inChannels : info.outChannels;
+  return [
+    ...[info.filterHeight, info.filterWidth, info.inChannels, co],
+    ...[p.top, p.right, p.bottom, p.left, info.strideHeight, info.strideWidth],
+  ] as [number, number, number, number, number, number, number, number, number, number];
+}
+
 /** The first and last-plus-one float index of the float32 tensor `t` in the wasm heap. */
 function span(backend: WasmBackend, t: TensorInfo): [number, number] {
   const start = offsetOf(backend, t) / 4;
@@ -310,7 +323,6 @@ export function nativeKernels(
       );
       if (!nativeShape(info, x.dtype, filter.dtype) || !fitsBias(bias, info.outChannels))
         return null;
-      const { padInfo: p } = info;
       const y = backend.makeOutput(info.outShape, 'float32');
       const weights = bias === undefined ? [filter] : [filter, bias];
       const finite = cacheFor(backend).run(
@@ -320,16 +332,7 @@ export function nativeKernels(
           addon.createConv(
             heapOf(backend),
             offsetOf(backend, filter),
-            info.filterHeight,
-            info.filterWidth,
-            info.inChannels,
-            depthwise ? info.outChannels / info.inChannels : info.outChannels,
-            p.top,
-            p.right,
-            p.bottom,
-            p.left,
-            info.strideHeight,
-            info.strideWidth,
+            ...filterArgs(info, depthwise),
             info.dilationHeight,
             info.dilationWidth,
             flag(bias !== undefined),
@@ -458,16 +461,7 @@ export function nativeKernels(
           addon.createDeconv(
             heapOf(backend),
             offsetOf(backend, filter),
-            info.filterHeight,
-            info.filterWidth,
-            info.inChannels,
-            depthwise ? info.outChannels / info.inChannels : info.outChannels,
-            p.top,
-            p.right,
-            p.bottom,
-            p.left,
-            info.strideHeight,
-            info.strideWidth,
+            ...filterArgs(info, depthwise),
             flag(depthwise),
           ),
         (op) =>
