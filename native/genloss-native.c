@@ -609,36 +609,63 @@ direct_item_by_input(void* context, size_t item) {
 #undef DIRECT_CASE
 }
 
-// The direct formulation; by_input picks direct_item_by_input's tiles (input channels a multiple
-// of 16). Sets *what on failure.
-static enum xnn_status filter_grad_direct(const filter_grad* g, int by_input, const char** what) {
+// The direct formulation, tiled as `by` says. Sets *what on failure.
+enum direct_tiling {
+  DIRECT_BY_OUTPUT,  // direct_item over x in place
+  DIRECT_BY_INPUT,   // direct_item_by_input over x in place (input channels a multiple of 16)
+  // direct_item over each chunk's patches [kh, kw, ci] copied into one row a pixel (im2col of
+  // 256 pixels), for fewer than 8 input channels: a tile's 12 rows then span several taps, where
+  // in place they would hold the ci < 8 channels of one.
+  DIRECT_PATCHES,
+};
+
+static enum xnn_status filter_grad_direct(const filter_grad* g, enum direct_tiling by, const char** what) {
   const size_t taps = (size_t)g->kh * g->kw, pixels = (size_t)g->batch * g->oh * g->ow;
-  int32_t* offsets = malloc(taps * DIRECT_CHUNK * sizeof(int32_t));
-  if (offsets == NULL) {
+  const size_t patch = taps * g->ci;
+  int32_t* offsets = malloc((by == DIRECT_PATCHES ? 1 : taps) * DIRECT_CHUNK * sizeof(int32_t));
+  float* cols = by == DIRECT_PATCHES ? malloc(DIRECT_CHUNK * patch * sizeof(float)) : NULL;
+  if (offsets == NULL || (by == DIRECT_PATCHES && cols == NULL)) {
+    free(offsets);
+    free(cols);
     *what = "allocating the filter-gradient buffers";
     return xnn_status_out_of_memory;
   }
-  memset(g->dw, 0, taps * g->ci * g->co * sizeof(float));
-  direct_task task = by_input ? (direct_task){g, offsets, 0, 0, (g->ci + 31) / 32,
-                                             (g->co + DIRECT_TILE_OUT_BY_INPUT - 1) / DIRECT_TILE_OUT_BY_INPUT, 1}
-                             : (direct_task){g, offsets, 0, 0, (g->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN,
-                                             (g->co + 31) / 32, 0};
+  memset(g->dw, 0, patch * g->co * sizeof(float));
+  // The patches are a 1×1 convolution's input of `patch` channels.
+  filter_grad rows = *g;
+  rows.x = cols;
+  rows.ci = (uint32_t)patch;
+  rows.kh = rows.kw = 1;
+  const filter_grad* read = by == DIRECT_PATCHES ? &rows : g;
+  const size_t read_taps = by == DIRECT_PATCHES ? 1 : taps;
+  direct_task task = by == DIRECT_BY_INPUT
+                         ? (direct_task){read, offsets, 0, 0, (read->ci + 31) / 32,
+                                         (read->co + DIRECT_TILE_OUT_BY_INPUT - 1) / DIRECT_TILE_OUT_BY_INPUT, 1}
+                         : (direct_task){read, offsets, 0, 0, (read->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN,
+                                         (read->co + 31) / 32, 0};
   for (size_t m0 = 0; m0 < pixels; m0 += DIRECT_CHUNK) {
     const size_t count = pixels - m0 < DIRECT_CHUNK ? pixels - m0 : DIRECT_CHUNK;
-    for (uint32_t y = 0; y < g->kh; y++)
-      for (uint32_t t = 0; t < g->kw; t++)
-        for (size_t k = 0; k < count; k++) {
-          const size_t m = m0 + k, b = m / ((size_t)g->oh * g->ow), i = m / g->ow % g->oh, j = m % g->ow;
-          const int64_t r = (int64_t)i * g->sh + y - g->pt, c = (int64_t)j * g->sw + t - g->pl;
-          offsets[((size_t)y * g->kw + t) * count + k] =
-              r < 0 || r >= g->h || c < 0 || c >= g->w ? -1 : (int32_t)(((b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci);
-        }
+    if (by == DIRECT_PATCHES) {
+      im2col_task im2col = {g->x, cols, m0, g->h, g->w, g->ci, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl};
+      pthreadpool_parallelize_1d(pool, im2col_row, &im2col, count, LOOP_FLAGS);
+      for (size_t k = 0; k < count; k++) offsets[k] = (int32_t)(k * patch);
+    } else {
+      for (uint32_t y = 0; y < g->kh; y++)
+        for (uint32_t t = 0; t < g->kw; t++)
+          for (size_t k = 0; k < count; k++) {
+            const size_t m = m0 + k, b = m / ((size_t)g->oh * g->ow), i = m / g->ow % g->oh, j = m % g->ow;
+            const int64_t r = (int64_t)i * g->sh + y - g->pt, c = (int64_t)j * g->sw + t - g->pl;
+            offsets[((size_t)y * g->kw + t) * count + k] =
+                r < 0 || r >= g->h || c < 0 || c >= g->w ? -1 : (int32_t)(((b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci);
+          }
+    }
     task.m0 = m0;
     task.count = count;
-    pthreadpool_parallelize_1d(pool, by_input ? direct_item_by_input : direct_item, &task,
-                               taps * task.in_tiles * task.out_tiles, LOOP_FLAGS);
+    pthreadpool_parallelize_1d(pool, by == DIRECT_BY_INPUT ? direct_item_by_input : direct_item, &task,
+                               read_taps * task.in_tiles * task.out_tiles, LOOP_FLAGS);
   }
   free(offsets);
+  free(cols);
   return xnn_status_success;
 }
 
@@ -712,15 +739,18 @@ static napi_value conv_backprop_filter(napi_env env, napi_callback_info info) {
   // The direct formulation, measured on one thread against the two XNNPACK ones, per filter
   // gradient in a step (the benchmark discriminator's batch-16 4×4/2 layers, quiet machine):
   // 64→128 12.7 ms against 15.4 (im2col), 128→256 11.4 against 16.7 (convolution), 8×8 256→1
-  // (16 pixels) 0.42 against 5.0; summed over 8 demo steps, 182 ms against 300. It loses where
-  // a 16-float tile has few input channels to reuse each dy load for: 4×4/2 3→16 28.4 against
-  // 22.1. Other output channel counts take the direct formulation with its vectors along the
-  // input channels where those are a multiple of 16 (3×3 16→3 over 32 images of 32×32, the demo
-  // generator's last layer: 2.3 ms a call against 5.4), else XNNPACK unless the pixels are few.
+  // (16 pixels) 0.42 against 5.0; summed over 8 demo steps, 182 ms against 300. In place, a tile
+  // over 3 input channels reuses each dy load 3 times (4×4/2 3→16 over 8 demo steps: 28.4 ms
+  // against XNNPACK's 22.1); over each chunk's copied patches, 12 times (14.0 ms; 3→64 of the
+  // penalty D 2.1 ms a call against 3.7). Other output channel counts take the direct
+  // formulation with its vectors along the input channels where those are a multiple of 16 (3×3
+  // 16→3 over 32 images of 32×32, the demo generator's last layer: 2.3 ms a call against 5.4),
+  // else XNNPACK unless the pixels are few.
   const int by_input = g.co % 16 != 0 && g.ci % 16 == 0;
-  const int direct = (g.co % 16 == 0 && (g.ci >= 8 || g.co >= 32)) || by_input ||
+  const int direct = g.co % 16 == 0 || by_input ||
                      (size_t)g.batch * g.oh * g.ow * g.kh * g.kw <= DIRECT_MAX_SCALAR_TAPS;
-  const enum xnn_status status = direct ? filter_grad_direct(&g, by_input, &what)
+  const enum direct_tiling by = by_input ? DIRECT_BY_INPUT : g.ci < 8 ? DIRECT_PATCHES : DIRECT_BY_OUTPUT;
+  const enum xnn_status status = direct ? filter_grad_direct(&g, by, &what)
                                  : patch <= MAX_IM2COL_PATCH && g.co >= MIN_IM2COL_OUT
                                      ? filter_grad_im2col(&g, &what)
                                      : filter_grad_conv(&g, &what);

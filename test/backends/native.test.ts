@@ -114,8 +114,8 @@ type Formulation = 'direct' | 'im2col' | 'conv';
 
 /**
  * The filter-gradient formulation native/genloss-native.c's `conv_backprop_filter` picks: direct
- * for output channels a multiple of 16 (with 8 or more input channels, or 32 or more output), for
- * input channels a multiple of 16 (vectors along them), or for at most 65536 pixel-taps; else XNNPACK's im2col product for patches up to 1024 and 32 or more
+ * for output channels a multiple of 16, for input channels a multiple of 16 (vectors along them),
+ * or for at most 65536 pixel-taps (over copied patches for fewer than 8 input channels); else XNNPACK's im2col product for patches up to 1024 and 32 or more
  * output channels; else XNNPACK's convolution.
  */
 function filterGradientFormulation(c: ConvCase): Formulation {
@@ -123,7 +123,7 @@ function filterGradientFormulation(c: ConvCase): Formulation {
   const [kh, kw, ci, co] = c.w;
   const pixelTaps = y[0] * y[1] * y[2] * kh * kw;
   const byInput = co % 16 !== 0 && ci % 16 === 0;
-  if ((co % 16 === 0 && (ci >= 8 || co >= 32)) || byInput || pixelTaps <= 65536) return 'direct';
+  if (co % 16 === 0 || byInput || pixelTaps <= 65536) return 'direct';
   return kh * kw * ci <= 1024 && co >= 32 ? 'im2col' : 'conv';
 }
 
@@ -496,6 +496,11 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
         'direct',
         'vectors along 16 input channels, 5 output channels, stride 2',
         { x: [3, 13, 11, 16], w: [4, 4, 16, 5], strides: [2, 2], dilations: [1, 1], pad: 'same' },
+      ],
+      [
+        'direct',
+        'patches of 4×4×3 copied per chunk, 16 output channels, 14400 pixels',
+        { x: [4, 60, 60, 3], w: [4, 4, 3, 16], strides: [1, 1], dilations: [1, 1], pad: 'same' },
       ],
       [
         'im2col',
