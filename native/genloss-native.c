@@ -1,8 +1,8 @@
 // genloss-native: TF.js-wasm convolution, matrix-product and element-wise kernels run natively,
 // by XNNPACK and by this file's loops, multi-threaded through pthreadpool. Tensors are read and
-// written in place in the wasm heap: every call takes the heap's ArrayBuffer and byte offsets into it, and allocates nothing there,
-// so the heap cannot grow (and move) during a call. Layouts are TF.js's: activations NHWC,
-// filters [kh, kw, in, out], matrices row-major.
+// written in place in the wasm heap: every call takes the heap's ArrayBuffer and byte offsets
+// into it, and allocates nothing there, so the heap cannot grow (and move) during a call. Layouts
+// are TF.js's: activations NHWC, filters [kh, kw, in, out], matrices row-major.
 //
 // XNNPACK clamps every output to [output_min, output_max] with max/min instructions that turn NaN
 // into a bound (here ±∞), so a NaN the true result holds comes out as ±∞: every run returns
@@ -102,14 +102,20 @@ static float* heap_floats(napi_env env, napi_value buffer, size_t* length) {
   return (float*)data;
 }
 
-// The float32 region [offset, offset + 4·count) of the heap, or NULL (with a RangeError) when it
-// is misaligned or outside the heap.
-static float* region(napi_env env, float* heap, size_t heap_bytes, uint32_t offset, size_t count) {
-  if (offset % 4 != 0 || (size_t)offset > heap_bytes || count > (heap_bytes - offset) / 4) {
+// The region [offset, offset + bytes·count) of the heap, for elements of `bytes` bytes, or NULL
+// (with a RangeError) when it is misaligned or outside the heap.
+static void* region_of(napi_env env, void* heap, size_t heap_bytes, uint32_t offset, size_t count,
+                       size_t bytes) {
+  if (offset % bytes != 0 || (size_t)offset > heap_bytes || count > (heap_bytes - offset) / bytes) {
     napi_throw_range_error(env, NULL, "genloss native: tensor outside the wasm heap");
     return NULL;
   }
-  return heap + offset / 4;
+  return (uint8_t*)heap + offset;
+}
+
+// The float32 region [offset, offset + 4·count) of the heap (region_of).
+static float* region(napi_env env, float* heap, size_t heap_bytes, uint32_t offset, size_t count) {
+  return region_of(env, heap, heap_bytes, offset, count, sizeof(float));
 }
 
 // Whether no float of values[0, count) is NaN or ±Inf; vectorised for the CPU it runs on.
@@ -308,32 +314,44 @@ static napi_value run_deconv(napi_env env, napi_callback_info info) {
   return boolean(env, finite_floats(dx, (size_t)batch * h * w * p->ci));
 }
 
+// The filter-gradient problem: dW[kh, kw, ci, co] from x [batch, h, w, ci], dy [batch, oh, ow, co].
+typedef struct {
+  const float* x;
+  const float* dy;
+  float* dw;
+  uint32_t batch, h, w, ci, oh, ow, co, kh, kw, sh, sw, pt, pl;
+} filter_grad;
+
+// The float offset in x of the input pixel that tap (y, t) of output pixel (b, i, j) reads, or
+// −1 in the padding.
+static int64_t tap_input(const filter_grad* g, size_t b, size_t i, size_t j, uint32_t y, uint32_t t) {
+  const int64_t r = (int64_t)i * g->sh + y - g->pt, c = (int64_t)j * g->sw + t - g->pl;
+  if (r < 0 || r >= g->h || c < 0 || c >= g->w) return -1;
+  return (int64_t)(((b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci);
+}
+
 // One im2col chunk: row m of `cols` is the input patch [kh, kw, ci] under output pixel m0 + m
 // (zeros outside the input), the rows of the matrix product of the filter gradient.
 typedef struct {
-  const float* x;
+  const filter_grad* g;
   float* cols;
   size_t m0;
-  uint32_t h, w, ci, oh, ow, kh, kw, sh, sw, pt, pl;
 } im2col_task;
 
 static void im2col_row(void* context, size_t m) {
   const im2col_task* k = context;
+  const filter_grad* g = k->g;
   const size_t pixel = k->m0 + m;
-  const size_t b = pixel / ((size_t)k->oh * k->ow), i = pixel / k->ow % k->oh, j = pixel % k->ow;
-  float* row = k->cols + m * (size_t)k->kh * k->kw * k->ci;
-  for (uint32_t y = 0; y < k->kh; y++) {
-    const int64_t r = (int64_t)i * k->sh + y - k->pt;
-    for (uint32_t t = 0; t < k->kw; t++) {
-      const int64_t c = (int64_t)j * k->sw + t - k->pl;
-      float* to = row + ((size_t)y * k->kw + t) * k->ci;
-      if (r < 0 || r >= k->h || c < 0 || c >= k->w) {
-        memset(to, 0, k->ci * sizeof(float));
-      } else {
-        memcpy(to, k->x + ((b * k->h + (size_t)r) * k->w + (size_t)c) * k->ci, k->ci * sizeof(float));
-      }
+  const size_t b = pixel / ((size_t)g->oh * g->ow), i = pixel / g->ow % g->oh, j = pixel % g->ow;
+  float* to = k->cols + m * (size_t)g->kh * g->kw * g->ci;
+  for (uint32_t y = 0; y < g->kh; y++)
+    for (uint32_t t = 0; t < g->kw; t++, to += g->ci) {
+      const int64_t from = tap_input(g, b, i, j, y, t);
+      if (from < 0)
+        memset(to, 0, g->ci * sizeof(float));
+      else
+        memcpy(to, g->x + from, g->ci * sizeof(float));
     }
-  }
 }
 
 // Row o of dyᵀ: dyt[o, m] = dy[m, o], rows `stride` apart.
@@ -349,14 +367,6 @@ static void transpose_row(void* context, size_t o) {
   float* to = k->dyt + o * k->stride;
   for (size_t m = 0; m < k->pixels; m++) to[m] = k->dy[m * k->co + o];
 }
-
-// The filter-gradient problem: dW[kh, kw, ci, co] from x [batch, h, w, ci], dy [batch, oh, ow, co].
-typedef struct {
-  const float* x;
-  const float* dy;
-  float* dw;
-  uint32_t batch, h, w, ci, oh, ow, co, kh, kw, sh, sw, pt, pl;
-} filter_grad;
 
 // dW = dyᵀ · im2col(x) over every output pixel, in chunks of pixels: XNNPACK's fully-connected
 // operator with im2col(x) as its weights. Chunks of 256–2048 pixels keep im2col near 2 MB, in the
@@ -386,7 +396,7 @@ static enum xnn_status filter_grad_im2col(const filter_grad* g, const char** wha
   }
   for (size_t m0 = 0; status == xnn_status_success && m0 < pixels; m0 += chunk) {
     const size_t count = pixels - m0 < chunk ? pixels - m0 : chunk;
-    im2col_task im2col = {g->x, cols, m0, g->h, g->w, g->ci, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl};
+    im2col_task im2col = {g, cols, m0};
     pthreadpool_parallelize_1d(pool, im2col_row, &im2col, count, LOOP_FLAGS);
     // part[co, P] = dyᵀ[co, count] · cols[count, P].
     xnn_operator_t op = NULL;
@@ -492,9 +502,6 @@ typedef struct {
   const int32_t* offsets;
   size_t m0, count;
   uint32_t in_tiles, out_tiles;
-  // Tiles with the vectors along the input channels (direct_item_by_input) instead of the
-  // output channels.
-  int by_input;
 } direct_task;
 
 // dw[c, o] += Σ_k x[offsets[k] + c] · dy[k, o] for c < cn, o < 16·nv (dw rows co apart).
@@ -530,15 +537,6 @@ direct_item(void* context, size_t item) {
   const int32_t* offsets = k->offsets + tap * k->count;
   const float* dy = g->dy + k->m0 * g->co + o0;
   float* dw = g->dw + (tap * g->ci + c0) * g->co + o0;
-  if (on % 16 != 0) {
-    // Output channels past the last multiple of 16, one float at a time.
-    for (size_t m = 0; m < k->count; m++) {
-      if (offsets[m] < 0) continue;
-      for (int c = 0; c < cn; c++)
-        for (uint32_t o = 0; o < on; o++) dw[(size_t)c * g->co + o] += x[offsets[m] + c] * dy[m * g->co + o];
-    }
-    return;
-  }
   const int nv = (int)on / 16;
 #define DIRECT_CASE(n)                                          \
   case n:                                                       \
@@ -547,11 +545,20 @@ direct_item(void* context, size_t item) {
     else                                                        \
       direct_tile(x, offsets, dy, k->count, g->co, dw, n, 1);   \
     break;
-  switch (cn) {
-    DIRECT_CASE(1) DIRECT_CASE(2) DIRECT_CASE(3) DIRECT_CASE(4) DIRECT_CASE(5) DIRECT_CASE(6)
-    DIRECT_CASE(7) DIRECT_CASE(8) DIRECT_CASE(9) DIRECT_CASE(10) DIRECT_CASE(11) DIRECT_CASE(12)
+  if (nv > 0) {
+    switch (cn) {
+      DIRECT_CASE(1) DIRECT_CASE(2) DIRECT_CASE(3) DIRECT_CASE(4) DIRECT_CASE(5) DIRECT_CASE(6)
+      DIRECT_CASE(7) DIRECT_CASE(8) DIRECT_CASE(9) DIRECT_CASE(10) DIRECT_CASE(11) DIRECT_CASE(12)
+    }
   }
 #undef DIRECT_CASE
+  // Output channels past the last multiple of 16, one float at a time.
+  for (size_t m = 0; m < k->count; m++) {
+    if (offsets[m] < 0) continue;
+    for (int c = 0; c < cn; c++)
+      for (uint32_t o = 16 * (uint32_t)nv; o < on; o++)
+        dw[(size_t)c * g->co + o] += x[offsets[m] + c] * dy[m * g->co + o];
+  }
 }
 
 // dw[c, o] += Σ_k x[offsets[k] + c] · dy[k, o] for c < 16·nv, o < on (dw rows co apart), with
@@ -609,7 +616,7 @@ direct_item_by_input(void* context, size_t item) {
 #undef DIRECT_CASE
 }
 
-// The direct formulation, tiled as `by` says. Sets *what on failure.
+// How the direct formulation tiles the filter gradient.
 enum direct_tiling {
   DIRECT_BY_OUTPUT,  // direct_item over x in place
   DIRECT_BY_INPUT,   // direct_item_by_input over x in place (input channels a multiple of 16)
@@ -619,6 +626,7 @@ enum direct_tiling {
   DIRECT_PATCHES,
 };
 
+// The direct formulation, tiled as `by` says. Sets *what on failure.
 static enum xnn_status filter_grad_direct(const filter_grad* g, enum direct_tiling by, const char** what) {
   const size_t taps = (size_t)g->kh * g->kw, pixels = (size_t)g->batch * g->oh * g->ow;
   const size_t patch = taps * g->ci;
@@ -640,24 +648,22 @@ static enum xnn_status filter_grad_direct(const filter_grad* g, enum direct_tili
   const size_t read_taps = by == DIRECT_PATCHES ? 1 : taps;
   direct_task task = by == DIRECT_BY_INPUT
                          ? (direct_task){read, offsets, 0, 0, (read->ci + 31) / 32,
-                                         (read->co + DIRECT_TILE_OUT_BY_INPUT - 1) / DIRECT_TILE_OUT_BY_INPUT, 1}
+                                         (read->co + DIRECT_TILE_OUT_BY_INPUT - 1) / DIRECT_TILE_OUT_BY_INPUT}
                          : (direct_task){read, offsets, 0, 0, (read->ci + DIRECT_TILE_IN - 1) / DIRECT_TILE_IN,
-                                         (read->co + 31) / 32, 0};
+                                         (read->co + 31) / 32};
   for (size_t m0 = 0; m0 < pixels; m0 += DIRECT_CHUNK) {
     const size_t count = pixels - m0 < DIRECT_CHUNK ? pixels - m0 : DIRECT_CHUNK;
     if (by == DIRECT_PATCHES) {
-      im2col_task im2col = {g->x, cols, m0, g->h, g->w, g->ci, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl};
+      im2col_task im2col = {g, cols, m0};
       pthreadpool_parallelize_1d(pool, im2col_row, &im2col, count, LOOP_FLAGS);
       for (size_t k = 0; k < count; k++) offsets[k] = (int32_t)(k * patch);
     } else {
-      for (uint32_t y = 0; y < g->kh; y++)
-        for (uint32_t t = 0; t < g->kw; t++)
-          for (size_t k = 0; k < count; k++) {
-            const size_t m = m0 + k, b = m / ((size_t)g->oh * g->ow), i = m / g->ow % g->oh, j = m % g->ow;
-            const int64_t r = (int64_t)i * g->sh + y - g->pt, c = (int64_t)j * g->sw + t - g->pl;
-            offsets[((size_t)y * g->kw + t) * count + k] =
-                r < 0 || r >= g->h || c < 0 || c >= g->w ? -1 : (int32_t)(((b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci);
-          }
+      for (size_t k = 0; k < count; k++) {
+        const size_t m = m0 + k, b = m / ((size_t)g->oh * g->ow), i = m / g->ow % g->oh, j = m % g->ow;
+        for (uint32_t y = 0; y < g->kh; y++)
+          for (uint32_t t = 0; t < g->kw; t++)
+            offsets[((size_t)y * g->kw + t) * count + k] = (int32_t)tap_input(g, b, i, j, y, t);
+      }
     }
     task.m0 = m0;
     task.count = count;
@@ -679,18 +685,15 @@ depthwise_filter_grad(const filter_grad* g) {
     for (uint32_t i = 0; i < g->oh; i++)
       for (uint32_t j = 0; j < g->ow; j++) {
         const float* d = g->dy + (((size_t)b * g->oh + i) * g->ow + j) * channels;
-        for (uint32_t y = 0; y < g->kh; y++) {
-          const int64_t r = (int64_t)i * g->sh + y - g->pt;
-          if (r < 0 || r >= g->h) continue;
+        for (uint32_t y = 0; y < g->kh; y++)
           for (uint32_t t = 0; t < g->kw; t++) {
-            const int64_t c = (int64_t)j * g->sw + t - g->pl;
-            if (c < 0 || c >= g->w) continue;
-            const float* xs = g->x + (((size_t)b * g->h + (size_t)r) * g->w + (size_t)c) * g->ci;
+            const int64_t from = tap_input(g, b, i, j, y, t);
+            if (from < 0) continue;
+            const float* xs = g->x + from;
             float* acc = g->dw + ((size_t)y * g->kw + t) * channels;
             for (uint32_t k = 0; k < g->ci; k++)
               for (uint32_t m = 0; m < g->co; m++) acc[(size_t)k * g->co + m] += xs[k] * d[(size_t)k * g->co + m];
           }
-        }
       }
 }
 
@@ -907,18 +910,15 @@ static napi_value elementwise(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t heap_bytes;
-  uint8_t* heap = (uint8_t*)heap_floats(env, args[0], &heap_bytes);
+  float* heap = heap_floats(env, args[0], &heap_bytes);
   if (heap == NULL) return NULL;
   const size_t count = n[2];
   void* operands[4] = {NULL, NULL, NULL, NULL};
   for (int i = 0; i < 4; i++) {
-    const size_t bytes = elementwise_bytes[n[1]][i], offset = n[3 + i];
+    const size_t bytes = elementwise_bytes[n[1]][i];
     if (bytes == 0) continue;
-    if (offset % bytes != 0 || offset > heap_bytes || count > (heap_bytes - offset) / bytes) {
-      napi_throw_range_error(env, NULL, "genloss native: tensor outside the wasm heap");
-      return NULL;
-    }
-    operands[i] = heap + offset;
+    operands[i] = region_of(env, heap, heap_bytes, n[3 + i], count, bytes);
+    if (operands[i] == NULL) return NULL;
   }
   elementwise_run((enum elementwise_kind)n[1], count, operands[0], operands[1], operands[2], operands[3],
                   (float)scalar);

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { fusedGanLoss } from '../backends/fused/index.ts';
 import { describeValue } from '../core/describe.ts';
 import { ConfigError, ShapeError } from '../core/errors.ts';
 import { LossModule } from '../core/module.ts';
 import { choiceMessage, lossOptions } from '../core/options.ts';
 import { checkOptions, checkTensor, type Options } from '../core/validate.ts';
-import { checkGanType, GAN_LOSS_COMPS_TYPES, type GanType } from './gan.ts';
+import { checkGanType, GAN_LOSS_COMPS_TYPES, type GanType, ganLoss } from './gan.ts';
 
 /** The GAN loss types a relativistic loss can wrap (those of `GANLossComps`). */
 export const RELATIVISTIC_GAN_TYPES = GAN_LOSS_COMPS_TYPES;
@@ -54,18 +53,17 @@ export function relativisticTerm(
 }
 
 /**
- * `mean relativisticTerm(ganType, x, towardsReal)`, in the fused GAN-loss kernels where the
- * backend has them (each term is one of `GANLoss`'s discriminator losses: BCE with label 1 or 0,
- * least squares with target ±1, hinge, wgan), else the op chain.
+ * `mean relativisticTerm(ganType, x, towardsReal)`: `ganLoss`'s discriminator loss of `x` towards
+ * the real label 1 or the fake label (−1 for lsgan, whose relativistic targets are symmetric; 0
+ * otherwise), so that it runs in the fused GAN-loss kernels where the backend has them.
  */
 function relativisticTermMean(
   ganType: RelativisticGanType,
   x: tf.Tensor,
   towardsReal: boolean,
 ): tf.Tensor {
-  const label = towardsReal ? 1 : ganType === 'lsgan' ? -1 : 0;
-  const fused = fusedGanLoss(ganType, x, { target_is_real: towardsReal, is_disc: true, label });
-  return fused ?? tf.mean(relativisticTerm(ganType, x, towardsReal));
+  const fake_label_val = ganType === 'lsgan' ? -1 : 0;
+  return ganLoss(x, towardsReal, { gan_type: ganType, is_disc: true, fake_label_val });
 }
 
 /**

@@ -43,6 +43,15 @@ function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const uniform = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
 
+/** A copy of `t` with `values[i]` at position `i·stride` (modulo its size). */
+function withValues(t: tf.Tensor, values: number[], stride: number): tf.Tensor {
+  const v = t.dataSync().slice() as Float32Array;
+  values.forEach((e, i) => {
+    v[(i * stride) % v.length] = e;
+  });
+  return tf.tensor(v, t.shape);
+}
+
 /** Runs `f` on `backend` with fresh inputs from `make`, returning its outputs' values. */
 async function runOn(
   backend: string,
@@ -534,13 +543,7 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
   describe('element-wise kernels equal the wasm ones (NaN, ±Inf, ±0 among the values)', () => {
     /** 2×24×24×5 (natively) or 3×5×7 (below the addon's 4096 elements) values with specials. */
     const values = (shape: number[], seed: number) =>
-      tf.tidy(() => {
-        const v = uniform(shape, seed).dataSync() as Float32Array;
-        [Number.NaN, Infinity, -Infinity, 0, -0].forEach((e, i) => {
-          v[(i * 7919) % v.length] = e;
-        });
-        return tf.tensor(v, shape);
-      });
+      withValues(uniform(shape, seed), [Number.NaN, Infinity, -Infinity, 0, -0], 7919);
     const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor[]][] = [
       ['leakyRelu', (a) => [tf.leakyRelu(a, 0.2)]],
       ['greater than a scalar, than a tensor', (a, b) => [tf.greater(a, 0.25), tf.greater(a, b)]],
@@ -579,14 +582,7 @@ describe('native kernels', { skip: !native && 'no prebuilt binary for this platf
   test("vanilla and relativistic GAN losses (the fused BCE) and their gradients equal cpu's", async () => {
     const loss = new GANLoss({ gan_type: 'vanilla' });
     const relativistic = new RelativisticGANLoss({ gan_type: 'vanilla' });
-    const specials = (t: tf.Tensor) =>
-      tf.tidy(() => {
-        const v = t.dataSync() as Float32Array;
-        [30, -30, 0, 1e-8, -1e-8, 90, -90].forEach((e, i) => {
-          v[(i * 331) % v.length] = e;
-        });
-        return tf.tensor(v, t.shape);
-      });
+    const specials = (t: tf.Tensor) => withValues(t, [30, -30, 0, 1e-8, -1e-8, 90, -90], 331);
     await assertNativeEqualsCpu(
       'losses and gradients',
       () => [specials(tf.mul(uniform([3, 29, 31, 2], 95), 6)), uniform([3, 29, 31, 2], 96)],

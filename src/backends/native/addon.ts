@@ -119,19 +119,26 @@ export interface NativeAddon {
     cols: number,
     divisor: number,
   ): void;
-  /**
-   * The binary cross-entropy of logits x with the label `c`: with `grad` 0, returns
-   * `scale·Σ softplus(x) − c·x`; with `grad` 1, writes `out = scale·(σ(x) − c)`.
-   */
+  /** The binary cross-entropy of logits x with the label `c`: `scale·Σ softplus(x) − c·x`. */
   bceLoss(
     heap: ArrayBuffer,
-    grad: 0 | 1,
+    grad: 0,
     n: number,
     xOffset: number,
     outOffset: number,
     c: number,
     scale: number,
-  ): number | undefined;
+  ): number;
+  /** Its gradient, written to `outOffset`: `scale·(σ(x) − c)`. */
+  bceLoss(
+    heap: ArrayBuffer,
+    grad: 1,
+    n: number,
+    xOffset: number,
+    outOffset: number,
+    c: number,
+    scale: number,
+  ): void;
   /** Frees an operator's packed weights now (else at garbage collection). */
   release(op: NativeOperator): void;
   /** The thread pool's size: `GENLOSS_NATIVE_THREADS` if set, else 1. */

@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { heapF32, offsetOf, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
+import {
+  heapF32,
+  heapOf,
+  offsetOf,
+  replacingKernel,
+  type TensorInfo,
+  type WasmBackend,
+} from '../wasm/heap.ts';
 import type { NativeAddon } from './addon.ts';
-import { heapOf, replacingKernel } from './kernels.ts';
 
 /**
  * The addon's element-wise kernels (`elementwise`'s `kind`, native/genloss-native.c's
@@ -23,10 +29,10 @@ export const ElementwiseKind = {
 } as const;
 
 /**
- * Tensors of fewer elements stay on the wasm kernels, whose call costs no more than the addon's
- * at that size.
+ * The memory-bound native kernels (element-wise, reductions, the fused BCE) run from this many
+ * elements; smaller tensors stay on the wasm kernels, whose call costs no more at that size.
  */
-const MIN_ELEMENTS = 4096;
+export const MIN_ELEMENTS = 4096;
 
 const sizeOf = (t: TensorInfo): number => tf.util.sizeFromShape(t.shape);
 const sameShape = (a: TensorInfo, b: TensorInfo): boolean => tf.util.arraysEqual(a.shape, b.shape);
@@ -37,12 +43,13 @@ const sameShape = (a: TensorInfo, b: TensorInfo): boolean => tf.util.arraysEqual
  * network's first- and second-order gradients run on its activations. TF.js's LeakyRelu gradient
  * is `where(x > 0, dy, alpha·dy)`, and the gradient of `where` multiplies by its mask cast to
  * float32 and by the mask's negation; a bias's gradient sums an NHWC tensor `[n, h, w, c]` over
- * its first three axes, a loss sums or averages whole tensors, and a minibatch standard deviation averages over its group axis (the
- * demo's `[4, 8, 4, 4, 64]`: 3 ms a call on wasm). TF.js-wasm runs these at 2–6 ns an element
- * (its `Sum` and `Mean` transpose the reduced axes to the end first); the addon streams them once. Each hands to `previous` (the kernel it replaces)
- * tensors under {@link MIN_ELEMENTS} elements, other dtypes, broadcasts other than against one
- * value (Greater), and other axes (Sum, Mean). Results are bit-identical to the wasm kernels',
- * except `Sum` and `Mean`, whose order of addition differs (float32 rounding).
+ * its first three axes, a loss sums or averages whole tensors, and a minibatch standard deviation
+ * averages over its group axis (the demo's `[4, 8, 4, 4, 64]`: 3 ms a call on wasm). TF.js-wasm
+ * runs these at 2–6 ns an element (its `Sum` and `Mean` transpose the reduced axes to the end
+ * first); the addon streams them once. Each hands to `previous` (the kernel it replaces) tensors
+ * under {@link MIN_ELEMENTS} elements, other dtypes, broadcasts other than against one value
+ * (Greater), and other axes (Sum, Mean). Results are bit-identical to the wasm kernels', except
+ * `Sum` and `Mean`, whose order of addition differs (float32 rounding).
  */
 export function elementwiseKernels(
   addon: NativeAddon,
@@ -62,7 +69,7 @@ export function elementwiseKernels(
     addon.elementwise(
       heapOf(backend),
       kind,
-      tf.util.sizeFromShape(shape),
+      sizeOf(y),
       offsetOf(backend, y),
       a ?? 0,
       b ?? 0,

@@ -1,18 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { GAN_LOSS_GRAD, GAN_LOSS_SUM } from '../fused/index.ts';
-import { heapF32, offsetOf, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
+import { GAN_LOSS_GRAD, GAN_LOSS_SUM, type GanLossAttrs } from '../fused/gan-loss.ts';
+import {
+  heapF32,
+  heapOf,
+  offsetOf,
+  replacingKernel,
+  type TensorInfo,
+  type WasmBackend,
+} from '../wasm/heap.ts';
 import type { NativeAddon } from './addon.ts';
-import { heapOf, replacingKernel } from './kernels.ts';
-
-/** Patch maps of fewer logits stay on the SIMD wasm kernels, as fast at that size. */
-const MIN_ELEMENTS = 4096;
-
-/** The attributes of the fused GAN-loss kernels (src/backends/fused/gan-loss.ts). */
-interface GanLossAttrs {
-  loss: string;
-  c: number;
-  scale: number;
-}
+import { MIN_ELEMENTS } from './elementwise.ts';
 
 /**
  * The fused GAN-loss kernels `GenlossGanLossSum` and `GenlossGanLossGrad` (src/backends/fused) of
@@ -20,7 +17,8 @@ interface GanLossAttrs {
  * addon, for float32 patch maps of {@link MIN_ELEMENTS} logits or more: with the label `c`,
  * `scale·Σ softplus(x) − c·x` and `dy·scale·(σ(x) − c)`, through glibc's AVX-512 `expf` and
  * `log1pf` (the SIMD wasm module evaluates its own f32x4 polynomials at ~3.4 ns a logit). The
- * other element functions, and smaller maps, stay on `previous`.
+ * other element functions, and smaller maps (below {@link MIN_ELEMENTS}, where the SIMD wasm
+ * kernels are as fast), stay on `previous`.
  */
 export function ganLossKernels(
   addon: NativeAddon,
@@ -45,7 +43,7 @@ export function ganLossKernels(
         attrs.scale,
       );
       const y = backend.makeOutput([], 'float32');
-      heapF32(backend)[offsetOf(backend, y) / 4] = total as number;
+      heapF32(backend)[offsetOf(backend, y) / 4] = total;
       return y;
     }),
     replacingKernel(previous(GAN_LOSS_GRAD), (args) => {

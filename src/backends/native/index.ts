@@ -1,12 +1,13 @@
 /**
  * Native convolution, matrix-product and element-wise kernels for TF.js's `wasm` backend on Node
  * (native/genloss-native.c: XNNPACK and its own loops, multi-threaded, reading and writing the
- * wasm heap in place),
- * from the prebuilt binary in `prebuilds/<platform>-<arch>/`. Node-only: the browser entry point never imports this
- * module (src/core/backend.ts loads it on Node). docs/performance.md has the measurements.
+ * wasm heap in place), from the prebuilt binary in `prebuilds/<platform>-<arch>/`. Node-only: the
+ * browser entry point never imports this module (src/core/backend.ts loads it on Node).
+ * docs/performance.md has the measurements.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { wasmKernel } from '../wasm/heap.ts';
 import { loadAddon } from './addon.ts';
 import { ELEMENTWISE_KERNEL_NAMES, elementwiseKernels } from './elementwise.ts';
 import { GAN_LOSS_KERNEL_NAMES, ganLossKernels } from './gan-loss.ts';
@@ -65,11 +66,11 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
  * Registers the native {@link NATIVE_KERNEL_NAMES} (convolution, its input and filter gradients,
  * the fused convolution with a bias, the same four for depthwise convolution, the matrix product
  * with or without a bias, the element-wise kernels of a leaky-ReLU network's gradients, and the
- * fused binary cross-entropy of GAN losses) for the `wasm` backend in place of the
- * ones registered now (TF.js's, genloss's src/backends/wasm), which stay as the fallback for what
- * the addon cannot run. Gradients of every order keep working: TF.js
- * builds them from these kernels, which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt binary
- * loads; then, on a platform that has one, one line on stderr (once per process) says why.
+ * fused binary cross-entropy of GAN losses) for the `wasm` backend in place of the ones
+ * registered now (TF.js's, genloss's src/backends/wasm), which stay as the fallback for what the
+ * addon cannot run. Gradients of every order keep working: TF.js builds them from these kernels,
+ * which take the same inputs and attributes. Off with `GENLOSS_NATIVE=0`, or where no prebuilt
+ * binary loads; then, on a platform that has one, one line on stderr (once per process) says why.
  * Calling it again re-registers with the new options.
  */
 export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKernelStatus {
@@ -85,18 +86,12 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     return nativeKernelStatus();
   }
   disableNativeKernels();
-  const replaced = NATIVE_KERNEL_NAMES.map((name) => {
-    const config = tf.getKernel(name, 'wasm');
-    if (config === undefined) throw new Error(`genloss native kernels: no wasm kernel '${name}'`);
-    return config;
-  });
+  const replaced = NATIVE_KERNEL_NAMES.map(wasmKernel);
   const byName = (name: string) =>
     replaced.find((config) => config.kernelName === name) as tf.KernelConfig;
   const kernels = nativeKernels(load.addon, byName, options.cacheSize ?? 256);
-  const others = [...elementwiseKernels(load.addon, byName), ...ganLossKernels(load.addon, byName)];
-  for (const config of [...kernels.configs, ...others]) {
-    register(config);
-  }
+  const memoryBound = [elementwiseKernels, ganLossKernels].flatMap((f) => f(load.addon, byName));
+  for (const config of [...kernels.configs, ...memoryBound]) register(config);
   installed = { kernels, replaced, threads: load.addon.threads() };
   offReason = undefined;
   return nativeKernelStatus();

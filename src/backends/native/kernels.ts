@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { heapF32, offsetOf, type TensorInfo, type WasmBackend } from '../wasm/heap.ts';
+import {
+  heapF32,
+  heapOf,
+  offsetOf,
+  replacingKernel,
+  type TensorInfo,
+  type WasmBackend,
+} from '../wasm/heap.ts';
 import type { NativeAddon, NativeOperator } from './addon.ts';
 
 /** The wasm backend as the native kernels use it: its tensors' ids are never reused. */
@@ -129,9 +136,6 @@ function padKey(info: tf.backend_util.Conv2DInfo): string {
   );
 }
 
-export const heapOf = (backend: WasmBackend): ArrayBuffer =>
-  backend.wasm.HEAPU8.buffer as ArrayBuffer;
-
 /**
  * `out` when the addon found it finite; else frees it and returns `fallback()`: XNNPACK's output
  * clamp turns NaN into ±∞, so non-finite results come from the wasm kernel, as TF.js gives them
@@ -245,27 +249,10 @@ function matMulSizes(
 }
 
 /**
- * A config for the wasm kernel `wasm` replaces, whose kernel tries `run` and hands what `run`
- * declines (null) to `wasm`; `run` may call `fallback` itself.
- */
-export function replacingKernel(
-  wasm: tf.KernelConfig,
-  run: (args: Parameters<tf.KernelFunc>[0], fallback: () => TensorInfo) => TensorInfo | null,
-): tf.KernelConfig {
-  return {
-    kernelName: wasm.kernelName,
-    backendName: 'wasm',
-    setupFunc: wasm.setupFunc,
-    kernelFunc: (args) => {
-      const fallback = () => wasm.kernelFunc(args) as TensorInfo;
-      return run(args, fallback) ?? fallback();
-    },
-  };
-}
-
-/**
  * Kernel configs for the wasm backend's `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput`,
- * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` that run on the addon, each handing
+ * `Conv2DBackpropFilter`, their four depthwise counterparts (`DepthwiseConv2dNative`…, XNNPACK's
+ * depthwise convolution and grouped deconvolution, a direct loop for the filter gradient),
+ * `BatchMatMul` and `_FusedMatMul` that run on the addon, each handing
  * what it cannot run (NCHW, non-float32, empty tensors, negative padding, fused activations other
  * than linear, batch broadcasts other than one against many) or runs slower (single products of
  * fewer than 32 rows without a bias) to `previous` (the kernel it replaces), and so every
@@ -277,10 +264,10 @@ export function replacingKernel(
  *   `[in, kh, kw, out]` (cached per filter tensor); the rows and columns the forward windows
  *   never read get 0;
  * - `Conv2DBackpropFilter`: `dW[y, t, c, o] = Σ_m x[m's input pixel under tap (y, t), c] ·
- *   dy[m, o]` summed directly in vector registers (output or input channels a multiple of 16, or few
- *   pixels); else `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as `[in, H, W, batch]`
- *   and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy is new on every call:
- *   never cached);
+ *   dy[m, o]` summed directly in vector registers (output or input channels a multiple of 16,
+ *   or few pixels); else `dW = im2col(x)ᵀ · dy`, or `conv(xᵀ, dyᵀ)` with x viewed as
+ *   `[in, H, W, batch]` and dy as the filter `[out, oh, ow, batch]`, dilated by the stride (dy
+ *   is new on every call: never cached);
  * - both gradients: zeros without a convolution where dy is all zeros and the other operand
  *   finite (`zeroGradient`);
  * - `BatchMatMul`, `_FusedMatMul`: `y[i] = op(a[i]) · op(b[i]) (+ bias)`, XNNPACK's

@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { offsetOf, type TensorInfo, type WasmBackend } from './heap.ts';
+import {
+  offsetOf,
+  replacingKernel,
+  type TensorInfo,
+  type WasmBackend,
+  wasmKernel,
+} from './heap.ts';
 
 // TF.js-wasm's Slice, Concat, Pack and Unpack are JS loops that call `TypedArray.set` once per
 // innermost row, and fall back to a per-element index computation above rank 4. Slicing or
@@ -235,15 +241,11 @@ const identityConfig: tf.KernelConfig = {
  * gradient-penalty step); other casts run `original`.
  */
 function castConfig(original: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: tf.Cast,
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: TensorInfo };
-      const { dtype } = args.attrs as unknown as tf.CastAttrs;
-      return x.dtype === dtype ? identityConfig.kernelFunc(args) : original.kernelFunc(args);
-    },
-  };
+  return replacingKernel(original, (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { dtype } = args.attrs as unknown as tf.CastAttrs;
+    return x.dtype === dtype ? (identityConfig.kernelFunc(args) as TensorInfo) : null;
+  });
 }
 
 /**
@@ -251,17 +253,12 @@ function castConfig(original: tf.KernelConfig): tf.KernelConfig {
  * `Cast` to the same dtype.
  */
 export function copyKernelConfigs(): tf.KernelConfig[] {
-  const original = (name: string) => {
-    const config = tf.getKernel(name, 'wasm');
-    if (config === undefined) throw new Error(`genloss: TF.js-wasm has no '${name}' kernel`);
-    return config;
-  };
   return [
-    sliceConfig(original(tf.Slice)),
-    concatConfig(original(tf.Concat)),
-    packConfig(original(tf.Pack)),
-    unpackConfig(original(tf.Unpack)),
+    sliceConfig(wasmKernel(tf.Slice)),
+    concatConfig(wasmKernel(tf.Concat)),
+    packConfig(wasmKernel(tf.Pack)),
+    unpackConfig(wasmKernel(tf.Unpack)),
     identityConfig,
-    castConfig(original(tf.Cast)),
+    castConfig(wasmKernel(tf.Cast)),
   ];
 }

@@ -32,12 +32,42 @@ export function offsetOf(backend: WasmBackend, info: TensorInfo): number {
   return data.memoryOffset;
 }
 
+/** The wasm heap's ArrayBuffer (re-read after every allocation: growing the heap replaces it). */
+export const heapOf = (backend: WasmBackend): ArrayBuffer =>
+  backend.wasm.HEAPU8.buffer as ArrayBuffer;
+
+/**
+ * A config for the kernel `original` (a `wasm` kernel) whose kernel tries `run` and hands what
+ * `run` declines (null) to `original`; `run` may call `fallback` itself.
+ */
+export function replacingKernel(
+  original: tf.KernelConfig,
+  run: (args: Parameters<tf.KernelFunc>[0], fallback: () => TensorInfo) => TensorInfo | null,
+): tf.KernelConfig {
+  return {
+    kernelName: original.kernelName,
+    backendName: 'wasm',
+    setupFunc: original.setupFunc,
+    kernelFunc: (args) => {
+      const fallback = () => original.kernelFunc(args) as TensorInfo;
+      return run(args, fallback) ?? fallback();
+    },
+  };
+}
+
 /**
  * A float32 view of the whole wasm heap. Any allocation (`makeOutput`, a kernel call) may grow
  * the heap and detach earlier views, so take the view after the last allocation of a kernel.
  */
 export function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array(backend.wasm.HEAPU8.buffer);
+}
+
+/** The kernel registered now for `name` on the wasm backend (an error where there is none). */
+export function wasmKernel(name: string): tf.KernelConfig {
+  const config = tf.getKernel(name, 'wasm');
+  if (config === undefined) throw new Error(`genloss: no '${name}' kernel for TF.js-wasm`);
+  return config;
 }
 
 /** Runs another kernel of the wasm backend on kernel-level tensors (nothing is taped). */
@@ -47,9 +77,7 @@ export function callKernel(
   inputs: Record<string, TensorInfo>,
   attrs: object = {},
 ): TensorInfo {
-  const config = tf.getKernel(name, 'wasm');
-  if (config === undefined) throw new Error(`genloss wasm kernels: no wasm kernel '${name}'`);
-  return config.kernelFunc({
+  return wasmKernel(name).kernelFunc({
     inputs,
     backend: backend as unknown as tf.KernelBackend,
     attrs: attrs as tf.NamedAttrMap,
